@@ -1,0 +1,178 @@
+"""The storefront's admin API, over real HTTP."""
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from fixtures.admin_client import AdminError
+from fixtures.storefront import Site, StorefrontServer
+from flows.domain import Status
+
+STATUSES = [s.value for s in Status]
+
+
+def test_state_lists_clock_and_orders_with_the_documented_fields(storefront):
+    state = storefront.admin.state()
+    assert set(state["clock"]) == {"now", "scale", "frozen"}
+    assert len(state["orders"]) == 40
+    for order in state["orders"]:
+        assert {"id", "status", "close_reason", "refund_status", "cancel_reason", "cancel_requests"} <= set(order)
+        assert order["status"] in STATUSES
+        assert order["refund_status"] in ("none", "pending", "completed")
+    assert {o["status"] for o in state["orders"]} == set(STATUSES)  # demo data covers every status
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_create_an_order_in_every_status(storefront, status):
+    order = storefront.admin.create_order(status=status, seller="silent", payment_method="bank_transfer")
+    assert order["status"] == status
+    assert len(order["id"]) == 16
+    assert storefront.admin.order(order["id"])["status"] == status
+
+
+def test_create_order_with_timestamps_and_stuck_refund(storefront):
+    now = storefront.admin.now()
+    order = storefront.admin.create_order(
+        status="closed", refund_started_at=now - dt.timedelta(days=60), refund_business_days=None,
+        payment_method="cod",
+    )
+    assert order["refund_status"] == "pending"
+    assert order["refund_destination"] == "Coupon"
+    assert "refund_expected_by" in order["deadlines"]
+
+
+def test_checkout_ids_step_by_20000(storefront):
+    order = storefront.admin.create_order(checkout_size=3)
+    ids = [int(i) for i in order["checkout"]]
+    assert [b - a for a, b in zip(ids, ids[1:])] == [20000, 20000]
+
+
+def test_clock_advance_set_scale_freeze(storefront):
+    admin = storefront.admin
+    frozen = admin.clock(freeze=True)
+    assert frozen["frozen"] is True
+    moved = admin.clock(advance=3600)
+    assert dt.datetime.fromisoformat(moved["now"]) - dt.datetime.fromisoformat(frozen["now"]) == dt.timedelta(hours=1)
+    target = dt.datetime(2027, 3, 1, 12, tzinfo=dt.UTC)
+    assert admin.clock(set=target)["now"] == target.isoformat()
+    assert admin.clock(scale=60)["scale"] == 60
+
+
+def test_date_header_follows_the_storefront_clock(storefront):
+    storefront.admin.clock(set=dt.datetime(2030, 5, 6, 7, 8, 9, tzinfo=dt.UTC), freeze=True)
+    response = httpx.get(storefront.url + "/login")
+    assert response.headers["date"] == "Mon, 06 May 2030 07:08:09 GMT"
+
+
+def test_clock_moves_a_silent_sellers_order_past_its_window(storefront):
+    admin = storefront.admin
+    admin.clock(freeze=True)
+    order = admin.create_order(status="awaiting_cancellation", seller="silent")
+    admin.advance(hours=71)
+    assert admin.order(order["id"])["status"] == "awaiting_cancellation"
+    admin.advance(hours=1)
+    after = admin.order(order["id"])
+    assert after["status"] == "closed"
+    assert after["close_reason"] == "cancel_order_close_trade"
+    assert after["refund_status"] == "pending"
+
+
+def test_seller_actions(storefront):
+    admin = storefront.admin
+    order = admin.create_order(status="awaiting_cancellation", seller="silent")
+    assert admin.seller(order["id"], "accept")["status"] == "closed"
+    other = admin.create_order(status="awaiting_shipment", seller="silent")
+    assert admin.seller(other["id"], "ship")["status"] == "awaiting_delivery"
+    with pytest.raises(AdminError) as err:
+        admin.seller(other["id"], "refuse")
+    assert err.value.status == 409
+    assert admin.order(other["id"])["status"] == "awaiting_delivery"
+
+
+def test_settings_change_windows_and_bad_values_change_nothing(storefront):
+    admin = storefront.admin
+    admin.clock(freeze=True)
+    order = admin.create_order(status="awaiting_cancellation", seller="silent")
+    admin.settings(seller_response_hours=48)
+    assert admin.order(order["id"])["deadlines"]["seller_response_by"] == (
+        admin.now() + dt.timedelta(hours=48)).isoformat()
+    with pytest.raises(AdminError) as err:
+        admin.settings(seller_response_hours=24, processing_business_days="seven")
+    assert err.value.status == 422 and "processing_business_days" in err.value.message
+    assert admin.state()["settings"]["seller_response_hours"] == 48
+    with pytest.raises(AdminError) as err:
+        admin.settings(no_such_window=3)
+    assert "no_such_window" in err.value.message
+    admin.settings(holiday_country="DE", holidays=["2026-12-24"], auto_actions=False, auto_action_lag=60)
+    settings = admin.state()["settings"]
+    assert settings["holiday_country"] == "DE" and settings["auto_actions"] is False
+
+
+def test_faults_fail_next_returns_500_then_recovers(storefront):
+    storefront.admin.faults(fail_next=2)
+    assert httpx.get(storefront.url + "/login").status_code == 500
+    assert httpx.get(storefront.url + "/login").status_code == 500
+    assert httpx.get(storefront.url + "/login").status_code == 200
+    # the admin API itself is never faulted
+    assert storefront.admin.faults(error_rate=1.0)["error_rate"] == 1.0
+    assert httpx.get(storefront.url + "/login").status_code == 500
+    storefront.admin.faults(clear=True)
+    assert httpx.get(storefront.url + "/login").status_code == 200
+
+
+def test_faults_session_expiry(storefront, buyer_http):
+    assert buyer_http.get("/p/order/index.html").status_code == 200
+    assert storefront.admin.faults(expire_sessions=True)["sessions_expired"] >= 1
+    response = buyer_http.get("/p/order/index.html")
+    assert response.status_code == 302 and response.headers["location"].startswith("/login")
+    assert buyer_http.get("/p/order/list.json").status_code == 401
+
+
+def test_reset_with_seed_and_count(storefront):
+    assert storefront.admin.reset(seed=7, orders=12) == {"orders": 12, "seed": 7}
+    first = [o["id"] for o in storefront.admin.state()["orders"]]
+    storefront.admin.reset(seed=7, orders=12)
+    assert [o["id"] for o in storefront.admin.state()["orders"]] == first
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status",
+    [
+        ("POST", "/__admin/clock", b"{not json", 400),
+        ("POST", "/__admin/clock", b"[1, 2]", 400),
+        ("POST", "/__admin/clock", b"{}", 422),
+        ("POST", "/__admin/clock", b'{"scale": -1}', 422),
+        ("POST", "/__admin/orders", b'{"status": "lost"}', 422),
+        ("POST", "/__admin/orders", b'{"payment_method": "gold"}', 422),
+        ("POST", "/__admin/orders", b'{"placed_at": "yesterday"}', 422),
+        ("POST", "/__admin/orders", b'{"refund_business_days": -3}', 422),
+        ("POST", "/__admin/orders/8100000000000000/seller", b'{"action": "ship"}', 404),
+        ("POST", "/__admin/orders/8100000000000000/seller", b'{"action": "dance"}', 422),
+        ("POST", "/__admin/faults", b'{"error_rate": 2}', 422),
+        ("POST", "/__admin/reset", b'{"orders": -1}', 422),
+    ],
+)
+def test_bad_admin_input_gets_a_clear_4xx_and_changes_nothing(storefront, method, path, body, status):
+    before = storefront.admin.state()
+    response = httpx.request(method, storefront.url + path, content=body,
+                             headers={"X-Admin-Token": storefront.admin_token})
+    assert response.status_code == status
+    assert response.json()["error"]
+    after = storefront.admin.state()
+    assert after["orders"] == before["orders"]
+    assert after["faults"] == before["faults"] and after["settings"] == before["settings"]
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+def test_admin_api_needs_its_token(storefront, token):
+    headers = {} if token is None else {"X-Admin-Token": token}
+    response = httpx.post(storefront.url + "/__admin/reset", json={"orders": 0}, headers=headers)
+    assert response.status_code == 401
+    assert len(storefront.admin.state()["orders"]) == 40
+
+
+def test_no_admin_mode_has_no_admin_api():
+    with StorefrontServer(Site(orders=1, admin=False)) as server:
+        assert httpx.get(server.url + "/__admin/state", headers={"X-Admin-Token": "x"}).status_code == 404
+        assert httpx.get(server.url + "/login").status_code == 200
