@@ -1,0 +1,22 @@
+"""Playwright flows for an AliExpress-style buyer site: read orders, cancel one."""
+
+from .api import cancel, list_orders, load_settings, order_detail
+from .cancel import cancel_order
+from .domain import Status, Tab
+from .errors import (
+    BadReason, CaptchaRequired, FlowError, NotCancellable, OrderNotFound, SignInFailed,
+    SiteUnavailable, UnexpectedPage,
+)
+from .models import CancelResult, OrderDetail, OrderSummary
+from .orders import read_detail, read_order_ids_ui, read_orders
+from .reasons import match_reason
+from .session import Account, AccountSession, Browser
+from .settings import FlowSettings
+
+__all__ = [
+    "Account", "AccountSession", "BadReason", "Browser", "CancelResult", "CaptchaRequired",
+    "FlowError", "FlowSettings", "NotCancellable", "OrderDetail", "OrderNotFound", "OrderSummary",
+    "SignInFailed", "SiteUnavailable", "Status", "Tab", "UnexpectedPage", "cancel", "cancel_order",
+    "list_orders", "load_settings", "match_reason", "order_detail", "read_detail",
+    "read_order_ids_ui", "read_orders",
+]

@@ -12,6 +12,7 @@ Order of preference:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,26 +39,41 @@ class BrowserNotFound(RuntimeError):
 
 
 def _playwright_cached() -> str | None:
-    """The executable of a Chromium that ``playwright install`` downloaded, if any."""
+    """The executable of a Chromium that ``playwright install`` downloaded, if any.
+
+    Read from Playwright's browsers.json and cache folder, without starting its driver.
+    """
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright
     except ImportError:  # pragma: no cover - playwright is a dependency
         return None
+    manifest = Path(playwright.__file__).parent / "driver" / "package" / "browsers.json"
     try:
-        with sync_playwright() as p:
-            path = p.chromium.executable_path
-    except Exception:
+        browsers = {b["name"]: b["revision"] for b in json.loads(manifest.read_text())["browsers"]}
+    except (OSError, ValueError, KeyError):
         return None
-    return path if path and Path(path).exists() else None
+    root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache" / "ms-playwright")
+    candidates = [
+        ("chromium-headless-shell", "chromium_headless_shell-{}/*/chrome-headless-shell"),
+        ("chromium-headless-shell", "chromium_headless_shell-{}/*/headless_shell"),
+        ("chromium", "chromium-{}/*/chrome"),
+    ]
+    for name, pattern in candidates:
+        if name in browsers:
+            for path in sorted(root.glob(pattern.format(browsers[name]))):
+                if os.access(path, os.X_OK):
+                    return str(path)
+    return None
 
 
-def find_chromium(env: dict[str, str] | None = None) -> str | None:
+def find_chromium(env: dict[str, str] | None = None, configured: str | None = None) -> str | None:
     """The Chromium to use, as an executable path; None when there is none.
 
-    An ``ORDERMON_BROWSER_PATH`` that does not exist is an error, not a fallback.
+    ``configured`` (the ``browser_path`` setting) or ``ORDERMON_BROWSER_PATH`` that
+    does not exist is an error, not a fallback.
     """
     env = os.environ if env is None else env
-    configured = env.get(ENV_VAR)
+    configured = configured or env.get(ENV_VAR)
     if configured:
         if not Path(configured).is_file() or not os.access(configured, os.X_OK):
             raise BrowserNotFound(f"{ENV_VAR}={configured} is not an executable file")
@@ -72,8 +88,8 @@ def find_chromium(env: dict[str, str] | None = None) -> str | None:
     return None
 
 
-def require_chromium() -> str:
-    found = find_chromium()
+def require_chromium(configured: str | None = None) -> str:
+    found = find_chromium(configured=configured)
     if not found:
         raise BrowserNotFound(
             "no Chromium found: run `make browser` (or set ORDERMON_BROWSER_PATH)"
@@ -81,9 +97,28 @@ def require_chromium() -> str:
     return found
 
 
-def launch_options(headless: bool = True) -> dict:
+def launch_options(headless: bool = True, configured: str | None = None) -> dict:
     """Keyword arguments for ``browser_type.launch`` with the discovered Chromium."""
-    return {"executable_path": require_chromium(), "headless": headless, "args": list(QUIET_ARGS)}
+    return {
+        "executable_path": require_chromium(configured),
+        "headless": headless,
+        "args": list(QUIET_ARGS),
+    }
+
+
+def open_browser(playwright, *, headless: bool = True, configured: str | None = None,
+                 endpoint: str | None = None, timeout: float = 30):
+    """Launch the discovered Chromium, or connect to a remote one.
+
+    ``endpoint``: ``ws://`` of a ``playwright run-server``, or ``http(s)://`` of a
+    Chromium started with ``--remote-debugging-port`` (CDP).
+    """
+    chromium = playwright.chromium
+    if endpoint:
+        if endpoint.startswith(("ws://", "wss://")):
+            return chromium.connect(endpoint, timeout=timeout * 1000)
+        return chromium.connect_over_cdp(endpoint, timeout=timeout * 1000)
+    return chromium.launch(**launch_options(headless, configured), timeout=timeout * 1000)
 
 
 def ensure_chromium() -> str:

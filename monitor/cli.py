@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import click
 
-# Exit codes shared by every command (documented in the README).
+# Exit codes shared by every command (documented in the README); flows' errors
+# carry their own (flows/errors.py): 3 not cancellable, 4 not found, 5 sign-in
+# failed, 6 site unavailable, 7 local state unusable.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+
+def site_options(func):
+    """Flags shared by every command that drives the browser (they override ORDERMON_*)."""
+    options = [
+        click.option("--storefront-url", help="The site's base URL [env ORDERMON_STOREFRONT_URL]."),
+        click.option("--email", help="Buyer account e-mail [env ORDERMON_EMAIL]; the password comes "
+                     "from ORDERMON_PASSWORD or .env only."),
+        click.option("--headed", is_flag=True, default=None, help="Show the browser window."),
+        click.option("--timeout", type=float, help="Seconds per page action [default 15]."),
+        click.option("--retries", type=int, help="Retries while the site is unavailable [default 3]."),
+        click.option("--artifacts-dir", type=click.Path(file_okay=False), help="Where failure screenshots and traces go."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(storefront_url, email, headed, timeout, retries, artifacts_dir):
+    from flows.api import load_settings
+
+    return load_settings(
+        storefront_url=storefront_url, email=email, timeout=timeout, retries=retries,
+        headless=None if headed is None else not headed, artifacts_dir=artifacts_dir,
+    )
+
+
+def _fail(exc, as_json: bool, payload: dict | None = None) -> None:
+    """One line on stderr (and the JSON object on stdout), then the error's exit code."""
+    if as_json and payload is not None:
+        click.echo(json.dumps(payload))
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,8 +92,68 @@ def storefront(host, port, orders, seed, time_scale, email, password, admin_toke
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
+@cli.command()
+@click.option("--tab", type=click.Choice(["all", "to_pay", "to_ship", "shipped", "processed"]),
+              default="all", show_default=True, help="Which orders tab to read.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@site_options
+def orders(tab, as_json, **site) -> None:
+    """List the account's orders (every page of the tab)."""
+    from flows import FlowError, Tab, list_orders
+
+    try:
+        records = list_orders(_settings(**site), Tab(tab))
+    except FlowError as exc:
+        _fail(exc, as_json, {"error": str(exc), "outcome": exc.outcome})
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=1))
+        return
+    click.echo(f"{'ORDER':16}  {'STATUS':28}  {'DATE':10}  {'TOTAL':>10}  STORE")
+    for r in records:
+        click.echo(f"{r.id:16}  {r.status_label:28}  {r.order_date}  {r.total:>10} {r.currency}  {r.store}")
+    click.echo(f"{len(records)} orders", err=True)
+
+
+@cli.command()
+@click.argument("order_id")
+@click.option("--reason", required=True, help='The exact reason, or a word/prefix that picks one ("wrong", "duplicate").')
+@click.option("--dry-run", is_flag=True, help="Do everything but Submit; save a screenshot.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@site_options
+def cancel(order_id, reason, dry_run, as_json, **site) -> None:
+    """Cancel ORDER_ID (or request its cancellation), according to its state."""
+    from flows import FlowError, cancel as run_cancel
+
+    if not (order_id.isdigit() and len(order_id) == 16):
+        _fail(click.UsageError(f"ORDER_ID must be 16 digits, got {order_id!r}"), as_json,
+              {"order_id": order_id, "outcome": "error", "error": "bad order id"})
+    try:
+        result = run_cancel(_settings(**site), order_id, reason, dry_run=dry_run)
+    except FlowError as exc:
+        payload = {
+            "order_id": order_id, "status_before": None, "status_after": None,
+            "outcome": exc.outcome, "reason": reason, "artifacts": exc.artifacts, "error": str(exc),
+        }
+        _fail(exc, as_json, payload)
+    if as_json:
+        click.echo(result.model_dump_json())
+    else:
+        before = result.status_before.value if result.status_before else "?"
+        after = result.status_after.value if result.status_after else "?"
+        click.echo(f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip())
+        for path in result.artifacts:
+            click.echo(f"  artifact: {path}")
+
+
 def main() -> None:
-    cli(prog_name="ordermon")
+    try:
+        cli(prog_name="ordermon")
+    except Exception as exc:  # a bug: one line, unless ORDERMON_DEBUG asks for the traceback
+        if os.environ.get("ORDERMON_DEBUG"):
+            raise
+        line = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"error: unexpected {type(exc).__name__}: {line} (ORDERMON_DEBUG=1 shows more)", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":

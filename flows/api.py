@@ -1,0 +1,53 @@
+"""One-shot operations the CLI (and scripts) call: open a browser, do one thing, close."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from .cancel import cancel_order
+from .domain import Tab
+from .errors import FlowError
+from .models import CancelResult, OrderDetail, OrderSummary
+from .orders import read_detail, read_orders
+from .session import Account, Browser, retrying
+from .settings import FlowSettings
+
+
+class SettingsError(FlowError):
+    exit_code = 2
+    outcome = "error"
+
+
+def load_settings(**overrides) -> FlowSettings:
+    """Settings from the environment and .env, with CLI flags (not None) on top."""
+    try:
+        return FlowSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    name = ".".join(str(p) for p in err["loc"])
+    return f"bad setting ORDERMON_{name.upper()}: {err['msg']}"
+
+
+def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL) -> list[OrderSummary]:
+    account = Account.from_settings(settings)
+    with Browser(settings) as browser:
+        session = browser.session(account)
+        return retrying(settings, read_orders, session, tab)
+
+
+def order_detail(settings: FlowSettings, order_id: str) -> OrderDetail:
+    account = Account.from_settings(settings)
+    with Browser(settings) as browser:
+        session = browser.session(account)
+        return retrying(settings, read_detail, session, order_id)
+
+
+def cancel(settings: FlowSettings, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
+    account = Account.from_settings(settings)
+    with Browser(settings) as browser:
+        session = browser.session(account)
+        return cancel_order(session, order_id, reason, dry_run=dry_run)

@@ -1,0 +1,63 @@
+"""Typed records the flows return."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel
+
+from .domain import Status
+
+
+class OrderSummary(BaseModel):
+    """One order as the orders list shows it."""
+
+    id: str
+    status: Status
+    status_label: str
+    store: str
+    total: Decimal
+    currency: str
+    order_date: dt.date
+
+
+class OrderDetail(OrderSummary):
+    """One order as its detail page shows it."""
+
+    payment_method: str
+    payment_method_label: str
+    close_reason: str | None = None
+    cancel_reason: str | None = None
+    refund_status: str = "none"
+    refund_destination: str | None = None
+    tracking_number: str | None = None
+    can_cancel: bool = False
+    placed_at: dt.datetime
+    paid_at: dt.datetime | None = None
+    verified_at: dt.datetime | None = None
+    cancel_requested_at: dt.datetime | None = None
+    shipped_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    refund_started_at: dt.datetime | None = None
+    refunded_at: dt.datetime | None = None
+    deadlines: dict[str, dt.datetime] = {}
+
+
+Outcome = Literal[
+    "cancelled", "requested", "already_requested", "dry_run",
+    "not_cancellable", "not_found", "bad_reason", "sign_in_failed", "captcha",
+    "site_unavailable", "error",
+]
+
+
+class CancelResult(BaseModel):
+    order_id: str
+    status_before: Status | None = None
+    status_after: Status | None = None
+    outcome: Outcome
+    reason: str | None = None
+    message: str = ""
+    artifacts: list[str] = []

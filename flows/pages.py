@@ -1,0 +1,187 @@
+"""Page objects: each owns its locators, in the site's own words.
+
+No selector for the site appears anywhere else in ordermon.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from .domain import STATUS_BY_LABEL, TAB_LABELS, Status, Tab
+from .errors import CaptchaRequired, OrderNotFound, SignInFailed, SiteUnavailable, UnexpectedPage
+
+DETAILS_LINK = re.compile(r"^Order details")
+
+
+class SignInPage:
+    PATH = "/login"
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.email = page.get_by_label("Email")
+        self.password = page.get_by_label("Password")
+        self.submit = page.get_by_role("button", name="Sign in")
+        self.error = page.get_by_role("alert")
+        self.captcha = page.get_by_role("heading", name="Security verification")
+
+    @staticmethod
+    def is_sign_in_url(url: str) -> bool:
+        return urlparse(url).path == SignInPage.PATH
+
+    def sign_in(self, email: str, password: str) -> None:
+        response = self.page.goto(self.PATH, wait_until="domcontentloaded")
+        if response is not None and response.status >= 500:
+            raise SiteUnavailable(f"sign-in page answered HTTP {response.status}")
+        if not self.is_sign_in_url(self.page.url):
+            return  # already signed in
+        self.email.fill(email)
+        self.password.fill(password)
+        with self.page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            self.submit.click()
+        response = navigation.value
+        if response is not None and response.status >= 500:
+            raise SiteUnavailable(f"sign-in answered HTTP {response.status}")
+        if self.captcha.count():
+            raise CaptchaRequired("sign-in failed: the site shows a captcha (security verification)")
+        if self.is_sign_in_url(self.page.url):
+            message = self.error.first.inner_text() if self.error.count() else "still on the sign-in page"
+            raise SignInFailed(f"sign-in failed: {message}")
+
+
+class OrdersPage:
+    PATH = "/p/order/index.html"
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.heading = page.get_by_role("heading", name="My orders")
+        self.view_more = page.get_by_role("button", name="View orders")
+        self.details_links = page.get_by_role("link", name=DETAILS_LINK)
+        self.load_error = page.get_by_role("alert")
+
+    def tab(self, tab: Tab):
+        return self.page.get_by_role("tab", name=TAB_LABELS[tab], exact=True)
+
+    def path(self, tab: Tab = Tab.ALL) -> str:
+        return f"{self.PATH}?tab={tab.value}"
+
+    def wait_loaded(self) -> None:
+        expect(self.heading).to_be_visible()
+
+    def details_link(self, order_id: str):
+        return self.page.get_by_role("link", name=f"Order details {order_id}", exact=True)
+
+    def load_all(self) -> None:
+        """Click "View orders" until there is no more."""
+        while self.view_more.is_visible():
+            count = self.details_links.count()
+            self.view_more.click()
+            try:
+                expect(self.details_links).not_to_have_count(count)
+            except AssertionError:
+                if self.load_error.is_visible():
+                    raise SiteUnavailable("View orders failed: " + self.load_error.inner_text()) from None
+                raise UnexpectedPage("View orders loaded nothing") from None
+
+    def order_ids(self) -> list[str]:
+        labels = [link.get_attribute("aria-label") or "" for link in self.details_links.all()]
+        return [label.rsplit(" ", 1)[-1] for label in labels]
+
+
+class OrderDetailPage:
+    PATH = "/p/order/detail.html"
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.heading = page.get_by_role("heading", name="Order details")
+        self.status_region = page.get_by_role("region", name="Status")
+        self.cancel_button = page.get_by_role("button", name="Cancel order")
+        self.not_found = page.get_by_role("heading", name="Not found")
+
+    @staticmethod
+    def path(order_id: str) -> str:
+        return f"{OrderDetailPage.PATH}?orderId={order_id}"
+
+    def check_loaded(self, order_id: str, response) -> None:
+        if response is not None and response.status == 404:
+            raise OrderNotFound(f"order {order_id} not found")
+        try:
+            expect(self.heading).to_be_visible()
+        except AssertionError:
+            raise UnexpectedPage(f"the page for order {order_id} is not an order page") from None
+
+    def status(self) -> Status:
+        for line in self.status_region.inner_text().splitlines():
+            if line.strip() in STATUS_BY_LABEL:
+                return STATUS_BY_LABEL[line.strip()]
+        raise UnexpectedPage("no status label on the order page")
+
+    def can_cancel(self) -> bool:
+        return self.cancel_button.count() > 0
+
+    def start_cancel(self) -> RefundPage:
+        self.cancel_button.click()
+        refund = RefundPage(self.page)
+        refund.wait_loaded()
+        return refund
+
+
+class RefundPage:
+    """The refund (Cancel order) page: the Refund information drop-down and Submit."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.heading = page.get_by_role("heading", name="Cancel order")
+        self.reason = page.get_by_role("combobox", name="Refund information")
+        self.options = page.get_by_role("option")
+        self.submit_button = page.get_by_role("button", name="Submit")
+
+    def wait_loaded(self) -> None:
+        try:
+            expect(self.heading).to_be_visible()
+        except AssertionError:
+            raise UnexpectedPage("Cancel order did not open the refund page") from None
+
+    def offered_reasons(self) -> list[str]:
+        if self.reason.get_attribute("aria-expanded") != "true":
+            self.reason.click()
+        expect(self.options.first).to_be_visible()
+        return [text.strip() for text in self.options.all_inner_texts()]
+
+    def choose(self, reason: str) -> None:
+        if self.reason.get_attribute("aria-expanded") != "true":
+            self.reason.click()
+        self.page.get_by_role("option", name=reason, exact=True).click()
+        expect(self.reason).to_have_text(reason)
+
+    def submit(self):
+        """Submit once; returns the response of the page it leads to."""
+        with self.page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            self.submit_button.click()
+        return navigation.value
+
+
+class CancelResultPage:
+    def __init__(self, page: Page):
+        self.page = page
+        self.confirmation = page.get_by_role("status")
+        self.complaint = page.get_by_role("heading", name="File a complaint against the seller?")
+
+    def confirmed_text(self) -> str:
+        try:
+            expect(self.confirmation.first).to_be_visible()
+        except AssertionError:
+            raise UnexpectedPage("no confirmation after Submit") from None
+        return self.confirmation.first.inner_text()
+
+    def complaint_offered(self) -> bool:
+        return self.complaint.count() > 0
+
+
+__all__ = [
+    "CancelResultPage", "OrderDetailPage", "OrdersPage", "RefundPage", "SignInPage",
+    "PlaywrightTimeout",
+]

@@ -1,0 +1,302 @@
+"""A browser, and a signed-in context per buyer account, reused between flows.
+
+Sign-in happens in a separate, short-lived context that is never traced, so a
+typed password can reach no trace; the signed-in cookies are then handed to
+the account's context and kept (mode 0600) for the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from playwright.sync_api import Browser as PWBrowser
+from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+from pydantic import SecretStr
+
+from . import browser as discovery
+from .errors import FlowError, SignInFailed, SiteUnavailable, UnexpectedPage
+from .pages import SignInPage
+from .settings import FlowSettings
+
+# Pages need no images, fonts or media to be read or clicked.
+BLOCKED = re.compile(r"\.(png|jpe?g|gif|webp|avif|ico|svg|woff2?|ttf|otf|mp4|webm|mp3)(\?.*)?$", re.I)
+
+
+@dataclass(frozen=True)
+class Account:
+    storefront_url: str
+    email: str
+    password: SecretStr
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.storefront_url}\n{self.email}".encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_settings(cls, settings: FlowSettings) -> Account:
+        missing = [name for name in ("email", "password") if getattr(settings, name) is None]
+        if missing:
+            raise FlowError(
+                "missing setting " + " and ".join(f"ORDERMON_{m.upper()}" for m in missing)
+            )
+        return cls(settings.storefront_url, settings.email, settings.password)
+
+
+class StateFileCorrupt(FlowError):
+    exit_code = 7
+    outcome = "error"
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write a file only its owner can read, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class Browser:
+    """One Playwright driver and one browser process; a context per account.
+
+    Pass ``browser`` to use one that is already running (e.g. pytest-playwright's).
+    """
+
+    def __init__(self, settings: FlowSettings, browser: PWBrowser | None = None):
+        self.settings = settings
+        self._manager = None
+        if browser is not None:
+            self.browser = browser
+            self._owns_browser = False
+            return
+        self._owns_browser = True
+        self._manager = sync_playwright()
+        self.playwright: Playwright = self._manager.start()
+        try:
+            self.browser = discovery.open_browser(
+                self.playwright, headless=settings.headless, configured=settings.browser_path,
+                endpoint=settings.browser_endpoint, timeout=settings.timeout * 2,
+            )
+        except PlaywrightError as exc:
+            self.close()
+            target = settings.browser_endpoint or "the browser"
+            raise FlowError(f"cannot start or reach {target}: {_first_line(exc)}") from None
+        except Exception:
+            self.close()
+            raise
+
+    def session(self, account: Account) -> AccountSession:
+        return AccountSession(self, account)
+
+    def close(self) -> None:
+        if self._owns_browser and getattr(self, "browser", None) is not None:
+            with contextlib.suppress(Exception):
+                self.browser.close()
+        if self._manager is not None:
+            with contextlib.suppress(Exception):
+                self._manager.stop()
+            self._manager = None
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AccountSession:
+    """A signed-in browser context for one account, with its own page."""
+
+    def __init__(self, browser: Browser, account: Account):
+        self.browser = browser
+        self.settings = browser.settings
+        self.account = account
+        self.base_url = account.storefront_url
+        self.state_path = self.settings.data_dir / f"state-{account.key}.json"
+        self.context = self._new_context(self._load_state())
+        self._page: Page | None = None
+        self.sign_ins = 0
+
+    # ---------------------------------------------------------------- context
+    def _new_context(self, state: dict | None) -> BrowserContext:
+        context = self.browser.browser.new_context(
+            base_url=self.base_url, storage_state=state, service_workers="block",
+        )
+        context.set_default_timeout(self.settings.timeout * 1000)
+        context.set_default_navigation_timeout(self.settings.timeout * 1000)
+        context.route(BLOCKED, lambda route: route.abort())
+        return context
+
+    def _load_state(self) -> dict | None:
+        if not self.state_path.exists():
+            return None
+        try:
+            state = json.loads(self.state_path.read_text())
+            if not isinstance(state, dict) or not isinstance(state.get("cookies"), list):
+                raise ValueError("not a storage state")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StateFileCorrupt(
+                f"storage state {self.state_path} is corrupt ({exc}); delete it to sign in again"
+            ) from None
+        return state
+
+    @property
+    def page(self) -> Page:
+        if self._page is None or self._page.is_closed():
+            self._page = self.context.new_page()
+        return self._page
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.context.close()
+
+    # ---------------------------------------------------------------- sign-in
+    def sign_in(self) -> None:
+        """Sign in in a separate, untraced context and hand the cookies over."""
+        context = self.browser.browser.new_context(base_url=self.base_url, service_workers="block")
+        context.set_default_timeout(self.settings.timeout * 1000)
+        try:
+            page = context.new_page()
+            SignInPage(page).sign_in(self.account.email, self.account.password.get_secret_value())
+            state = context.storage_state()
+        except PlaywrightError as exc:
+            raise SiteUnavailable(f"sign-in page unavailable: {_first_line(exc)}") from None
+        finally:
+            context.close()
+        self.context.clear_cookies()
+        self.context.add_cookies(state["cookies"])
+        write_private(self.state_path, json.dumps(state))
+        self.sign_ins += 1
+
+    def ensure_signed_in(self) -> None:
+        response = self._request("GET", "/p/order/list.json", params={"pageSize": 1})
+        if response.status == 401:
+            self.sign_in()
+
+    # ---------------------------------------------------------------- JSON the pages fetch
+    def _request(self, method: str, path: str, params: dict | None = None):
+        try:
+            response = self.context.request.fetch(
+                path, method=method, params=params, max_redirects=0,
+                timeout=self.settings.timeout * 1000, fail_on_status_code=False,
+            )
+        except PlaywrightError as exc:
+            raise SiteUnavailable(f"{self.base_url} unreachable: {_first_line(exc)}") from None
+        if response.status >= 500:
+            raise SiteUnavailable(f"{self.base_url}{path} answered HTTP {response.status}")
+        return response
+
+    def get_json(self, path: str, params: dict | None = None) -> tuple[int, Any]:
+        """GET a JSON endpoint through the signed-in context; signs in again once on 401."""
+        for attempt in range(2):
+            response = self._request("GET", path, params)
+            if response.status == 401 and attempt == 0:
+                self.sign_in()
+                continue
+            if response.status == 401:
+                raise SignInFailed("signed in, but the site still says not signed in")
+            try:
+                return response.status, response.json()
+            except (PlaywrightError, ValueError):
+                raise UnexpectedPage(f"{path} did not answer JSON (HTTP {response.status})") from None
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- navigation
+    def goto(self, path: str):
+        """Open a page, signing in again if the session has expired."""
+        for attempt in range(2):
+            try:
+                response = self.page.goto(path, wait_until="domcontentloaded")
+            except PlaywrightError as exc:
+                raise SiteUnavailable(f"{self.base_url}{path} unavailable: {_first_line(exc)}") from None
+            if response is not None and response.status >= 500:
+                raise SiteUnavailable(f"{self.base_url}{path} answered HTTP {response.status}")
+            if SignInPage.is_sign_in_url(self.page.url) and attempt == 0:
+                self.sign_in()
+                continue
+            return response
+        raise SignInFailed("signed in, but the site keeps asking to sign in")
+
+    # ---------------------------------------------------------------- artifacts
+    @contextlib.contextmanager
+    def traced(self, name: str) -> Iterator[None]:
+        """Trace the block; on an unexpected failure keep the trace and a screenshot."""
+        tracing = self.context.tracing
+        tracing.start(screenshots=True, snapshots=True, sources=False)
+        try:
+            yield
+        except Exception as exc:
+            if isinstance(exc, FlowError) and not isinstance(exc, UnexpectedPage):
+                with contextlib.suppress(Exception):
+                    tracing.stop()
+                raise  # an answer the flow expects: no artifacts needed
+            artifacts = self._save_artifacts(name)
+            with contextlib.suppress(Exception):
+                tracing.stop(path=artifacts[-1])
+                os.chmod(artifacts[-1], 0o600)
+            if isinstance(exc, FlowError):
+                exc.artifacts = artifacts
+                raise
+            raise UnexpectedPage(
+                f"unexpected {'page' if isinstance(exc, PlaywrightError) else 'error'}: {_first_line(exc)}",
+                artifacts=artifacts,
+            ) from exc
+        except BaseException:
+            with contextlib.suppress(Exception):
+                tracing.stop()
+            raise
+        else:
+            tracing.stop()
+
+    def _save_artifacts(self, name: str) -> list[str]:
+        folder = self.settings.artifacts
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = folder / f"{stamp}-{name}"
+        screenshot = base.with_suffix(".png")
+        saved = []
+        with contextlib.suppress(Exception):
+            self.page.screenshot(path=screenshot, full_page=True)
+            os.chmod(screenshot, 0o600)
+            saved.append(str(screenshot))
+        saved.append(str(base.with_suffix(".trace.zip")))
+        return saved
+
+    def screenshot(self, name: str) -> str:
+        folder = self.settings.artifacts
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        os.chmod(path, 0o600)
+        return str(path)
+
+
+def retrying(settings: FlowSettings, action, *args, **kwargs):
+    """Run ``action``, retrying with backoff while the site is unavailable."""
+    delay = settings.retry_backoff
+    for attempt in range(settings.retries + 1):
+        try:
+            return action(*args, **kwargs)
+        except SiteUnavailable:
+            if attempt == settings.retries:
+                raise
+            time.sleep(delay)  # backoff between retries, not a wait for the page
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,54 @@
+"""Settings for the flows: environment (``ORDERMON_*``), a ``.env`` file, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "ordermon"
+
+
+class FlowSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERMON_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        validate_default=True,
+    )
+
+    storefront_url: str = Field("http://127.0.0.1:8765", description="the site's base URL")
+    email: str | None = Field(None, description="the buyer account's e-mail")
+    password: SecretStr | None = Field(None, description="the buyer account's password")
+    browser_path: str | None = Field(None, description="Chromium executable")
+    browser_endpoint: str | None = Field(
+        None, description="ws:// of a `playwright run-server`, or http(s):// of a CDP endpoint"
+    )
+    headless: bool = True
+    timeout: float = Field(15.0, gt=0, le=600, description="seconds per page action")
+    retries: int = Field(3, ge=0, le=20, description="retries when the site is unavailable")
+    retry_backoff: float = Field(0.5, ge=0, le=60, description="seconds, doubled per retry")
+    data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")
+    artifacts_dir: Path | None = Field(None, description="screenshots and traces (default: data_dir/artifacts)")
+
+    @field_validator("storefront_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("email", "password")
+    @classmethod
+    def _not_empty(cls, value):
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if secret is not None and not secret.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def artifacts(self) -> Path:
+        return self.artifacts_dir or self.data_dir / "artifacts"

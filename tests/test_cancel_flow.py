@@ -1,0 +1,201 @@
+"""The cancel flow in a real Chromium against the storefront, for every state."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from flows import (
+    Account, BadReason, Browser, CaptchaRequired, NotCancellable, OrderNotFound, SignInFailed,
+    SiteUnavailable, UnexpectedPage,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_unpaid_order_is_cancelled_at_once(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_payment")
+    result = shopper.cancel(order["id"], "duplicate")
+    assert (result.outcome, result.status_before, result.status_after) == (
+        "cancelled", "awaiting_payment", "closed")
+    assert result.reason == "I placed a duplicate order"
+    after = storefront.admin.order(order["id"])
+    assert after["close_reason"] == "buyer_cancel_notpay_order" and after["cancel_requests"] == 1
+
+
+def test_paid_order_gets_a_cancellation_request(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    result = shopper.cancel(order["id"], "shipping takes")
+    assert (result.outcome, result.status_after) == ("requested", "awaiting_cancellation")
+    after = storefront.admin.order(order["id"])
+    assert after["status"] == "awaiting_cancellation"
+    assert after["cancel_reason"] == "Shipping takes too long"
+    assert after["cancel_requests"] == 1
+
+
+def test_already_requested_submits_nothing(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_cancellation", seller="silent",
+                                          cancel_reason="I don't need this order")
+    result = shopper.cancel(order["id"], "wrong")
+    assert result.outcome == "already_requested"
+    assert result.reason == "I don't need this order"
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+
+
+@pytest.mark.parametrize("status, hint", [
+    ("awaiting_delivery", "open a dispute"),
+    ("completed", "return or a dispute"),
+    ("closed", "already closed"),
+    ("dispute", "dispute"),
+    ("payment_verifying", "verified"),
+])
+def test_not_cancellable_states_are_refused_with_the_next_step(shopper, storefront, status, hint):
+    order = storefront.admin.create_order(status=status, seller="silent", verification_stuck=True)
+    with pytest.raises(NotCancellable, match=hint) as err:
+        shopper.cancel(order["id"], "wrong")
+    assert err.value.exit_code == 3
+    assert storefront.admin.order(order["id"]) == order | {"timeline": storefront.admin.order(order["id"])["timeline"]}
+    assert storefront.admin.order(order["id"])["cancel_requests"] == order["cancel_requests"]
+
+
+def test_unknown_order_is_not_found(shopper):
+    with pytest.raises(OrderNotFound) as err:
+        shopper.cancel("8100000000000000", "wrong")
+    assert err.value.exit_code == 4
+
+
+@pytest.mark.parametrize("reason", ["supplier", "teleported"])
+def test_bad_reason_lists_offered_reasons_and_touches_nothing(shopper, storefront, reason):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    with pytest.raises(BadReason) as err:
+        shopper.cancel(order["id"], reason)
+    assert "I placed a duplicate order" in str(err.value)
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 0
+
+
+def test_dry_run_does_everything_but_submit(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    result = shopper.cancel(order["id"], "wrong", dry_run=True)
+    assert result.outcome == "dry_run" and result.reason == "I ordered the wrong product(s)"
+    shot = Path(result.artifacts[0])
+    assert shot.exists() and shot.stat().st_size > 1000 and oct(shot.stat().st_mode)[-3:] == "600"
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 0
+
+
+def test_layout_variant(shopper, storefront):
+    storefront.admin.faults(layout="variant")
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert shopper.orders("to_ship")
+
+
+def test_session_expiry_signs_in_again(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    before = shopper.session.sign_ins
+    storefront.admin.faults(expire_sessions=True)
+    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert shopper.session.sign_ins == before + 1
+
+
+def test_http_500s_are_retried(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(fail_next=2)
+    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+
+
+def test_500_on_submit_is_retried_without_a_second_request(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(target="POST /p/order/cancel", fail_next=1)
+    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+
+
+def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, shopper_settings):
+    settings = shopper_settings.model_copy(update={"timeout": 2})
+    session = Browser(settings, browser=browser).session(Account.from_settings(settings))
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(target="POST /p/order/cancel", latency_ms=3000, latency_after=True)
+    from flows import cancel_order
+
+    result = cancel_order(session, order["id"], "wrong")
+    assert result.outcome == "requested"
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+    session.close()
+
+
+def test_site_down_after_retries(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(error_rate=1.0)
+    with pytest.raises(SiteUnavailable) as err:
+        shopper.cancel(order["id"], "wrong")
+    assert err.value.exit_code == 6
+    storefront.admin.faults(clear=True)
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 0
+
+
+def test_captcha_is_reported_not_retried(storefront, browser, shopper_settings):
+    storefront.admin.faults(captcha=True)
+    session = Browser(shopper_settings, browser=browser).session(Account.from_settings(shopper_settings))
+    with pytest.raises(CaptchaRequired) as err:
+        session.ensure_signed_in()
+    assert err.value.exit_code == 5
+    session.close()
+
+
+def test_wrong_password(storefront, browser, shopper_settings):
+    settings = shopper_settings.model_copy(update={"password": "wrong"})
+    from pydantic import SecretStr
+
+    settings = shopper_settings.model_copy(update={"password": SecretStr("not-the-password")})
+    session = Browser(settings, browser=browser).session(Account.from_settings(settings))
+    with pytest.raises(SignInFailed, match="incorrect"):
+        session.ensure_signed_in()
+    session.close()
+
+
+def test_session_is_kept_between_runs_in_a_private_file(storefront, browser, shopper_settings):
+    account = Account.from_settings(shopper_settings)
+    first = Browser(shopper_settings, browser=browser).session(account)
+    first.ensure_signed_in()
+    assert first.sign_ins == 1
+    state = first.state_path
+    assert oct(state.stat().st_mode)[-3:] == "600"
+    assert shopper_settings.password.get_secret_value() not in state.read_text()
+    first.close()
+    second = Browser(shopper_settings, browser=browser).session(account)
+    second.ensure_signed_in()
+    assert second.sign_ins == 0
+    second.close()
+
+
+def test_unexpected_page_leaves_a_trace_and_screenshot_without_the_password(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(expire_sessions=True)  # the flow must sign in again mid-way
+    storefront.admin.faults(maintenance=True, target="GET /p/order/index.html")
+    with pytest.raises(UnexpectedPage) as err:
+        shopper.cancel(order["id"], "wrong")
+    paths = [Path(p) for p in err.value.artifacts]
+    assert any(p.suffix == ".png" for p in paths) and any(p.name.endswith(".trace.zip") for p in paths)
+    password = storefront.password.encode()
+    for path in paths:
+        assert path.exists()
+        assert password not in path.read_bytes()
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as trace:
+                for name in trace.namelist():
+                    assert password not in trace.read(name), name
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 0
+
+
+def test_corrupt_storage_state_is_a_clear_error(storefront, browser, shopper_settings):
+    account = Account.from_settings(shopper_settings)
+    path = shopper_settings.data_dir / f"state-{account.key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    from flows.session import StateFileCorrupt
+
+    with pytest.raises(StateFileCorrupt, match="corrupt"):
+        Browser(shopper_settings, browser=browser).session(account)
+    assert path.read_text() == "{not json"
