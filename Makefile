@@ -21,7 +21,7 @@ browser: install
 	$(PY) -m flows.browser ensure
 
 demo: browser
-	$(VENV)/bin/ordermon storefront
+	$(VENV)/bin/ordermon demo
 
 test: browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -18,10 +18,10 @@ class SettingsError(FlowError):
     outcome = "error"
 
 
-def load_settings(**overrides) -> FlowSettings:
+def load_settings(cls: type[FlowSettings] = FlowSettings, **overrides) -> FlowSettings:
     """Settings from the environment and .env, with CLI flags (not None) on top."""
     try:
-        return FlowSettings(**{k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
 

@@ -104,11 +104,11 @@ PAYMENT_METHOD_LABELS: dict[PaymentMethod, str] = {
 
 #: Where a refund goes, by the order's payment method (seed 001).
 REFUND_DESTINATIONS: dict[PaymentMethod, str] = {
-    PaymentMethod.CARD: "Original payment method",
-    PaymentMethod.ALIPAY: "Alipay balance",
-    PaymentMethod.BANK_TRANSFER: "Alipay balance",
-    PaymentMethod.WESTERN_UNION: "Alipay balance",
-    PaymentMethod.COD: "Coupon",
+    PaymentMethod.CARD: "the original payment method",
+    PaymentMethod.ALIPAY: "the Alipay balance",
+    PaymentMethod.BANK_TRANSFER: "the Alipay balance",
+    PaymentMethod.WESTERN_UNION: "the Alipay balance",
+    PaymentMethod.COD: "a coupon",
 }
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import email.utils
 import hashlib
 import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 from playwright.sync_api import Browser as PWBrowser
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
@@ -36,7 +38,13 @@ BLOCKED = re.compile(r"\.(png|jpe?g|gif|webp|avif|ico|svg|woff2?|ttf|otf|mp4|web
 class Account:
     storefront_url: str
     email: str
-    password: SecretStr
+    password: SecretStr = field(repr=False)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the account is named in the database and in alerts."""
+        return self.name or f"{self.email}@{urlparse(self.storefront_url).netloc}"
 
     @property
     def key(self) -> str:
@@ -105,8 +113,7 @@ class Browser:
             with contextlib.suppress(Exception):
                 self.browser.close()
         if self._manager is not None:
-            with contextlib.suppress(Exception):
-                self._manager.stop()
+            self.playwright.stop()
             self._manager = None
 
     def __enter__(self) -> Browser:
@@ -128,6 +135,7 @@ class AccountSession:
         self.context = self._new_context(self._load_state())
         self._page: Page | None = None
         self.sign_ins = 0
+        self.site_now: dt.datetime | None = None
 
     # ---------------------------------------------------------------- context
     def _new_context(self, state: dict | None) -> BrowserContext:
@@ -196,7 +204,17 @@ class AccountSession:
             raise SiteUnavailable(f"{self.base_url} unreachable: {_first_line(exc)}") from None
         if response.status >= 500:
             raise SiteUnavailable(f"{self.base_url}{path} answered HTTP {response.status}")
+        self._note_site_time(response.headers.get("date"))
         return response
+
+    def _note_site_time(self, header: str | None) -> None:
+        """The site's own clock, from its Date header: deadlines are judged by it."""
+        if not header:
+            return
+        try:
+            self.site_now = email.utils.parsedate_to_datetime(header).astimezone(dt.UTC)
+        except (TypeError, ValueError):
+            pass
 
     def get_json(self, path: str, params: dict | None = None) -> tuple[int, Any]:
         """GET a JSON endpoint through the signed-in context; signs in again once on 401."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -32,13 +33,33 @@ def site_options(func):
     return func
 
 
-def _settings(storefront_url, email, headed, timeout, retries, artifacts_dir):
+def _settings(storefront_url, email, headed, timeout, retries, artifacts_dir, cls=None, **more):
     from flows.api import load_settings
+    from flows.settings import FlowSettings
 
     return load_settings(
-        storefront_url=storefront_url, email=email, timeout=timeout, retries=retries,
-        headless=None if headed is None else not headed, artifacts_dir=artifacts_dir,
+        cls or FlowSettings, storefront_url=storefront_url, email=email, timeout=timeout,
+        retries=retries, headless=None if headed is None else not headed,
+        artifacts_dir=artifacts_dir, **more,
     )
+
+
+def _monitor_settings(db=None, **site):
+    from monitor.settings import MonitorSettings
+
+    return _settings(cls=MonitorSettings, db=db, **site)
+
+
+def _store(db):
+    """The database for the read-only commands (status, alerts, history)."""
+    from flows.api import load_settings
+    from monitor.settings import MonitorSettings
+    from monitor.store import Store, StoreError
+
+    path = db or load_settings(MonitorSettings).db
+    if str(path) != ":memory:" and not Path(path).exists():
+        raise StoreError(f"no database at {path}: run `ordermon monitor --once` first (or set ORDERMON_DB)")
+    return Store(path)
 
 
 def _fail(exc, as_json: bool, payload: dict | None = None) -> None:
@@ -143,6 +164,141 @@ def cancel(order_id, reason, dry_run, as_json, **site) -> None:
         click.echo(f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip())
         for path in result.artifacts:
             click.echo(f"  artifact: {path}")
+
+
+db_option = click.option("--db", type=click.Path(dir_okay=False), help="SQLite database [env ORDERMON_DB, default ./ordermon.db].")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll once and exit (for cron).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per poll.")
+@click.option("--interval", type=float, help="Seconds between polls [env ORDERMON_POLL_INTERVAL, default 900].")
+@db_option
+@site_options
+def monitor(once, as_json, interval, db, **site) -> None:
+    """Poll the orders on a schedule, record changes, and alert when deadlines pass."""
+    from flows import FlowError
+    from monitor.service import Monitor
+    from monitor.store import StoreError
+
+    def on_poll(result) -> None:
+        if as_json:
+            click.echo(json.dumps(result.to_dict()))
+            return
+        for message in result.alerts:
+            click.echo(f"ALERT {message}")
+        status = f"error: {result.error}" if result.error else (
+            f"{result.orders_seen} orders, {result.changes} changes, {result.details_read} details read, "
+            f"{len(result.alerts)} new alerts")
+        click.echo(f"poll {result.account} @ {result.site_now:%Y-%m-%d %H:%M} site time: {status}"
+                   if result.site_now else f"poll {result.account}: {status}", err=True)
+
+    def progress(account: str, done: int, total: int) -> None:
+        if not as_json and sys.stderr.isatty():
+            click.echo(f"\r{account}: detail {done}/{total}", err=True, nl=done == total)
+
+    try:
+        settings = _monitor_settings(db=db, poll_interval=interval, **site)
+        with Monitor(settings, on_poll=on_poll, progress=progress) as mon:
+            if once:
+                results = mon.poll_once()
+                if all(r.error for r in results):
+                    failure = FlowError(results[0].error)
+                    failure.exit_code = results[0].exit_code
+                    _fail(failure, False)
+            else:
+                mon.run_forever()
+    except (FlowError, StoreError, ValueError) as exc:
+        _fail(exc, as_json, {"error": str(exc)})
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@db_option
+def status(as_json, db) -> None:
+    """Every known order with its next deadline (from the database; no browser)."""
+    from monitor.reports import status_rows
+    from monitor.store import StoreError
+
+    try:
+        rows = status_rows(_store(db))
+    except StoreError as exc:
+        _fail(exc, as_json, {"error": str(exc)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo(f"{'ORDER':16}  {'STATUS':28}  {'NEXT DEADLINE':22}  {'WHEN':18}  ACCOUNT")
+    for r in rows:
+        when = r["next_deadline_in"] or ""
+        click.echo(f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  {r['next_deadline_name'] or '-':22}  "
+                   f"{when:18}  {r['account']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@db_option
+def alerts(as_json, db) -> None:
+    """Every alert, with its delivery state."""
+    from monitor.reports import alert_rows
+    from monitor.store import StoreError
+
+    try:
+        rows = alert_rows(_store(db))
+    except StoreError as exc:
+        _fail(exc, as_json, {"error": str(exc)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        mark = "delivered" if r["delivered"] else (r["delivery"] or "pending")
+        click.echo(f"[{mark}] {r['rule']}: {r['message']}")
+    if not rows:
+        click.echo("no alerts", err=True)
+
+
+@cli.command()
+@click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@db_option
+def history(order_id, as_json, db) -> None:
+    """Every observed change of ORDER_ID."""
+    from flows.errors import OrderNotFound
+    from monitor.store import StoreError
+
+    try:
+        store = _store(db)
+    except StoreError as exc:
+        _fail(exc, as_json, {"error": str(exc)})
+    rows = store.history(order_id)
+    if not rows:
+        _fail(OrderNotFound(f"order {order_id} is not in {store.path}"), as_json, {"error": "not found"})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        refund = f", refund {r['refund_from'] or '-'} -> {r['refund_to']}" if r["refund_from"] != r["refund_to"] else ""
+        click.echo(f"{r['observed_at']}  {r['status_from'] or '(new)'} -> {r['status_to']}{refund}"
+                   + (f"  [{r['close_reason']}]" if r["close_reason"] else ""))
+
+
+@cli.command()
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=5), help="How long to monitor.")
+@click.option("--time-scale", default=7200.0, show_default=True, type=click.FloatRange(min=1),
+              help="Simulated seconds per real second.")
+@db_option
+def demo(seconds, time_scale, db) -> None:
+    """The main job in a minute: storefront, flow, monitor, alerts, summary."""
+    from flows import FlowError
+    from monitor.demo import run_demo
+    from monitor.settings import MonitorSettings
+    from monitor.store import StoreError
+
+    try:
+        base = _monitor_settings(db=db, storefront_url=None, email=None, headed=None, timeout=None,
+                                 retries=None, artifacts_dir=None)
+        run_demo(seconds=seconds, time_scale=time_scale, db=base.db, extra_alert_urls=base.alert_urls)
+    except (FlowError, StoreError, ValueError) as exc:
+        _fail(exc, False)
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def test_create_order_with_timestamps_and_stuck_refund(storefront):
         payment_method="cod",
     )
     assert order["refund_status"] == "pending"
-    assert order["refund_destination"] == "Coupon"
+    assert order["refund_destination"] == "a coupon"
     assert "refund_expected_by" in order["deadlines"]
 
 

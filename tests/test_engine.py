@@ -229,7 +229,7 @@ def test_seller_that_never_ships_gets_closed_by_the_platform(shop):
     assert order.status is Status.CLOSED
     assert order.close_reason is CloseReason.SELLER_SEND_GOODS_TIMEOUT
     assert order.refund_status is RefundStatus.PENDING
-    assert shop.refund_destination(order) == "Coupon"
+    assert shop.refund_destination(order) == "a coupon"
 
 
 def test_late_shipper_ships_after_the_deadline_when_the_platform_does_not_act(shop):
@@ -318,7 +318,7 @@ def test_refund_completes_after_its_business_days(shop):
     assert order.refund_status is RefundStatus.PENDING
     at(shop, dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC))  # Fri + 3 business days = Wed
     assert order.refund_status is RefundStatus.COMPLETED
-    assert shop.refund_destination(order) == "Alipay balance"
+    assert shop.refund_destination(order) == "the Alipay balance"
 
 
 def test_stuck_refund_never_arrives(shop):

@@ -39,7 +39,7 @@ def test_detail_has_payment_method_timestamps_and_deadlines(shopper, storefront)
                                           payment_method="western_union")
     detail = shopper.order(order["id"])
     assert detail.status is Status.AWAITING_CANCELLATION
-    assert detail.payment_method == "western_union" and detail.refund_destination == "Alipay balance"
+    assert detail.payment_method == "western_union" and detail.refund_destination == "the Alipay balance"
     assert detail.cancel_requested_at and detail.paid_at
     assert set(detail.deadlines) == {"seller_response_by", "ship_by"}
 

@@ -1,0 +1,113 @@
+"""Delivering the alert outbox through Apprise, one delivery row per alert and target.
+
+Each delivery is marked ``sending`` (committed) before Apprise is called and
+``delivered`` after. A crash between the two leaves ``sending``: on restart it
+becomes ``uncertain`` and is not sent again, so no target ever gets an alert
+twice; ``ordermon alerts`` shows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+import apprise
+
+from .settings import redact_url
+from .store import Store, iso
+
+log = logging.getLogger("ordermon.alerts")
+
+MAX_BACKOFF = 3600.0
+
+
+def target_key(url: str) -> str:
+    """A stable key for an Apprise URL that reveals none of its secrets."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class Notifier:
+    def __init__(self, urls: list[str], *, backoff: float = 30, max_attempts: int = 8):
+        self.backoff = backoff
+        self.max_attempts = max_attempts
+        self._apprise: dict[str, apprise.Apprise] = {}
+        self._labels: dict[str, str] = {}
+        self._urls: dict[str, str] = {}
+        for url in urls:
+            instance = apprise.Apprise()
+            if not instance.add(url):
+                raise ValueError(f"bad Apprise URL {redact_url(url)}")
+            key = target_key(url)
+            self._apprise[key] = instance
+            self._labels[key] = redact_url(url)
+            self._urls[key] = url
+
+    def targets(self) -> list[tuple[str, str]]:
+        return list(self._labels.items())
+
+    def recover(self, store: Store) -> int:
+        """Deliveries interrupted mid-send by a crash: never resend them."""
+        with store.db.atomic():
+            cursor = store.db.execute(
+                "update deliveries set state = 'uncertain', "
+                "last_error = 'interrupted while sending; not resent to avoid a duplicate' "
+                "where state = 'sending'")
+            # Targets no longer configured cannot be reached (only their hash is stored).
+            if self._apprise:
+                marks = ",".join("?" * len(self._apprise))
+                store.db.execute(
+                    f"update deliveries set state = 'dropped', last_error = 'target no longer configured' "
+                    f"where state = 'pending' and target not in ({marks})", list(self._apprise))
+            else:
+                store.db.execute(
+                    "update deliveries set state = 'dropped', last_error = 'target no longer configured' "
+                    "where state = 'pending'")
+        return cursor.rowcount
+
+    def deliver_due(self, store: Store, now: dt.datetime | None = None) -> dict[str, int]:
+        now = now or dt.datetime.now(dt.UTC)
+        counts = {"delivered": 0, "failed": 0}
+        due = list(store.db.query(
+            "select d.alert_id, d.target, d.attempts, a.rule, a.order_id, a.message, a.account "
+            "from deliveries d join alerts a on a.id = d.alert_id "
+            "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
+            "order by d.alert_id", [iso(now)]))
+        for row in due:
+            instance = self._apprise.get(row["target"])
+            if instance is None:
+                continue
+            key = {"alert_id": row["alert_id"], "target": row["target"]}
+            attempts = row["attempts"] + 1
+            with store.db.atomic():
+                store.db["deliveries"].update((row["alert_id"], row["target"]),
+                                              {"state": "sending", "attempts": attempts})
+            ok, error = self._send(instance, row)
+            if error:  # an error text must not carry the URL's token or password
+                error = error.replace(self._urls[row["target"]], self._labels[row["target"]])
+            with store.db.atomic():
+                if ok:
+                    store.db["deliveries"].update(tuple(key.values()), {
+                        "state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None})
+                    counts["delivered"] += 1
+                else:
+                    delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+                    state = "failed" if attempts >= self.max_attempts else "pending"
+                    store.db["deliveries"].update(tuple(key.values()), {
+                        "state": state, "last_error": error,
+                        "next_attempt": iso(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))})
+                    counts["failed"] += 1
+        return counts
+
+    @staticmethod
+    def _send(instance: apprise.Apprise, row: dict) -> tuple[bool, str | None]:
+        title = f"ordermon: {row['rule']}" + (f" on order {row['order_id']}" if row["order_id"] else "")
+        with apprise.LogCapture(level=logging.WARNING) as captured:
+            try:
+                ok = instance.notify(title=title, body=row["message"])
+            except Exception as exc:  # a plugin's bug must not stop the monitor
+                return False, f"{type(exc).__name__}: {exc}"[:300]
+        if ok:
+            return True, None
+        lines = [line for line in captured.getvalue().splitlines() if line.strip()]
+        return False, (lines[-1] if lines else "delivery failed")[:300]

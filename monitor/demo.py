@@ -1,0 +1,118 @@
+"""`ordermon demo`: the main job, end to end, in about a minute.
+
+The embedded storefront runs two simulated hours per second; the flow requests
+a cancellation that the seller never answers; a refund is stuck; a seller ships
+late; a parcel's buyer protection runs down. The platform acts a day late, so
+every missed deadline is seen. The monitor polls on its real schedule and
+alerts through Apprise (a loopback receiver, plus ORDERMON_ALERT_URLS).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from fixtures.admin_client import AdminClient
+from fixtures.receiver import AlertReceiver
+from fixtures.storefront import DEFAULT_PASSWORD, Site, StorefrontServer
+from flows.cancel import cancel_order
+from flows.domain import BusinessCalendar
+
+from .poller import PollResult
+from .service import Monitor
+from .settings import AccountSettings, MonitorSettings
+from .store import Store
+
+ACCOUNT = "demo"
+
+
+def _scenario(admin: AdminClient) -> dict[str, str]:
+    """Orders whose deadlines fall due within the demo's minute."""
+    now = admin.now()
+    cal = BusinessCalendar()
+    day = dt.timedelta(days=1)
+    return {
+        "to cancel (silent seller)": admin.create_order(
+            status="awaiting_shipment", seller="silent", paid_at=now - day, store="KZ Audio Store")["id"],
+        "stuck refund": admin.create_order(
+            status="closed", refund_business_days=None, payment_method="card",
+            refund_started_at=cal.add_business_days(now + day, -20))["id"],
+        "late shipper": admin.create_order(
+            status="awaiting_shipment", seller="late_shipper", paid_at=cal.add_business_days(now + 2 * day, -7),
+            store="Outdoor Camping Gear Store")["id"],
+        "parcel not arriving": admin.create_order(
+            status="awaiting_delivery", shipped_at=now - 52 * day + dt.timedelta(hours=6))["id"],
+    }
+
+
+def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float = 2,
+             db: Path = Path("ordermon.db"), extra_alert_urls: list[str] | None = None,
+             echo=click.echo) -> dict:
+    site = Site(orders=12, seed=7, time_scale=time_scale)
+    with StorefrontServer(site) as server, AlertReceiver() as receiver, \
+            tempfile.TemporaryDirectory(prefix="ordermon-demo-") as data_dir:
+        admin = AdminClient(server.url, site.admin_token)
+        admin.settings(auto_action_lag=86400)
+        orders = _scenario(admin)
+        echo(f"Storefront {server.url} (admin token {site.admin_token}), "
+             f"time x{time_scale:g}: {time_scale / 3600:g} simulated hours per second")
+        for what, order_id in orders.items():
+            echo(f"  order {order_id}: {what}")
+
+        settings = MonitorSettings(
+            _env_file=None, db=db, data_dir=Path(data_dir), poll_interval=poll_every, poll_jitter=0,
+            misfire_grace=5, alert_urls=[receiver.url, *(extra_alert_urls or [])], alert_retry_backoff=1,
+            accounts=[AccountSettings(name=ACCOUNT, storefront_url=server.url, email=site.email,
+                                      password=DEFAULT_PASSWORD)],
+        )
+
+        def on_poll(result: PollResult) -> None:
+            stamp = f"{result.site_now:%a %d %b %H:%M}" if result.site_now else "?"
+            for message in result.alerts:
+                echo(click.style(f"[{stamp}] ALERT ", fg="red", bold=True) + message)
+            if result.changes and not result.error:
+                echo(f"[{stamp}] poll: {result.orders_seen} orders, {result.changes} changes recorded")
+
+        with Monitor(settings, on_poll=on_poll) as monitor:
+            _forget(monitor.store)
+            session = monitor.poller.sessions[ACCOUNT]
+            target = orders["to cancel (silent seller)"]
+            result = cancel_order(session, target, "Shipping takes too long")
+            echo(f"Flow: cancel {target} -> {result.outcome} ({result.status_before.value} -> "
+                 f"{result.status_after.value}); the seller will not answer")
+            echo(f"Monitoring for {seconds:g} s, polling every {poll_every:g} s ...")
+            monitor.run_forever(stop_after=seconds)
+            monitor.deliver()
+
+        store = Store(db)
+        alerts = [a for a in store.alerts() if a["account"] == ACCOUNT]
+        summary = {
+            "orders": len(store.orders(ACCOUNT)),
+            "changes": store.db.execute("select count(*) from history where account = ?", [ACCOUNT]).fetchone()[0],
+            "polls": store.db.execute("select count(*) from polls where account = ?", [ACCOUNT]).fetchone()[0],
+            "alerts": dict(Counter(a["rule"] for a in alerts)),
+            "delivered_to_receiver": len(receiver.received),
+            "db": str(db),
+        }
+        store.close()
+    echo("")
+    echo(click.style("Summary", bold=True) + f": {summary['orders']} orders watched over {summary['polls']} polls, "
+         f"{summary['changes']} changes recorded, {len(alerts)} alerts "
+         f"({', '.join(f'{k} {v}' for k, v in sorted(summary['alerts'].items()))}), "
+         f"{summary['delivered_to_receiver']} delivered through Apprise (json://).")
+    echo(f"Explore: ordermon status | ordermon alerts | ordermon history ORDER_ID | "
+         f"ordermon report --out report.html   (database {db})")
+    return summary
+
+
+def _forget(store: Store) -> None:
+    """Start the demo account afresh; other accounts in the database are left alone."""
+    with store.db.atomic():
+        store.db.execute(
+            "delete from deliveries where alert_id in (select id from alerts where account = ?)", [ACCOUNT])
+        for table in ("alerts", "history", "orders", "polls", "outages"):
+            store.db.execute(f"delete from {table} where account = ?", [ACCOUNT])

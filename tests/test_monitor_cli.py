@@ -1,0 +1,130 @@
+"""`ordermon monitor`, `status`, `alerts`, `history` as a user runs them; kill -9 safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def env(storefront, tmp_path, alert_receiver):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
+    return base | {
+        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
+        "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_ALERT_URLS": alert_receiver.url,
+        "ORDERMON_RETRY_BACKOFF": "0.05", "ORDERMON_POLL_JITTER": "0",
+    }
+
+
+def ordermon(env, *args, **extra):
+    result = subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
+                            env=env | extra, timeout=180)
+    assert env["ORDERMON_PASSWORD"] not in result.stdout + result.stderr
+    return result
+
+
+def test_once_json_then_status_alerts_history(env, storefront, alert_receiver):
+    result = ordermon(env, "monitor", "--once", "--json")
+    assert result.returncode == 0, result.stderr
+    poll = json.loads(result.stdout)
+    assert poll["orders_seen"] == 40 and poll["error"] is None
+    assert poll["alerts_created"] == len(alert_receiver.wait_for(poll["alerts_created"]))
+
+    status = json.loads(ordermon(env, "status", "--json").stdout)
+    assert len(status) == 40 and {"order_id", "status", "next_deadline", "overdue"} <= set(status[0])
+
+    alerts = json.loads(ordermon(env, "alerts", "--json").stdout)
+    assert alerts and all({"order_id", "rule", "deadline", "message", "delivered"} <= set(a) for a in alerts)
+    assert all(a["delivered"] for a in alerts)
+
+    order_id = status[0]["order_id"]
+    history = json.loads(ordermon(env, "history", order_id, "--json").stdout)
+    assert history[0]["status_from"] is None and history[0]["order_id"] == order_id
+    assert ordermon(env, "history", "8100000000000000").returncode == 4
+
+    db = env["ORDERMON_DB"]
+    assert oct(os.stat(db).st_mode)[-3:] == "600"
+    assert storefront.password.encode() not in open(db, "rb").read()
+
+
+def test_bad_settings_name_the_setting(env):
+    result = ordermon(env, "monitor", "--once", ORDERMON_ALERT_URLS="nonsense://nowhere")
+    assert result.returncode == 2 and "ORDERMON_ALERT_URLS" in result.stderr
+    result = ordermon(env, "monitor", "--once", ORDERMON_POLL_INTERVAL="soon")
+    assert result.returncode == 2 and "ORDERMON_POLL_INTERVAL" in result.stderr
+
+
+def test_read_commands_without_a_database(env, tmp_path):
+    result = ordermon(env, "status", ORDERMON_DB=str(tmp_path / "missing.db"))
+    assert result.returncode == 7 and "no database" in result.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_sigterm_stops_cleanly_and_a_second_monitor_refuses(env):
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if line.startswith("poll "):
+                break
+        second = ordermon(env, "monitor", "--once")
+        assert second.returncode == 7 and "another ordermon monitor" in second.stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+def wait_until(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)  # polling an outside process's progress
+    raise AssertionError("condition not reached")
+
+
+def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefront, alert_receiver):
+    admin = storefront.admin
+    admin.clock(freeze=True)
+    first = ordermon(env, "monitor", "--once")
+    assert first.returncode == 0, first.stderr
+    sent_before = len(alert_receiver.wait_for(1))
+
+    # Make many orders change and come due, and make the next poll slow.
+    admin.settings(auto_actions=False)
+    admin.clock(advance=30 * 86400)
+    admin.faults(latency_ms=150, target="GET /p/order/detail.json")
+    details = lambda: admin.state()["requests"].get("GET /p/order/detail.json", 0)  # noqa: E731
+    start = details()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: details() >= start + 5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    admin.faults(clear=True)
+    again = ordermon(env, "monitor", "--once", "--json")
+    assert again.returncode == 0, again.stderr
+    from monitor.store import Store
+
+    store = Store(env["ORDERMON_DB"])
+    site = {o["id"]: o for o in admin.state()["orders"]}
+    known = {o["order_id"]: o for o in store.orders()}
+    assert {i: (o["status"], o["refund_status"]) for i, o in known.items()} == {
+        i: (o["status"], o["refund_status"]) for i, o in site.items()}
+    messages = [m["message"] for m in alert_receiver.received]
+    assert len(messages) > sent_before
+    assert max(Counter(messages).values()) == 1  # nothing sent twice
+    alerts = store.alerts()
+    assert len({(a["order_id"], a["rule"], a["deadline"], a["level"]) for a in alerts}) == len(alerts)
+    delivered = sum(1 for a in alerts if a["states"] == "delivered")
+    assert delivered == len(messages)
