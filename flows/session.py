@@ -105,8 +105,8 @@ class Browser:
             self.close()
             raise
 
-    def session(self, account: Account) -> AccountSession:
-        return AccountSession(self, account)
+    def session(self, account: Account, **options) -> AccountSession:
+        return AccountSession(self, account, **options)
 
     def close(self) -> None:
         if self._owns_browser and getattr(self, "browser", None) is not None:
@@ -124,16 +124,29 @@ class Browser:
 
 
 class AccountSession:
-    """A signed-in browser context for one account, with its own page."""
+    """A signed-in browser context for one account, with its own page.
 
-    def __init__(self, browser: Browser, account: Account):
+    ``context``/``page``: use ones made elsewhere (e.g. pytest-playwright's, which
+    may trace them itself: then ``own_tracing=False``).
+    """
+
+    def __init__(self, browser: Browser, account: Account, *, context: BrowserContext | None = None,
+                 page: Page | None = None, own_tracing: bool = True):
         self.browser = browser
         self.settings = browser.settings
         self.account = account
         self.base_url = account.storefront_url
+        self.own_tracing = own_tracing
         self.state_path = self.settings.data_dir / f"state-{account.key}.json"
-        self.context = self._new_context(self._load_state())
-        self._page: Page | None = None
+        state = self._load_state()
+        if context is None:
+            self.context = self._new_context(state)
+        else:
+            self.context = context
+            self._configure(context)
+            if state:
+                context.add_cookies(state["cookies"])
+        self._page: Page | None = page
         self.sign_ins = 0
         self.site_now: dt.datetime | None = None
 
@@ -142,10 +155,16 @@ class AccountSession:
         context = self.browser.browser.new_context(
             base_url=self.base_url, storage_state=state, service_workers="block",
         )
+        self._configure(context)
+        return context
+
+    def _configure(self, context: BrowserContext) -> None:
         context.set_default_timeout(self.settings.timeout * 1000)
         context.set_default_navigation_timeout(self.settings.timeout * 1000)
         context.route(BLOCKED, lambda route: route.abort())
-        return context
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else self.base_url + path
 
     def _load_state(self) -> dict | None:
         if not self.state_path.exists():
@@ -197,7 +216,7 @@ class AccountSession:
     def _request(self, method: str, path: str, params: dict | None = None):
         try:
             response = self.context.request.fetch(
-                path, method=method, params=params, max_redirects=0,
+                self.url(path), method=method, params=params, max_redirects=0,
                 timeout=self.settings.timeout * 1000, fail_on_status_code=False,
             )
         except PlaywrightError as exc:
@@ -236,7 +255,7 @@ class AccountSession:
         """Open a page, signing in again if the session has expired."""
         for attempt in range(2):
             try:
-                response = self.page.goto(path, wait_until="domcontentloaded")
+                response = self.page.goto(self.url(path), wait_until="domcontentloaded")
             except PlaywrightError as exc:
                 raise SiteUnavailable(f"{self.base_url}{path} unavailable: {_first_line(exc)}") from None
             if response is not None and response.status >= 500:
@@ -251,19 +270,22 @@ class AccountSession:
     @contextlib.contextmanager
     def traced(self, name: str) -> Iterator[None]:
         """Trace the block; on an unexpected failure keep the trace and a screenshot."""
-        tracing = self.context.tracing
-        tracing.start(screenshots=True, snapshots=True, sources=False)
+        tracing = self.context.tracing if self.own_tracing else None
+        if tracing:
+            tracing.start(screenshots=True, snapshots=True, sources=False)
         try:
             yield
         except Exception as exc:
             if isinstance(exc, FlowError) and not isinstance(exc, UnexpectedPage):
                 with contextlib.suppress(Exception):
-                    tracing.stop()
+                    if tracing:
+                        tracing.stop()
                 raise  # an answer the flow expects: no artifacts needed
-            artifacts = self._save_artifacts(name)
+            artifacts = self._save_artifacts(name, trace=tracing is not None)
             with contextlib.suppress(Exception):
-                tracing.stop(path=artifacts[-1])
-                os.chmod(artifacts[-1], 0o600)
+                if tracing:
+                    tracing.stop(path=artifacts[-1])
+                    os.chmod(artifacts[-1], 0o600)
             if isinstance(exc, FlowError):
                 exc.artifacts = artifacts
                 raise
@@ -273,12 +295,14 @@ class AccountSession:
             ) from exc
         except BaseException:
             with contextlib.suppress(Exception):
-                tracing.stop()
+                if tracing:
+                    tracing.stop()
             raise
         else:
-            tracing.stop()
+            if tracing:
+                tracing.stop()
 
-    def _save_artifacts(self, name: str) -> list[str]:
+    def _save_artifacts(self, name: str, trace: bool = True) -> list[str]:
         folder = self.settings.artifacts
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -289,7 +313,8 @@ class AccountSession:
             self.page.screenshot(path=screenshot, full_page=True)
             os.chmod(screenshot, 0o600)
             saved.append(str(screenshot))
-        saved.append(str(base.with_suffix(".trace.zip")))
+        if trace:
+            saved.append(str(base.with_suffix(".trace.zip")))
         return saved
 
     def screenshot(self, name: str) -> str:

@@ -51,7 +51,8 @@ def _scenario(admin: AdminClient) -> dict[str, str]:
 
 def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float = 2,
              db: Path = Path("ordermon.db"), extra_alert_urls: list[str] | None = None,
-             echo=click.echo) -> dict:
+             echo=click.echo, browser=None) -> dict:
+    """Run the demo; ``browser``: an already running Playwright browser to use."""
     site = Site(orders=12, seed=7, time_scale=time_scale)
     with StorefrontServer(site) as server, AlertReceiver() as receiver, \
             tempfile.TemporaryDirectory(prefix="ordermon-demo-") as data_dir:
@@ -77,7 +78,7 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
             if result.changes and not result.error:
                 echo(f"[{stamp}] poll: {result.orders_seen} orders, {result.changes} changes recorded")
 
-        with Monitor(settings, on_poll=on_poll) as monitor:
+        with Monitor(settings, on_poll=on_poll, browser=browser) as monitor:
             _forget(monitor.store)
             session = monitor.poller.sessions[ACCOUNT]
             target = orders["to cancel (silent seller)"]

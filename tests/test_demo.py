@@ -8,14 +8,16 @@ from monitor.store import Store
 pytestmark = pytest.mark.e2e
 
 
-def test_short_demo_alerts_and_summarises(tmp_path):
+def test_short_demo_alerts_and_summarises(tmp_path, browser):
     lines = []
-    summary = run_demo(seconds=12, time_scale=4 * 7200, poll_every=1, db=tmp_path / "demo.db", echo=lines.append)
+    summary = run_demo(seconds=12, time_scale=4 * 7200, poll_every=1, db=tmp_path / "demo.db", echo=lines.append,
+                       browser=browser)
     text = "\n".join(lines)
     assert "Flow: cancel" in text and "-> requested" in text
     assert "ALERT" in text and "Summary" in text
     assert {"refund_overdue", "ship_deadline_passed", "seller_response_overdue"} <= set(summary["alerts"])
     assert summary["delivered_to_receiver"] == sum(summary["alerts"].values())
-    again = run_demo(seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None)
+    again = run_demo(seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None,
+                     browser=browser)
     assert again["orders"] == summary["orders"]  # the demo account starts afresh each run
     assert Store(tmp_path / "demo.db").counts()["orders"] == summary["orders"]
