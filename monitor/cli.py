@@ -301,6 +301,30 @@ def demo(seconds, time_scale, db) -> None:
         _fail(exc, False)
 
 
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default="report.html", show_default=True)
+@click.option("--open", "open_it", is_flag=True, help="Open the report in a web browser.")
+@db_option
+def report(out, open_it, db) -> None:
+    """Write one self-contained HTML page of every order's timeline and deadlines."""
+    from flows.api import load_settings
+    from monitor.report import write_report
+    from monitor.rules import RuleConfig
+    from monitor.settings import MonitorSettings
+    from monitor.store import StoreError
+
+    try:
+        config = RuleConfig.from_settings(load_settings(MonitorSettings))
+        path = write_report(_store(db), Path(out), config)
+    except (StoreError, OSError) as exc:
+        _fail(exc, False)
+    click.echo(f"wrote {path}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
 def main() -> None:
     try:
         cli(prog_name="ordermon")

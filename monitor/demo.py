@@ -2,8 +2,8 @@
 
 The embedded storefront runs two simulated hours per second; the flow requests
 a cancellation that the seller never answers; a refund is stuck; a seller ships
-late; a parcel's buyer protection runs down. The platform acts a day late, so
-every missed deadline is seen. The monitor polls on its real schedule and
+late; a parcel's buyer protection runs down. The platform acts four days late,
+so every missed deadline is seen. The monitor polls on its real schedule and
 alerts through Apprise (a loopback receiver, plus ORDERMON_ALERT_URLS).
 """
 
@@ -57,7 +57,7 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
     with StorefrontServer(site) as server, AlertReceiver() as receiver, \
             tempfile.TemporaryDirectory(prefix="ordermon-demo-") as data_dir:
         admin = AdminClient(server.url, site.admin_token)
-        admin.settings(auto_action_lag=86400)
+        admin.settings(auto_action_lag=4 * 86400)  # the platform acts four days late
         orders = _scenario(admin)
         echo(f"Storefront {server.url} (admin token {site.admin_token}), "
              f"time x{time_scale:g}: {time_scale / 3600:g} simulated hours per second")

@@ -1,0 +1,120 @@
+"""`ordermon report`: one self-contained HTML page of every order's timeline and deadlines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from flows.domain import STATUS_LABELS, Status
+
+from .poller import facts_of
+from .reports import alert_rows, site_now, status_rows
+from .rules import RuleConfig, evaluate, format_duration
+from .store import Store, parse
+
+EVENTS = [
+    ("placed_at", "placed"), ("paid_at", "paid"), ("cancel_requested_at", "cancellation requested"),
+    ("shipped_at", "shipped"), ("refund_started_at", "refund started"), ("refunded_at", "refunded"),
+    ("closed_at", "closed"),
+]
+DEADLINE_LABELS = {
+    "seller_response": "seller must answer", "ship_by": "ship by", "refund": "refund expected",
+    "protection_end": "protection ends", "unpaid_close": "unpaid order closes",
+    "payment_verification": "payment verified by",
+}
+WIDTH, HEIGHT, PAD = 640, 46, 14
+
+
+def _timeline(events: list[tuple[str, dt.datetime]], deadlines: list[dict], now: dt.datetime | None) -> dict:
+    moments = [when for _, when in events] + [d["at"] for d in deadlines] + ([now] if now else [])
+    start, end = min(moments), max(moments)
+    span = max((end - start).total_seconds(), 3600.0)
+
+    def x(when: dt.datetime) -> float:
+        return round(PAD + (WIDTH - 2 * PAD) * (when - start).total_seconds() / span, 1)
+
+    placed = []
+    last_label_x = {True: -1e9, False: -1e9}  # labels above (True) and below the line
+    for index, (label, when) in enumerate(sorted(events, key=lambda e: e[1])):
+        above = index % 2 == 0
+        pos = x(when)
+        show = pos - last_label_x[above] >= 56  # labels that would overlap stay in the tooltip
+        if show:
+            last_label_x[above] = pos
+        placed.append({"x": pos, "label": label, "at": when, "above": above, "show": show})
+    return {
+        "width": WIDTH, "height": HEIGHT,
+        "events": placed,
+        "deadlines": [d | {"x": x(d["at"])} for d in deadlines],
+        "now": x(now) if now else None,
+    }
+
+
+def build(store: Store, config: RuleConfig | None = None) -> dict:
+    config = config or RuleConfig()
+    nows = {}
+    orders = []
+    rows = {(r["account"], r["order_id"]): r for r in status_rows(store)}
+    for order in store.orders():
+        account = order["account"]
+        now = nows.setdefault(account, site_now(store, account))
+        events = [(label, parse(order[key])) for key, label in EVENTS if order.get(key)]
+        deadlines = [
+            {"name": name, "label": DEADLINE_LABELS.get(name, name), "at": parse(at),
+             "overdue": bool(now and parse(at) < now),
+             "relative": (f"{format_duration(now - parse(at))} overdue" if parse(at) < now
+                          else f"in {format_duration(parse(at) - now)}") if now else ""}
+            for name, at in sorted(json.loads(order["deadlines"] or "{}").items(), key=lambda kv: kv[1])
+        ]
+        row = rows[(account, order["order_id"])]
+        orders.append({
+            **order, "status_label": order["status_label"] or STATUS_LABELS[Status(order["status"])],
+            "events": events, "deadlines": deadlines, "overdue": any(d["overdue"] for d in deadlines),
+            "next_deadline": row["next_deadline"], "timeline": _timeline(events, deadlines, now) if events else None,
+        })
+    orders.sort(key=lambda o: (o["next_deadline"] is None, o["next_deadline"] or "", o["order_id"]))
+
+    alerts = alert_rows(store)
+    for alert in alerts:
+        order = next((o for o in orders if o["order_id"] == alert["order_id"] and o["account"] == alert["account"]), None)
+        now = nows.get(alert["account"])
+        if order is None or now is None:
+            alert["open"] = alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
+        else:
+            still = evaluate(facts_of(order), now, config)
+            alert["open"] = any(
+                (f.rule, f.deadline.isoformat(), f.level) == (alert["rule"], alert["deadline"], alert["level"] or "")
+                for f in still)
+    waiting: dict[str, Decimal] = defaultdict(Decimal)
+    for order in orders:
+        if order["refund_status"] == "pending":
+            waiting[order["currency"] or "?"] += Decimal(order["total"] or "0")
+    return {
+        "generated": dt.datetime.now(dt.UTC),
+        "now": max((n for n in nows.values() if n), default=None),
+        "orders": orders,
+        "alerts": sorted(alerts, key=lambda a: (not a["open"], a["deadline"] or "")),
+        "by_status": Counter(o["status_label"] for o in orders),
+        "open_alerts": sum(1 for a in alerts if a["open"]),
+        "overdue": sum(1 for o in orders if o["overdue"]),
+        "refunds_waiting": dict(sorted(waiting.items())),
+        "accounts": sorted({o["account"] for o in orders}),
+        "statuses": [STATUS_LABELS[s] for s in Status if any(o["status"] == s.value for o in orders)],
+    }
+
+
+def render(store: Store, config: RuleConfig | None = None) -> str:
+    env = Environment(loader=PackageLoader("monitor", "templates"), autoescape=select_autoescape(default=True))
+    env.filters["time"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
+    env.filters["day"] = lambda v: v.strftime("%b %d") if v else ""
+    return env.get_template("report.html").render(**build(store, config))
+
+
+def write_report(store: Store, out: Path, config: RuleConfig | None = None) -> Path:
+    out.write_text(render(store, config), encoding="utf-8")
+    return out
