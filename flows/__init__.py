@@ -8,7 +8,7 @@ from .errors import (
     SiteUnavailable, UnexpectedPage,
 )
 from .models import CancelResult, OrderDetail, OrderSummary
-from .orders import read_detail, read_order_ids_ui, read_orders
+from .orders import read_detail, read_details, read_order_ids_ui, read_orders
 from .reasons import match_reason
 from .session import Account, AccountSession, Browser
 from .settings import FlowSettings
@@ -17,6 +17,6 @@ __all__ = [
     "Account", "AccountSession", "BadReason", "Browser", "CancelResult", "CaptchaRequired",
     "FlowError", "FlowSettings", "NotCancellable", "OrderDetail", "OrderNotFound", "OrderSummary",
     "SignInFailed", "SiteUnavailable", "Status", "Tab", "UnexpectedPage", "cancel", "cancel_order",
-    "list_orders", "load_settings", "match_reason", "order_detail", "read_detail",
+    "list_orders", "load_settings", "match_reason", "order_detail", "read_detail", "read_details",
     "read_order_ids_ui", "read_orders",
 ]

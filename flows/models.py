@@ -17,6 +17,7 @@ class OrderSummary(BaseModel):
     id: str
     status: Status
     status_label: str
+    refund_status: str = "none"
     store: str
     total: Decimal
     currency: str
@@ -30,7 +31,6 @@ class OrderDetail(OrderSummary):
     payment_method_label: str
     close_reason: str | None = None
     cancel_reason: str | None = None
-    refund_status: str = "none"
     refund_destination: str | None = None
     tracking_number: str | None = None
     can_cancel: bool = False

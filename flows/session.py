@@ -31,7 +31,10 @@ from .pages import SignInPage
 from .settings import FlowSettings
 
 # Pages need no images, fonts or media to be read or clicked.
-BLOCKED = re.compile(r"\.(png|jpe?g|gif|webp|avif|ico|svg|woff2?|ttf|otf|mp4|webm|mp3)(\?.*)?$", re.I)
+BLOCKED_RESOURCE_TYPES = ("Image", "Font", "Media")
+HEAVY = ("png", "jpg", "jpeg", "gif", "webp", "avif", "ico", "svg", "woff", "woff2", "ttf", "otf",
+         "mp4", "webm", "mp3")
+BLOCKED = re.compile(r"\.(" + "|".join(HEAVY) + r")(\?.*)?$", re.I)  # fallback without CDP
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class AccountSession:
         self._page: Page | None = page
         self.sign_ins = 0
         self.site_now: dt.datetime | None = None
+        self._fetches = 0
+        self._cdp_sessions: list = []
+        if page is not None:
+            self._block_heavy(page)
 
     # ---------------------------------------------------------------- context
     def _new_context(self, state: dict | None) -> BrowserContext:
@@ -161,7 +168,21 @@ class AccountSession:
     def _configure(self, context: BrowserContext) -> None:
         context.set_default_timeout(self.settings.timeout * 1000)
         context.set_default_navigation_timeout(self.settings.timeout * 1000)
-        context.route(BLOCKED, lambda route: route.abort())
+
+    def _block_heavy(self, page: Page) -> None:
+        """No images, fonts or media. Chromium pauses only those (by resource type) and
+        we fail them; a Playwright route would pass every request, the JSON included,
+        through the driver."""
+        try:
+            cdp = page.context.new_cdp_session(page)
+            cdp.on("Fetch.requestPaused", lambda event: cdp.send(
+                "Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"}))
+            cdp.send("Fetch.enable", {"patterns": [
+                {"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
+                for kind in BLOCKED_RESOURCE_TYPES]})
+            self._cdp_sessions.append(cdp)
+        except PlaywrightError:  # not Chromium, or no CDP through this connection
+            page.route(BLOCKED, lambda route: route.abort())
 
     def url(self, path: str) -> str:
         return path if "://" in path else self.base_url + path
@@ -183,7 +204,28 @@ class AccountSession:
     def page(self) -> Page:
         if self._page is None or self._page.is_closed():
             self._page = self.context.new_page()
+            self._block_heavy(self._page)
         return self._page
+
+    # ---------------------------------------------------------------- fetching in the page
+    def _fetch_page(self) -> Page:
+        """The page whose own fetch reads the site's JSON: it must be on the site's origin."""
+        page = self.page
+        if not page.url.startswith(self.base_url + "/"):
+            self.goto("/p/order/index.html")
+        return page
+
+    def start_fetch(self, script: str, arg: dict) -> PendingFetch:
+        """Start ``script(arg)`` fetching in the page; ``collect()`` its responses later."""
+        self._fetches += 1
+        key = f"f{self._fetches}"
+        page = self._fetch_page()
+        try:
+            page.evaluate(
+                f"(arg) => {{ (window.__ordermon ||= {{}})[{key!r}] = ({script})(arg); return true; }}", arg)
+        except PlaywrightError as exc:
+            raise SiteUnavailable(f"{self.base_url} unreachable from the page: {_first_line(exc)}") from None
+        return PendingFetch(self, script, arg, key)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -324,6 +366,42 @@ class AccountSession:
         self.page.screenshot(path=path, full_page=True)
         os.chmod(path, 0o600)
         return str(path)
+
+
+class PendingFetch:
+    """Responses being fetched in a page; ``collect`` waits for them and checks them."""
+
+    def __init__(self, session: AccountSession, script: str, arg: dict, key: str):
+        self.session, self.script, self.arg, self.key = session, script, arg, key
+
+    def collect(self, allow: set[int] = frozenset()) -> list[dict]:
+        session = self.session
+        try:
+            responses = session.page.evaluate(
+                f"() => {{ const p = (window.__ordermon || {{}})[{self.key!r}]; "
+                f"if (window.__ordermon) delete window.__ordermon[{self.key!r}]; return p || null; }}")
+            if responses is None:  # the page was reloaded meanwhile: fetch again, now
+                responses = session._fetch_page().evaluate(self.script, self.arg)
+        except PlaywrightError as exc:
+            raise SiteUnavailable(f"{session.base_url} unreachable from the page: {_first_line(exc)}") from None
+        if any(r["status"] == 401 for r in responses):
+            session.sign_in()
+            try:
+                responses = session._fetch_page().evaluate(self.script, self.arg)
+            except PlaywrightError as exc:
+                raise SiteUnavailable(f"{session.base_url} unreachable: {_first_line(exc)}") from None
+        for response in responses:
+            session._note_site_time(response.get("date"))
+            status = response["status"]
+            if status == 0:
+                raise SiteUnavailable(f"{session.base_url} unreachable: {response['text'][:200]}")
+            if status >= 500:
+                raise SiteUnavailable(f"{session.base_url} answered HTTP {status}")
+            if status == 401:
+                raise SignInFailed("signed in, but the site still says not signed in")
+            if status != 200 and status not in allow:
+                raise UnexpectedPage(f"the site answered HTTP {status} to its own JSON request")
+        return responses
 
 
 def retrying(settings: FlowSettings, action, *args, **kwargs):

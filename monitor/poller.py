@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from flows.domain import PaymentMethod, Status
 from flows.errors import FlowError
 from flows.models import OrderDetail, OrderSummary
-from flows.orders import read_detail, read_orders
+from flows.orders import collect_details, collect_orders, read_details, read_orders, start_read_details, start_read_orders
 from flows.session import Account, AccountSession, retrying
 
 from . import rules
@@ -128,23 +128,67 @@ class Poller:
 
     def _read_details(self, session: AccountSession, summaries: list[OrderSummary], known: dict,
                       alerted: set, now: dt.datetime) -> dict[str, OrderDetail]:
+        wanted = self._wanted(summaries, known, alerted, now)
+        details = retrying(self.settings, read_details, session, wanted)
+        if self.progress and wanted:
+            self.progress(session.account.label, len(details), len(wanted))
+        return details
+
+    def _wanted(self, summaries: list[OrderSummary], known: dict, alerted: set, now: dt.datetime) -> list[str]:
+        """Orders whose detail must be read: new, changed, never read, or with an alert come due."""
         wanted = []
         for summary in summaries:
             row = known.get(summary.id)
             if (
                 row is None
                 or row["status"] != summary.status.value
+                or row["refund_status"] != summary.refund_status
                 or row["detail_read_at"] is None
-                or row["refund_status"] == "pending"
                 or self._new_findings(facts_of(row), now, alerted)
             ):
                 wanted.append(summary.id)
-        details = {}
-        for done, order_id in enumerate(wanted, 1):
-            details[order_id] = retrying(self.settings, read_detail, session, order_id)
-            if self.progress and (done % 50 == 0 or done == len(wanted)):
-                self.progress(session.account.label, done, len(wanted))
-        return details
+        return wanted
+
+    # ---------------------------------------------------------------- every account at once
+    def poll_all(self, accounts: list[Account]) -> list[PollResult]:
+        """Poll every account with all their pages fetching at once; an account whose
+        pipelined read fails is polled again on its own, with retries."""
+        started = dt.datetime.now(dt.UTC)
+        stages: dict[str, dict] = {}
+        for account in accounts:
+            try:
+                stages[account.label] = {"list": start_read_orders(self.sessions[account.label])}
+            except Exception:
+                stages[account.label] = {"failed": True}
+        for account in accounts:
+            stage = stages[account.label]
+            if stage.get("failed"):
+                continue
+            session = self.sessions[account.label]
+            try:
+                summaries = collect_orders(stage["list"])
+                site_now = session.site_now or started
+                known = self.store.known_orders(account.label)
+                wanted = self._wanted(summaries, known, self._alert_keys(account.label), site_now)
+                stage.update(summaries=summaries, known=known, site_now=site_now,
+                             details=start_read_details(session, wanted) if wanted else None)
+            except Exception:
+                stage["failed"] = True
+        results = []
+        for account in accounts:
+            stage = stages[account.label]
+            result = None
+            if not stage.get("failed"):
+                try:
+                    details = collect_details(stage["details"]) if stage["details"] else {}
+                    result = PollResult(account.label, site_now=stage["site_now"],
+                                        orders_seen=len(stage["summaries"]), details_read=len(details))
+                    self._record(account, started, stage["summaries"], stage["known"], details,
+                                 stage["site_now"], result)
+                except Exception:
+                    result = None
+            results.append(result or self.poll(account))
+        return results
 
     # ---------------------------------------------------------------- recording
     def _record(self, account: Account, started: dt.datetime, summaries: list[OrderSummary],

@@ -104,10 +104,8 @@ class Monitor:
 
     # ---------------------------------------------------------------- work
     def poll_once(self) -> list[PollResult]:
-        results = []
-        for account in self.accounts:
-            result = self.poller.poll(account)
-            results.append(result)
+        results = self.poller.poll_all(self.accounts)
+        for result in results:
             self.on_poll(result)
         self.deliver()
         return results
