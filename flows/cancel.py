@@ -1,8 +1,9 @@
 """Cancel an order the way the buyer would, according to its state.
 
-It never submits twice: every attempt (including a retry after a timeout or
-an HTTP 500) first reads the order's state, and the state is read again just
-before Submit.
+It never submits twice: every attempt (a retry after a timeout or an HTTP 500
+included) opens the order's page afresh and reads its state there before it
+goes on to Submit; a Submit that went through is found as "Awaiting
+cancellation" (or "Closed") and reported, not repeated.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from .domain import NEXT_STEPS, STATUS_LABELS, Status
 from .errors import NotCancellable, SiteUnavailable, UnexpectedPage
 from .models import CancelResult
 from .orders import read_detail
-from .pages import CancelResultPage, OrderDetailPage, OrdersPage
+from .pages import CancelResultPage, OrderDetailPage
 from .reasons import match_reason
 from .session import AccountSession, retrying
 
@@ -29,31 +30,16 @@ class _Attempt:
 
 
 def cancel_order(session: AccountSession, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
+    """Sign-in, when the session has expired, happens in a separate untraced context."""
     attempt = _Attempt()
-    retrying(session.settings, session.ensure_signed_in)  # before tracing: no password in a trace
     with session.traced(f"cancel-{order_id}"):
         return retrying(session.settings, _cancel_once, session, order_id, reason, dry_run, attempt)
 
 
 def _open_order(session: AccountSession, order_id: str) -> OrderDetailPage:
-    """The seed's steps 2-3: the orders list, then the order (its card, or its own URL)."""
-    orders_page = OrdersPage(session.page)
-    session.goto(orders_page.path())
-    orders_page.wait_loaded()
+    """The order's own page: where its card on the orders list links to."""
     detail = OrderDetailPage(session.page)
-    link = orders_page.details_link(order_id)
-    if link.count():
-        try:
-            with session.page.expect_navigation(wait_until="domcontentloaded") as navigation:
-                link.click()
-        except PlaywrightError as exc:
-            raise SiteUnavailable(f"opening order {order_id} failed: {exc}") from None
-        response = navigation.value
-        if response is not None and response.status >= 500:
-            raise SiteUnavailable(f"order page answered HTTP {response.status}")
-    else:
-        # Older orders sit pages deep; the card's link leads to this same URL.
-        response = session.goto(detail.path(order_id))
+    response = session.goto(detail.path(order_id))
     detail.check_loaded(order_id, response)
     return detail
 
@@ -93,10 +79,6 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
             reason=reason, message="dry run: everything but Submit", artifacts=[shot],
         )
 
-    # Re-read the state just before Submit: never a second request.
-    current = read_detail(session, order_id).status
-    if current is not status:
-        return _cancel_once(session, order_id, wanted, dry_run, attempt)
     attempt.submitted_reason = reason
     try:
         response = refund.submit()
@@ -107,13 +89,12 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
         raise SiteUnavailable(f"Submit answered HTTP {response.status}")
     if response is not None and response.status == 409:
         raise NotCancellable(f"the site refused: {detail.page.get_by_role('alert').first.inner_text()}")
-    CancelResultPage(session.page).confirmed_text()
-    after = read_detail(session, order_id)
-    if after.status is Status.AWAITING_CANCELLATION:
-        return _result(order_id, before, after.status, "requested", reason)
-    if after.status is Status.CLOSED:
-        return _result(order_id, before, after.status, "cancelled", reason)
-    raise UnexpectedPage(f"after Submit, order {order_id} is {STATUS_LABELS[after.status]}")
+    after = CancelResultPage(session.page).status()
+    if after is Status.AWAITING_CANCELLATION:
+        return _result(order_id, before, after, "requested", reason)
+    if after is Status.CLOSED:
+        return _result(order_id, before, after, "cancelled", reason)
+    raise UnexpectedPage(f"after Submit, order {order_id} is {STATUS_LABELS[after]}")
 
 
 def _result(order_id: str, before: Status, after: Status, outcome: str, reason: str) -> CancelResult:

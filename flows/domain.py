@@ -145,21 +145,30 @@ class BusinessCalendar:
         base = holidays.country_holidays(country) if country else holidays.HolidayBase()
         base.update({day: "Holiday" for day in extra_holidays})
         self._holidays = base
+        self._nth_cache: dict[tuple[dt.date, int], dt.date] = {}
 
     def is_business_day(self, day: dt.date) -> bool:
         return self._holidays.is_working_day(day)
 
+    def nth_business_day(self, day: dt.date, n: int) -> dt.date:
+        """The holidays library's answer, remembered: many orders share their dates."""
+        key = (day, n)
+        found = self._nth_cache.get(key)
+        if found is None:
+            found = self._nth_cache[key] = self._holidays.get_nth_working_day(day, n)
+        return found
+
     def add_business_days(self, start: dt.datetime, days: int) -> dt.datetime:
         """The moment ``days`` business days after ``start``, same local time of day."""
         local = start.astimezone(self.timezone)
-        target = self._holidays.get_nth_working_day(local.date(), days)
+        target = self.nth_business_day(local.date(), days)
         moved = dt.datetime.combine(target, local.timetz())
         return moved.astimezone(dt.UTC)
 
     def roll_forward(self, moment: dt.datetime) -> dt.datetime:
         """A deadline landing on a weekend or holiday moves to the next business day."""
         local = moment.astimezone(self.timezone)
-        target = self._holidays.get_nth_working_day(local.date(), 0)
+        target = self.nth_business_day(local.date(), 0)
         return dt.datetime.combine(target, local.timetz()).astimezone(dt.UTC)
 
     def add_days(self, start: dt.datetime, days: float) -> dt.datetime:

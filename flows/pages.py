@@ -123,7 +123,8 @@ class OrderDetailPage:
         return self.cancel_button.count() > 0
 
     def start_cancel(self) -> RefundPage:
-        self.cancel_button.click()
+        with self.page.expect_navigation(wait_until="domcontentloaded"):
+            self.cancel_button.click()
         refund = RefundPage(self.page)
         refund.wait_loaded()
         return refund
@@ -146,14 +147,15 @@ class RefundPage:
             raise UnexpectedPage("Cancel order did not open the refund page") from None
 
     def offered_reasons(self) -> list[str]:
-        if self.reason.get_attribute("aria-expanded") != "true":
-            self.reason.click()
-        expect(self.options.first).to_be_visible()
-        return [text.strip() for text in self.options.all_inner_texts()]
+        """The drop-down's options, read without opening it."""
+        texts = self.page.get_by_role("option", include_hidden=True).all_text_contents()
+        if not texts:
+            raise UnexpectedPage("the Refund information drop-down offers no reasons")
+        return [text.strip() for text in texts]
 
     def choose(self, reason: str) -> None:
-        if self.reason.get_attribute("aria-expanded") != "true":
-            self.reason.click()
+        """Open the drop-down, pick the reason, and check the drop-down shows it."""
+        self.reason.click()
         self.page.get_by_role("option", name=reason, exact=True).click()
         expect(self.reason).to_have_text(reason)
 
@@ -170,12 +172,16 @@ class CancelResultPage:
         self.confirmation = page.get_by_role("status")
         self.complaint = page.get_by_role("heading", name="File a complaint against the seller?")
 
-    def confirmed_text(self) -> str:
+    def status(self) -> Status:
+        """The order's status as the confirmation states it."""
         try:
-            expect(self.confirmation.first).to_be_visible()
-        except AssertionError:
+            text = self.confirmation.first.inner_text()
+        except PlaywrightTimeout:
             raise UnexpectedPage("no confirmation after Submit") from None
-        return self.confirmation.first.inner_text()
+        labels = [label for label in STATUS_BY_LABEL if label in text]
+        if len(labels) != 1:
+            raise UnexpectedPage(f"the confirmation does not state one status: {text!r}")
+        return STATUS_BY_LABEL[labels[0]]
 
     def complaint_offered(self) -> bool:
         return self.complaint.count() > 0

@@ -314,7 +314,7 @@ class AccountSession:
         """Trace the block; on an unexpected failure keep the trace and a screenshot."""
         tracing = self.context.tracing if self.own_tracing else None
         if tracing:
-            tracing.start(screenshots=True, snapshots=True, sources=False)
+            tracing.start(screenshots=False, snapshots=True, sources=False)
         try:
             yield
         except Exception as exc:

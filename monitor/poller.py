@@ -79,6 +79,13 @@ def _row(account: str, summary: OrderSummary, known: dict | None, detail: OrderD
     return row
 
 
+def _same(row: dict, summary: OrderSummary) -> bool:
+    """Whether the list shows the order as the database has it."""
+    return (row["status"] == summary.status.value and row["refund_status"] == summary.refund_status
+            and row["status_label"] == summary.status_label and row["store"] == summary.store
+            and row["total"] == str(summary.total))
+
+
 class Poller:
     def __init__(self, settings: MonitorSettings, store: Store, sessions: dict[str, AccountSession],
                  targets: list[tuple[str, str]], progress: Progress | None = None):
@@ -88,6 +95,11 @@ class Poller:
         self.targets = targets
         self.config = rules.RuleConfig.from_settings(settings)
         self.progress = progress
+        # Rules that warn before a deadline: protection_expiring and unpaid_closing.
+        self._leads = {
+            "protection_end": dt.timedelta(days=max(self.config.protection_warning_days, default=0)),
+            "unpaid_close": dt.timedelta(days=self.config.unpaid_warning_days),
+        }
 
     def poll(self, account: Account) -> PollResult:
         session = self.sessions[account.label]
@@ -122,6 +134,11 @@ class Poller:
             "select order_id, rule, deadline, level from alerts where account = ?", [account])
         return {tuple(r) for r in rows}
 
+    def _may_fire(self, row: dict, now: dt.datetime) -> bool:
+        """Whether a rule could fire yet: the stored deadlines, less the longest warning lead."""
+        deadlines = json.loads(row["deadlines"] or "{}")
+        return any(at <= iso(now + self._leads.get(name, dt.timedelta(0))) for name, at in deadlines.items())
+
     def _new_findings(self, facts: rules.OrderFacts, now: dt.datetime, alerted: set) -> list[rules.Finding]:
         return [f for f in rules.evaluate(facts, now, self.config)
                 if (f.order_id, f.rule, iso(f.deadline), f.level) not in alerted]
@@ -144,7 +161,7 @@ class Poller:
                 or row["status"] != summary.status.value
                 or row["refund_status"] != summary.refund_status
                 or row["detail_read_at"] is None
-                or self._new_findings(facts_of(row), now, alerted)
+                or (self._may_fire(row, now) and self._new_findings(facts_of(row), now, alerted))
             ):
                 wanted.append(summary.id)
         return wanted
@@ -199,11 +216,11 @@ class Poller:
         rows, history, findings = [], [], []
         for summary in summaries:
             before = known.get(summary.id)
-            row = _row(label, summary, before, details.get(summary.id), site_now, self.config)
-            changed = before is None or any(
-                before.get(k) != row.get(k) for k in row if k not in ("deadlines",)
-            ) or before.get("deadlines") != row["deadlines"]
-            if changed:
+            detail = details.get(summary.id)
+            if before is not None and detail is None and _same(before, summary):
+                row = before  # unchanged: nothing to write, deadlines as stored
+            else:
+                row = _row(label, summary, before, detail, site_now, self.config)
                 rows.append(row)
             if before is None or (before["status"], before["refund_status"]) != (row["status"], row["refund_status"]):
                 history.append({
@@ -212,7 +229,8 @@ class Poller:
                     "refund_from": before["refund_status"] if before else None,
                     "refund_to": row["refund_status"], "close_reason": row.get("close_reason"),
                 })
-            findings.extend(self._new_findings(facts_of(row), site_now, alerted))
+            if self._may_fire(row, site_now):
+                findings.extend(self._new_findings(facts_of(row), site_now, alerted))
         with self.store.db.atomic():
             if rows:
                 self.store.db["orders"].upsert_all(rows, pk=("account", "order_id"))

@@ -1,0 +1,1 @@
+"""ordermon's benchmarks: `python -m bench [--quick] [--json]`."""
