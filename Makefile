@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install browser clean
+.PHONY: demo test install browser bench faults clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ demo: browser
 
 test: browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: browser
+	$(PY) -m bench $(BENCH_ARGS)
+
+faults: browser
+	$(PY) -m bench.faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache test-results

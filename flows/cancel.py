@@ -14,7 +14,7 @@ from .domain import NEXT_STEPS, STATUS_LABELS, Status
 from .errors import NotCancellable, SiteUnavailable, UnexpectedPage
 from .models import CancelResult
 from .orders import read_detail
-from .pages import CancelResultPage, OrderDetailPage
+from .pages import CancelResultPage, OrderDetailPage, OrdersPage
 from .reasons import match_reason
 from .session import AccountSession, retrying
 
@@ -37,9 +37,24 @@ def cancel_order(session: AccountSession, order_id: str, reason: str, *, dry_run
 
 
 def _open_order(session: AccountSession, order_id: str) -> OrderDetailPage:
-    """The order's own page: where its card on the orders list links to."""
+    """The seed's steps: the orders list, then the order's card; an older order, pages
+    deep in the list, is opened at the URL its card links to."""
+    orders_page = OrdersPage(session.page)
+    session.goto(orders_page.path())
+    orders_page.wait_loaded()
     detail = OrderDetailPage(session.page)
-    response = session.goto(detail.path(order_id))
+    link = orders_page.details_link(order_id)
+    if link.count():
+        try:
+            with session.page.expect_navigation(wait_until="domcontentloaded") as navigation:
+                link.click()
+        except PlaywrightError as exc:
+            raise SiteUnavailable(f"opening order {order_id} failed: {str(exc).splitlines()[0]}") from None
+        response = navigation.value
+        if response is not None and response.status >= 500:
+            raise SiteUnavailable(f"order page answered HTTP {response.status}")
+    else:
+        response = session.goto(detail.path(order_id))
     detail.check_loaded(order_id, response)
     return detail
 

@@ -144,10 +144,14 @@ def collect_details(pending: PendingFetch) -> dict[str, OrderDetail]:
     return details
 
 
+DETAIL_CHUNK = 500  # details per call: bounds the memory one call needs
+
+
 def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, OrderDetail]:
-    if not order_ids:
-        return {}
-    return collect_details(start_read_details(session, order_ids))
+    details: dict[str, OrderDetail] = {}
+    for start in range(0, len(order_ids), DETAIL_CHUNK):
+        details.update(collect_details(start_read_details(session, order_ids[start:start + DETAIL_CHUNK])))
+    return details
 
 
 def read_detail(session: AccountSession, order_id: str) -> OrderDetail:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from .settings import FlowSettings
 
 # Pages need no images, fonts or media to be read or clicked.
 BLOCKED_RESOURCE_TYPES = ("Image", "Font", "Media")
+RECYCLE_BYTES = 8 * 2**20  # a fetching page is replaced after reading this much
 HEAVY = ("png", "jpg", "jpeg", "gif", "webp", "avif", "ico", "svg", "woff", "woff2", "ttf", "otf",
          "mp4", "webm", "mp3")
 BLOCKED = re.compile(r"\.(" + "|".join(HEAVY) + r")(\?.*)?$", re.I)  # fallback without CDP
@@ -153,6 +155,7 @@ class AccountSession:
         self.sign_ins = 0
         self.site_now: dt.datetime | None = None
         self._fetches = 0
+        self._fetched_bytes = 0
         self._cdp_sessions: list = []
         if page is not None:
             self._block_heavy(page)
@@ -209,7 +212,16 @@ class AccountSession:
 
     # ---------------------------------------------------------------- fetching in the page
     def _fetch_page(self) -> Page:
-        """The page whose own fetch reads the site's JSON: it must be on the site's origin."""
+        """The page whose own fetch reads the site's JSON: it must be on the site's origin.
+
+        A page that has fetched many megabytes is replaced by a fresh one: Chromium
+        keeps what a page fetched (for DevTools) and the renderer would only grow.
+        """
+        if self._fetched_bytes > RECYCLE_BYTES and self._page is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._page.close()
+            self._page = None
+            self._fetched_bytes = 0
         page = self.page
         if not page.url.startswith(self.base_url + "/"):
             self.goto("/p/order/index.html")
@@ -221,8 +233,9 @@ class AccountSession:
         key = f"f{self._fetches}"
         page = self._fetch_page()
         try:
-            page.evaluate(
-                f"(arg) => {{ (window.__ordermon ||= {{}})[{key!r}] = ({script})(arg); return true; }}", arg)
+            # The same source every time (the key travels as an argument): a page that
+            # compiled a new script per call would keep them all.
+            page.evaluate(_starter(script), [key, arg])
         except PlaywrightError as exc:
             raise SiteUnavailable(f"{self.base_url} unreachable from the page: {_first_line(exc)}") from None
         return PendingFetch(self, script, arg, key)
@@ -251,7 +264,9 @@ class AccountSession:
 
     def ensure_signed_in(self) -> None:
         response = self._request("GET", "/p/order/list.json", params={"pageSize": 1})
-        if response.status == 401:
+        status = response.status
+        response.dispose()
+        if status == 401:
             self.sign_in()
 
     # ---------------------------------------------------------------- JSON the pages fetch
@@ -290,6 +305,8 @@ class AccountSession:
                 return response.status, response.json()
             except (PlaywrightError, ValueError):
                 raise UnexpectedPage(f"{path} did not answer JSON (HTTP {response.status})") from None
+            finally:
+                response.dispose()  # else the driver keeps every body until the context closes
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- navigation
@@ -368,6 +385,18 @@ class AccountSession:
         return str(path)
 
 
+COLLECT_JS = """key => {
+  const pending = (window.__ordermon || {})[key];
+  if (window.__ordermon) delete window.__ordermon[key];
+  return pending || null;
+}"""
+
+
+@functools.lru_cache(maxsize=8)
+def _starter(script: str) -> str:
+    return f"([key, arg]) => {{ (window.__ordermon ||= {{}})[key] = ({script})(arg); return true; }}"
+
+
 class PendingFetch:
     """Responses being fetched in a page; ``collect`` waits for them and checks them."""
 
@@ -377,9 +406,7 @@ class PendingFetch:
     def collect(self, allow: set[int] = frozenset()) -> list[dict]:
         session = self.session
         try:
-            responses = session.page.evaluate(
-                f"() => {{ const p = (window.__ordermon || {{}})[{self.key!r}]; "
-                f"if (window.__ordermon) delete window.__ordermon[{self.key!r}]; return p || null; }}")
+            responses = session.page.evaluate(COLLECT_JS, self.key)
             if responses is None:  # the page was reloaded meanwhile: fetch again, now
                 responses = session._fetch_page().evaluate(self.script, self.arg)
         except PlaywrightError as exc:
@@ -391,6 +418,7 @@ class PendingFetch:
             except PlaywrightError as exc:
                 raise SiteUnavailable(f"{session.base_url} unreachable: {_first_line(exc)}") from None
         for response in responses:
+            session._fetched_bytes += len(response.get("text") or "")
             session._note_site_time(response.get("date"))
             status = response["status"]
             if status == 0:

@@ -101,7 +101,8 @@ class Notifier:
 
     @staticmethod
     def _send(instance: apprise.Apprise, row: dict) -> tuple[bool, str | None]:
-        title = f"ordermon: {row['rule']}" + (f" on order {row['order_id']}" if row["order_id"] else "")
+        # The alert's id in the title lets a receiver recognise a resend (there should be none).
+        title = f"ordermon #{row['alert_id']}: {row['rule']}" + (f" on order {row['order_id']}" if row["order_id"] else "")
         with apprise.LogCapture(level=logging.WARNING) as captured:
             try:
                 ok = instance.notify(title=title, body=row["message"])

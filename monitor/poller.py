@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from flows.domain import PaymentMethod, Status
 from flows.errors import FlowError
 from flows.models import OrderDetail, OrderSummary
-from flows.orders import collect_details, collect_orders, read_details, read_orders, start_read_details, start_read_orders
+from flows.orders import (
+    DETAIL_CHUNK, collect_details, collect_orders, read_details, read_orders, start_read_details,
+    start_read_orders,
+)
 from flows.session import Account, AccountSession, retrying
 
 from . import rules
@@ -187,8 +190,10 @@ class Poller:
                 site_now = session.site_now or started
                 known = self.store.known_orders(account.label)
                 wanted = self._wanted(summaries, known, self._alert_keys(account.label), site_now)
-                stage.update(summaries=summaries, known=known, site_now=site_now,
-                             details=start_read_details(session, wanted) if wanted else None)
+                # Many details (a first poll) are read in chunks, after the others.
+                pipelined = wanted and len(wanted) <= DETAIL_CHUNK
+                stage.update(summaries=summaries, known=known, site_now=site_now, wanted=wanted,
+                             details=start_read_details(session, wanted) if pipelined else None)
             except Exception:
                 stage["failed"] = True
         results = []
@@ -197,7 +202,10 @@ class Poller:
             result = None
             if not stage.get("failed"):
                 try:
-                    details = collect_details(stage["details"]) if stage["details"] else {}
+                    if stage["details"] is not None:
+                        details = collect_details(stage["details"])
+                    else:
+                        details = read_details(self.sessions[account.label], stage["wanted"])
                     result = PollResult(account.label, site_now=stage["site_now"],
                                         orders_seen=len(stage["summaries"]), details_read=len(details))
                     self._record(account, started, stage["summaries"], stage["known"], details,

@@ -96,6 +96,12 @@ class Store:
         create_private(self.path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
+        if self.version > SCHEMA_VERSION:  # refuse before touching the file (WAL rewrites its header)
+            version = self.version
+            self.db.close()
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this ordermon ({SCHEMA_VERSION})"
+            )
         self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
         self.migrated_from = self.version

@@ -121,7 +121,7 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
     known = {o["order_id"]: o for o in store.orders()}
     assert {i: (o["status"], o["refund_status"]) for i, o in known.items()} == {
         i: (o["status"], o["refund_status"]) for i, o in site.items()}
-    messages = [m["message"] for m in alert_receiver.received]
+    messages = [(m["title"], m["message"]) for m in alert_receiver.received]
     assert len(messages) > sent_before
     assert max(Counter(messages).values()) == 1  # nothing sent twice
     alerts = store.alerts()

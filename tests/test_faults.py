@@ -1,0 +1,25 @@
+"""The fault campaign's short variant: nothing lost, nothing sent twice, nothing cancelled twice."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_short_fault_campaign():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
+    result = subprocess.run([sys.executable, "-m", "bench.faults", "--faults", "60", "--json"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    report = json.loads(result.stdout)
+    assert report["faults"] >= 60
+    assert {"kill_monitor", "kill_cancel"} <= set(report["by_kind"])
+    assert (report["lost"], report["duplicates"], report["double_cancels"]) == (0, 0, 0), report
+    assert report["polls_failed"] >= 1 and report["polls_recovered"] >= 1
+    assert result.returncode == 0
