@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 browser: install
-	$(PY) -m flows.browser ensure
+	$(PY) -c 'import sys; from flows.browser import main; sys.exit(main(["ensure"]))'
 
 demo: browser
 	$(VENV)/bin/ordermon demo
