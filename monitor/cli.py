@@ -290,7 +290,6 @@ def demo(seconds, time_scale, db) -> None:
     """The main job in a minute: storefront, flow, monitor, alerts, summary."""
     from flows import FlowError
     from monitor.demo import run_demo
-    from monitor.settings import MonitorSettings
     from monitor.store import StoreError
 
     try:

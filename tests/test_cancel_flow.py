@@ -1,6 +1,5 @@
 """The cancel flow in a real Chromium against the storefront, for every state."""
 
-import json
 import zipfile
 from pathlib import Path
 

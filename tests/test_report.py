@@ -56,7 +56,7 @@ def test_report_marks_overdue_orders_at_a_glance(scenario_db, page, tmp_path, st
     expect(completed).to_contain_text("No deadline")
     expect(completed).not_to_contain_text("Overdue")
     expect(page.get_by_role("row", name=f"Order {ids['fresh']}")).to_contain_text("On track")
-    expect(page.get_by_role("img", name=re.compile(f"Timeline: .*refund expected .*\\(overdue\\)"))).to_have_count(1)
+    expect(page.get_by_role("img", name=re.compile("Timeline: .*refund expected .*\\(overdue\\)"))).to_have_count(1)
     expect(page.get_by_text("19.90 USD waiting for refunds")).to_be_visible()
 
     alerts = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="What to do next"))
