@@ -11,7 +11,7 @@ from __future__ import annotations
 from playwright.sync_api import Error as PlaywrightError
 
 from .domain import NEXT_STEPS, STATUS_LABELS, Status
-from .errors import NotCancellable, SiteUnavailable, UnexpectedPage
+from .errors import NotCancellable, SiteUnavailable, UnexpectedPage, first_line
 from .models import CancelResult
 from .orders import read_detail
 from .pages import CancelResultPage, OrderDetailPage, OrdersPage
@@ -49,7 +49,7 @@ def _open_order(session: AccountSession, order_id: str) -> OrderDetailPage:
             with session.page.expect_navigation(wait_until="domcontentloaded") as navigation:
                 link.click()
         except PlaywrightError as exc:
-            raise SiteUnavailable(f"opening order {order_id} failed: {str(exc).splitlines()[0]}") from None
+            raise SiteUnavailable(f"opening order {order_id} failed: {first_line(exc)}") from None
         response = navigation.value
         if response is not None and response.status >= 500:
             raise SiteUnavailable(f"order page answered HTTP {response.status}")
@@ -99,7 +99,7 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
         response = refund.submit()
     except PlaywrightError as exc:
         # The request may or may not have gone through: the retry re-reads the state.
-        raise SiteUnavailable(f"no answer to Submit: {str(exc).splitlines()[0]}") from None
+        raise SiteUnavailable(f"no answer to Submit: {first_line(exc)}") from None
     if response is not None and response.status >= 500:
         raise SiteUnavailable(f"Submit answered HTTP {response.status}")
     if response is not None and response.status == 409:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
@@ -126,6 +127,25 @@ class Windows:
     DISPUTE_AFTER_PROTECTION_DAYS = 15
     PROTECTION_WARNING_DAYS = (14, 7, 3)
     TRANSIT_BUSINESS_DAYS = {"standard": (15, 45), "premium": (7, 15)}
+
+
+def check_timezone(value: str) -> str:
+    """A settings validator: an IANA zone name."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}") from None
+    return value
+
+
+def check_holiday_country(value: str | None) -> str | None:
+    """A settings validator: a country the holidays library knows (or none)."""
+    if value:
+        try:
+            BusinessCalendar(value)
+        except NotImplementedError:
+            raise ValueError(f"unknown holiday country {value!r}") from None
+    return value
 
 
 class BusinessCalendar:

@@ -27,7 +27,7 @@ from playwright.sync_api import Error as PlaywrightError
 from pydantic import SecretStr
 
 from . import browser as discovery
-from .errors import FlowError, SignInFailed, SiteUnavailable, UnexpectedPage
+from .errors import FlowError, SignInFailed, SiteUnavailable, UnexpectedPage, first_line
 from .pages import SignInPage
 from .settings import FlowSettings
 
@@ -105,7 +105,7 @@ class Browser:
         except PlaywrightError as exc:
             self.close()
             target = settings.browser_endpoint or "the browser"
-            raise FlowError(f"cannot start or reach {target}: {_first_line(exc)}") from None
+            raise FlowError(f"cannot start or reach {target}: {first_line(exc)}") from None
         except Exception:
             self.close()
             raise
@@ -237,7 +237,7 @@ class AccountSession:
             # compiled a new script per call would keep them all.
             page.evaluate(_starter(script), [key, arg])
         except PlaywrightError as exc:
-            raise SiteUnavailable(f"{self.base_url} unreachable from the page: {_first_line(exc)}") from None
+            raise SiteUnavailable(f"{self.base_url} unreachable from the page: {first_line(exc)}") from None
         return PendingFetch(self, script, arg, key)
 
     def close(self) -> None:
@@ -254,7 +254,7 @@ class AccountSession:
             SignInPage(page).sign_in(self.account.email, self.account.password.get_secret_value())
             state = context.storage_state()
         except PlaywrightError as exc:
-            raise SiteUnavailable(f"sign-in page unavailable: {_first_line(exc)}") from None
+            raise SiteUnavailable(f"sign-in page unavailable: {first_line(exc)}") from None
         finally:
             context.close()
         self.context.clear_cookies()
@@ -277,7 +277,7 @@ class AccountSession:
                 timeout=self.settings.timeout * 1000, fail_on_status_code=False,
             )
         except PlaywrightError as exc:
-            raise SiteUnavailable(f"{self.base_url} unreachable: {_first_line(exc)}") from None
+            raise SiteUnavailable(f"{self.base_url} unreachable: {first_line(exc)}") from None
         if response.status >= 500:
             raise SiteUnavailable(f"{self.base_url}{path} answered HTTP {response.status}")
         self._note_site_time(response.headers.get("date"))
@@ -316,7 +316,7 @@ class AccountSession:
             try:
                 response = self.page.goto(self.url(path), wait_until="domcontentloaded")
             except PlaywrightError as exc:
-                raise SiteUnavailable(f"{self.base_url}{path} unavailable: {_first_line(exc)}") from None
+                raise SiteUnavailable(f"{self.base_url}{path} unavailable: {first_line(exc)}") from None
             if response is not None and response.status >= 500:
                 raise SiteUnavailable(f"{self.base_url}{path} answered HTTP {response.status}")
             if SignInPage.is_sign_in_url(self.page.url) and attempt == 0:
@@ -349,7 +349,7 @@ class AccountSession:
                 exc.artifacts = artifacts
                 raise
             raise UnexpectedPage(
-                f"unexpected {'page' if isinstance(exc, PlaywrightError) else 'error'}: {_first_line(exc)}",
+                f"unexpected {'page' if isinstance(exc, PlaywrightError) else 'error'}: {first_line(exc)}",
                 artifacts=artifacts,
             ) from exc
         except BaseException:
@@ -410,13 +410,13 @@ class PendingFetch:
             if responses is None:  # the page was reloaded meanwhile: fetch again, now
                 responses = session._fetch_page().evaluate(self.script, self.arg)
         except PlaywrightError as exc:
-            raise SiteUnavailable(f"{session.base_url} unreachable from the page: {_first_line(exc)}") from None
+            raise SiteUnavailable(f"{session.base_url} unreachable from the page: {first_line(exc)}") from None
         if any(r["status"] == 401 for r in responses):
             session.sign_in()
             try:
                 responses = session._fetch_page().evaluate(self.script, self.arg)
             except PlaywrightError as exc:
-                raise SiteUnavailable(f"{session.base_url} unreachable: {_first_line(exc)}") from None
+                raise SiteUnavailable(f"{session.base_url} unreachable: {first_line(exc)}") from None
         for response in responses:
             session._fetched_bytes += len(response.get("text") or "")
             session._note_site_time(response.get("date"))
@@ -444,8 +444,3 @@ def retrying(settings: FlowSettings, action, *args, **kwargs):
             time.sleep(delay)  # backoff between retries, not a wait for the page
             delay *= 2
     raise AssertionError("unreachable")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

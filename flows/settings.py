@@ -9,6 +9,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def check_http_url(value: str) -> str:
+    """A settings validator: an http(s) base URL, without a trailing slash."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "ordermon"
@@ -34,12 +41,7 @@ class FlowSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")
     artifacts_dir: Path | None = Field(None, description="screenshots and traces (default: data_dir/artifacts)")
 
-    @field_validator("storefront_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    _storefront_url = field_validator("storefront_url")(check_http_url)
 
     @field_validator("email", "password")
     @classmethod

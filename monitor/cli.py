@@ -166,6 +166,20 @@ def cancel(order_id, reason, dry_run, as_json, **site) -> None:
             click.echo(f"  artifact: {path}")
 
 
+def _view(rows_of, db, as_json: bool) -> list[dict] | None:
+    """Rows of a database view; with --json they are printed here and None is returned."""
+    from monitor.store import StoreError
+
+    try:
+        rows = rows_of(_store(db))
+    except StoreError as exc:
+        _fail(exc, as_json, {"error": str(exc)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return None
+    return rows
+
+
 db_option = click.option("--db", type=click.Path(dir_okay=False), help="SQLite database [env ORDERMON_DB, default ./ordermon.db].")
 
 
@@ -218,14 +232,9 @@ def monitor(once, as_json, interval, db, **site) -> None:
 def status(as_json, db) -> None:
     """Every known order with its next deadline (from the database; no browser)."""
     from monitor.reports import status_rows
-    from monitor.store import StoreError
 
-    try:
-        rows = status_rows(_store(db))
-    except StoreError as exc:
-        _fail(exc, as_json, {"error": str(exc)})
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
+    rows = _view(status_rows, db, as_json)
+    if rows is None:
         return
     click.echo(f"{'ORDER':16}  {'STATUS':28}  {'NEXT DEADLINE':22}  {'WHEN':18}  ACCOUNT")
     for r in rows:
@@ -240,14 +249,9 @@ def status(as_json, db) -> None:
 def alerts(as_json, db) -> None:
     """Every alert, with its delivery state."""
     from monitor.reports import alert_rows
-    from monitor.store import StoreError
 
-    try:
-        rows = alert_rows(_store(db))
-    except StoreError as exc:
-        _fail(exc, as_json, {"error": str(exc)})
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
+    rows = _view(alert_rows, db, as_json)
+    if rows is None:
         return
     for r in rows:
         mark = "delivered" if r["delivered"] else (r["delivery"] or "pending")
@@ -330,8 +334,10 @@ def main() -> None:
     except Exception as exc:  # a bug: one line, unless ORDERMON_DEBUG asks for the traceback
         if os.environ.get("ORDERMON_DEBUG"):
             raise
-        line = (str(exc).strip().splitlines() or [""])[0]
-        click.echo(f"error: unexpected {type(exc).__name__}: {line} (ORDERMON_DEBUG=1 shows more)", err=True)
+        from flows.errors import first_line
+
+        click.echo(f"error: unexpected {type(exc).__name__}: {first_line(exc)} (ORDERMON_DEBUG=1 shows more)",
+                   err=True)
         sys.exit(EXIT_ERROR)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flows.domain import PaymentMethod, Status
-from flows.errors import FlowError
+from flows.errors import FlowError, first_line
 from flows.models import OrderDetail, OrderSummary
 from flows.orders import (
     DETAIL_CHUNK, collect_details, collect_orders, read_details, read_orders, start_read_details,
@@ -125,7 +125,7 @@ class Poller:
         except Exception as exc:  # a surprise from the site must not stop the monitor
             log.exception("poll of %s failed", account.label)
             result.exit_code = 1
-            result.error = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            result.error = f"unexpected {type(exc).__name__}: {first_line(exc)}"
             self._record_failure(account, started, result)
             return result
         self._record(account, started, summaries, known, details, site_now, result)

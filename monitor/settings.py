@@ -6,14 +6,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from flows.domain import BusinessCalendar, PaymentMethod, Windows
+from flows.domain import BusinessCalendar, PaymentMethod, Windows, check_holiday_country, check_timezone
 from flows.session import Account
-from flows.settings import FlowSettings
+from flows.settings import FlowSettings, check_http_url
 
 
 class AccountSettings(BaseModel):
@@ -24,12 +24,7 @@ class AccountSettings(BaseModel):
     email: str = Field(min_length=1)
     password: SecretStr
 
-    @field_validator("storefront_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    _storefront_url = field_validator("storefront_url")(check_http_url)
 
     def account(self) -> Account:
         return Account(self.storefront_url, self.email, self.password, name=self.name)
@@ -80,24 +75,8 @@ class MonitorSettings(FlowSettings):
     def _fill_methods(cls, value: dict) -> dict:
         return {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod} | value
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
-
-    @field_validator("holiday_country")
-    @classmethod
-    def _country(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                BusinessCalendar(value)
-            except NotImplementedError:
-                raise ValueError(f"unknown holiday country {value!r}") from None
-        return value
+    _timezone = field_validator("timezone")(check_timezone)
+    _holiday_country = field_validator("holiday_country")(check_holiday_country)
 
     @field_validator("alert_urls")
     @classmethod

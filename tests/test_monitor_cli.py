@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -83,15 +82,6 @@ def test_sigterm_stops_cleanly_and_a_second_monitor_refuses(env):
         proc.kill()
 
 
-def wait_until(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)  # polling an outside process's progress
-    raise AssertionError("condition not reached")
-
-
 def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefront, alert_receiver):
     admin = storefront.admin
     admin.clock(freeze=True)
@@ -103,11 +93,10 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
     admin.settings(auto_actions=False)
     admin.clock(advance=30 * 86400)
     admin.faults(latency_ms=150, target="GET /p/order/detail.json")
-    details = lambda: admin.state()["requests"].get("GET /p/order/detail.json", 0)  # noqa: E731
-    start = details()
+    start = admin.state()["requests"].get("GET /p/order/detail.json", 0)
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: details() >= start + 5)
+    assert storefront.site.wait_for_requests("GET /p/order/detail.json", start + 5, timeout=60)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
