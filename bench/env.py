@@ -20,7 +20,9 @@ import psutil
 
 from fixtures.admin_client import AdminClient
 from fixtures.storefront import DEFAULT_EMAIL, DEFAULT_PASSWORD
-from flows.session import Account, AccountSession, Browser
+from flows.account import Account
+from flows.browser import Browser
+from flows.session import AccountSession
 from flows.settings import FlowSettings
 
 

@@ -17,6 +17,7 @@ At the end, with every fault cleared and one clean poll, it counts:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -97,7 +98,7 @@ class Campaign:
     def _poll_count(self) -> int:
         if self.monitor is None:
             return -1
-        return self.monitor.store.db.execute("select count(*) from polls").fetchone()[0]
+        return len(self.monitor.store.polls())
 
     def requests(self, key: str) -> int:
         return self.admin.state()["requests"].get(key, 0)
@@ -244,8 +245,7 @@ class Campaign:
                 break
         for _ in range(50):
             self.monitor.deliver()
-            if not self.monitor.store.db.execute(
-                    "select count(*) from deliveries where state = 'pending'").fetchone()[0]:
+            if not self.monitor.store.due_deliveries(dt.datetime.max.replace(tzinfo=dt.UTC)):
                 break
             time.sleep(0.1)  # the outbox's retry backoff
         store = Store(tmp / "ordermon.db")
@@ -261,7 +261,7 @@ class Campaign:
         received = Counter((item.get("title"), item.get("message")) for item in receiver.received)
         duplicates = sum(count - 1 for count in received.values() if count > 1)
         double_cancels = [i for i, o in site_orders.items() if o["cancel_requests"] > 1]
-        polls = list(store.db.query("select error from polls order by id"))
+        polls = store.polls()
         failed = sum(1 for p in polls if p["error"])
         recovered = sum(1 for a, b in zip(polls, polls[1:]) if a["error"] and not b["error"])
         injected = self.injected()

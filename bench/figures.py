@@ -145,7 +145,7 @@ def db_growth(orders: int, polls: int) -> list[Result]:
         _poll(poller, accounts)
 
         def size() -> int:
-            store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.checkpoint()
             return sum(p.stat().st_size for p in tmp.glob("ordermon.db*") if p.suffix != ".lock")
 
         before, history = size(), store.counts()["history"]

@@ -1,16 +1,19 @@
 """Playwright flows for an AliExpress-style buyer site: read orders, cancel one."""
 
+from .account import Account
 from .api import cancel, list_orders, load_settings, order_detail
+from .browser import Browser
 from .cancel import cancel_order
 from .domain import Status, Tab
 from .errors import (
-    BadReason, CaptchaRequired, FlowError, NotCancellable, OrderNotFound, SignInFailed,
-    SiteUnavailable, UnexpectedPage,
+    BadReason, CaptchaRequired, FlowError, NotCancellable, OrderNotFound, SignInFailed, SiteUnavailable,
+    UnexpectedPage,
 )
 from .models import CancelResult, OrderDetail, OrderSummary
 from .orders import read_detail, read_details, read_order_ids_ui, read_orders
 from .reasons import match_reason
-from .session import Account, AccountSession, Browser
+from .retry import retrying
+from .session import AccountSession
 from .settings import FlowSettings
 
 __all__ = [
@@ -18,5 +21,5 @@ __all__ = [
     "FlowError", "FlowSettings", "NotCancellable", "OrderDetail", "OrderNotFound", "OrderSummary",
     "SignInFailed", "SiteUnavailable", "Status", "Tab", "UnexpectedPage", "cancel", "cancel_order",
     "list_orders", "load_settings", "match_reason", "order_detail", "read_detail", "read_details",
-    "read_order_ids_ui", "read_orders",
+    "read_order_ids_ui", "read_orders", "retrying",
 ]

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError as PydanticSettingsError
 
+from .account import Account
+from .browser import Browser
 from .cancel import cancel_order
 from .domain import Tab
-from .errors import FlowError
+from .errors import SettingsError
 from .models import CancelResult, OrderDetail, OrderSummary
 from .orders import read_detail, read_orders
-from .session import Account, Browser, retrying
+from .retry import retrying
 from .settings import FlowSettings
-
-
-class SettingsError(FlowError):
-    exit_code = 2
-    outcome = "error"
 
 
 def load_settings(cls: type[FlowSettings] = FlowSettings, **overrides) -> FlowSettings:
@@ -24,12 +22,21 @@ def load_settings(cls: type[FlowSettings] = FlowSettings, **overrides) -> FlowSe
         return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
+    except PydanticSettingsError as exc:  # a value that is not even JSON, e.g. ORDERMON_ACCOUNTS
+        raise SettingsError(describe_source_error(exc)) from None
 
 
 def describe_settings_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     name = ".".join(str(p) for p in err["loc"])
     return f"bad setting ORDERMON_{name.upper()}: {err['msg']}"
+
+
+def describe_source_error(exc: PydanticSettingsError) -> str:
+    # pydantic-settings says: error parsing value for field "accounts" from source "EnvSettingsSource"
+    text = str(exc)
+    field = text.split('field "', 1)[1].split('"', 1)[0] if 'field "' in text else ""
+    return f"bad setting ORDERMON_{field.upper()}: not valid JSON" if field else f"bad setting: {text}"
 
 
 def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL) -> list[OrderSummary]:

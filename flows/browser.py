@@ -1,4 +1,6 @@
-"""Finding (and if need be installing) the Chromium that flows, tests and the harness drive.
+"""The browser: finding (and if need be installing) the Chromium that flows, tests and
+the harness drive, launching it or connecting to a remote one, and ``Browser``, one
+Playwright driver with one browser process.
 
 Order of preference:
 1. ``ORDERMON_BROWSER_PATH``;
@@ -12,12 +14,16 @@ Order of preference:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from .errors import BrowserUnavailable, first_line
+from .settings import FlowSettings
 
 ENV_VAR = "ORDERMON_BROWSER_PATH"
 SYSTEM_BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser")
@@ -38,7 +44,7 @@ QUIET_ARGS = [
 ]
 
 
-class BrowserNotFound(RuntimeError):
+class BrowserNotFound(BrowserUnavailable):
     pass
 
 
@@ -129,6 +135,58 @@ def open_browser(playwright, *, headless: bool = True, configured: str | None = 
             return chromium.connect(endpoint, timeout=timeout * 1000, headers=headers)
         return chromium.connect_over_cdp(endpoint, timeout=timeout * 1000)
     return chromium.launch(**launch_options(headless, configured), timeout=timeout * 1000)
+
+
+class Browser:
+    """One Playwright driver and one browser process; a session (context) per account.
+
+    Pass ``browser`` to use one that is already running (e.g. pytest-playwright's).
+    """
+
+    def __init__(self, settings: FlowSettings, browser=None):
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+
+        self.settings = settings
+        self._manager = None
+        if browser is not None:
+            self.browser = browser
+            self._owns_browser = False
+            return
+        self._owns_browser = True
+        self._manager = sync_playwright()
+        self.playwright = self._manager.start()
+        try:
+            self.browser = open_browser(
+                self.playwright, headless=settings.headless, configured=settings.browser_path,
+                endpoint=settings.browser_endpoint, timeout=settings.timeout * 2,
+            )
+        except PlaywrightError as exc:
+            self.close()
+            target = settings.browser_endpoint or "the browser"
+            raise BrowserUnavailable(f"cannot start or reach {target}: {first_line(exc)}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def session(self, account, **options):
+        from .session import AccountSession
+
+        return AccountSession(self, account, **options)
+
+    def close(self) -> None:
+        if self._owns_browser and getattr(self, "browser", None) is not None:
+            with contextlib.suppress(Exception):
+                self.browser.close()
+        if self._manager is not None:
+            self.playwright.stop()
+            self._manager = None
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def ensure_chromium() -> str:

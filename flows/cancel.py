@@ -8,17 +8,48 @@ cancellation" (or "Closed") and reported, not repeated.
 
 from __future__ import annotations
 
+from enum import Enum
+
 from playwright.sync_api import Error as PlaywrightError
 
+from . import artifacts
 from .domain import NEXT_STEPS, STATUS_LABELS, Status
-from .errors import NotCancellable, SiteUnavailable, UnexpectedPage, first_line
+from .errors import NotCancellable, SiteUnavailable, UnexpectedPage, check_available, first_line
 from .models import CancelResult
 from .orders import read_detail
-from .pages import CancelResultPage, OrderDetailPage, OrdersPage
+from .pages import CancelResultPage, OrderDetailPage
 from .reasons import match_reason
-from .session import AccountSession, retrying
+from .retry import retrying
+from .session import AccountSession
 
-CANCELLABLE = (Status.AWAITING_PAYMENT, Status.AWAITING_SHIPMENT, Status.PAYMENT_VERIFYING)
+CANCELLABLE = frozenset({Status.AWAITING_PAYMENT, Status.AWAITING_SHIPMENT, Status.PAYMENT_VERIFYING})
+
+MESSAGES = {
+    "cancelled": "order cancelled",
+    "requested": "cancellation requested; the seller must answer",
+    "already_requested": "a cancellation was already requested; nothing submitted",
+}
+
+
+class Step(Enum):
+    """What to do with an order found in a state, on a first attempt or a retry."""
+
+    SUBMIT = "submit"
+    REQUESTED = "requested"  # our own Submit went through (found on a retry)
+    CANCELLED = "cancelled"  # our own Submit closed an unpaid order (found on a retry)
+    ALREADY_REQUESTED = "already_requested"  # someone else asked before us
+    REFUSE = "refuse"
+
+
+def next_step(status: Status, can_cancel: bool, submitted: bool) -> Step:
+    """The cancel flow's decision: ``submitted``, whether this run already pressed Submit."""
+    if status is Status.AWAITING_CANCELLATION:
+        return Step.REQUESTED if submitted else Step.ALREADY_REQUESTED
+    if status is Status.CLOSED and submitted:
+        return Step.CANCELLED
+    if status in CANCELLABLE and can_cancel:  # a Submit that failed before the site acted: again
+        return Step.SUBMIT
+    return Step.REFUSE
 
 
 class _Attempt:
@@ -32,27 +63,21 @@ class _Attempt:
 def cancel_order(session: AccountSession, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
     """Sign-in, when the session has expired, happens in a separate untraced context."""
     attempt = _Attempt()
-    with session.traced(f"cancel-{order_id}"):
+    with artifacts.traced(session, f"cancel-{order_id}"):
         return retrying(session.settings, _cancel_once, session, order_id, reason, dry_run, attempt)
 
 
 def _open_order(session: AccountSession, order_id: str) -> OrderDetailPage:
     """The seed's steps: the orders list, then the order's card; an older order, pages
     deep in the list, is opened at the URL its card links to."""
-    orders_page = OrdersPage(session.page)
-    session.goto(orders_page.path())
-    orders_page.wait_loaded()
+    orders_page = session.open_orders()
     detail = OrderDetailPage(session.page)
-    link = orders_page.details_link(order_id)
-    if link.count():
+    if orders_page.has_card(order_id):
         try:
-            with session.page.expect_navigation(wait_until="domcontentloaded") as navigation:
-                link.click()
+            response = orders_page.open_card(order_id)
         except PlaywrightError as exc:
             raise SiteUnavailable(f"opening order {order_id} failed: {first_line(exc)}") from None
-        response = navigation.value
-        if response is not None and response.status >= 500:
-            raise SiteUnavailable(f"order page answered HTTP {response.status}")
+        check_available(response.status if response else None, f"the page of order {order_id}")
     else:
         response = session.goto(detail.path(order_id))
     detail.check_loaded(order_id, response)
@@ -65,57 +90,41 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
     status = detail.status()
     if attempt.status_before is None:
         attempt.status_before = status
-    before = attempt.status_before
-
-    if status is Status.AWAITING_CANCELLATION:
-        submitted = attempt.submitted_reason is not None
-        return CancelResult(
-            order_id=order_id, status_before=before, status_after=status,
-            outcome="requested" if submitted else "already_requested",
-            reason=attempt.submitted_reason or read_detail(session, order_id).cancel_reason,
-            message="cancellation requested; the seller must answer"
-            if submitted else "a cancellation was already requested; nothing submitted",
-        )
-    if status is Status.CLOSED and attempt.submitted_reason:
-        # A retry after a Submit that went through: report it, do not submit again.
-        return _result(order_id, before, status, "cancelled", attempt.submitted_reason)
-    if status not in CANCELLABLE or not detail.can_cancel():
-        raise NotCancellable(
-            f"order {order_id} cannot be cancelled while {STATUS_LABELS[status]}: {NEXT_STEPS.get(status, '')}"
-        )
+    step = next_step(status, detail.can_cancel(), attempt.submitted_reason is not None)
+    if step is Step.ALREADY_REQUESTED:
+        return _result(order_id, attempt, status, "already_requested", read_detail(session, order_id).cancel_reason)
+    if step in (Step.REQUESTED, Step.CANCELLED):
+        return _result(order_id, attempt, status, step.value, attempt.submitted_reason)
+    if step is Step.REFUSE:
+        raise NotCancellable(f"order {order_id} cannot be cancelled while {STATUS_LABELS[status]}: "
+                             f"{NEXT_STEPS.get(status, '')}")
 
     refund = detail.start_cancel()
     reason = match_reason(wanted, refund.offered_reasons())
     refund.choose(reason)
     if dry_run:
-        shot = session.screenshot(f"dry-run-{order_id}")
         return CancelResult(
-            order_id=order_id, status_before=before, status_after=status, outcome="dry_run",
-            reason=reason, message="dry run: everything but Submit", artifacts=[shot],
+            order_id=order_id, status_before=attempt.status_before, status_after=status, outcome="dry_run",
+            reason=reason, message="dry run: everything but Submit",
+            artifacts=[artifacts.screenshot(session, f"dry-run-{order_id}")],
         )
-
     attempt.submitted_reason = reason
     try:
         response = refund.submit()
     except PlaywrightError as exc:
         # The request may or may not have gone through: the retry re-reads the state.
         raise SiteUnavailable(f"no answer to Submit: {first_line(exc)}") from None
-    if response is not None and response.status >= 500:
-        raise SiteUnavailable(f"Submit answered HTTP {response.status}")
+    check_available(response.status if response else None, "Submit")
     if response is not None and response.status == 409:
-        raise NotCancellable(f"the site refused: {detail.page.get_by_role('alert').first.inner_text()}")
+        raise NotCancellable(f"the site refused: {refund.error_text()}")
     after = CancelResultPage(session.page).status()
     if after is Status.AWAITING_CANCELLATION:
-        return _result(order_id, before, after, "requested", reason)
+        return _result(order_id, attempt, after, "requested", reason)
     if after is Status.CLOSED:
-        return _result(order_id, before, after, "cancelled", reason)
+        return _result(order_id, attempt, after, "cancelled", reason)
     raise UnexpectedPage(f"after Submit, order {order_id} is {STATUS_LABELS[after]}")
 
 
-def _result(order_id: str, before: Status, after: Status, outcome: str, reason: str) -> CancelResult:
-    messages = {
-        "cancelled": "order cancelled",
-        "requested": "cancellation requested; the seller must answer",
-    }
-    return CancelResult(order_id=order_id, status_before=before, status_after=after,
-                        outcome=outcome, reason=reason, message=messages[outcome])
+def _result(order_id: str, attempt: _Attempt, after: Status, outcome: str, reason: str | None) -> CancelResult:
+    return CancelResult(order_id=order_id, status_before=attempt.status_before, status_after=after,
+                        outcome=outcome, reason=reason, message=MESSAGES[outcome])

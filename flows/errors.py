@@ -1,4 +1,5 @@
-"""What can go wrong in a flow, each with the exit code the CLI gives it."""
+"""What can go wrong in a flow. Each error names its outcome (the ``outcome`` of a
+``--json`` answer); the exit code each one gives is decided in monitor/exits.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ def first_line(exc: BaseException) -> str:
 
 
 class FlowError(Exception):
-    exit_code = 1
     outcome = "error"
 
     def __init__(self, message: str, *, artifacts: list[str] | None = None):
@@ -19,12 +19,26 @@ class FlowError(Exception):
 
 
 class UnexpectedPage(FlowError):
-    exit_code = 1
-    outcome = "error"
+    """The site showed something the flow does not know (artifacts are kept)."""
+
+
+class ListChanged(UnexpectedPage):
+    """Orders came or went while the list's pages were read: read it again."""
+
+
+class BrowserUnavailable(FlowError):
+    """The browser could not be started or reached."""
+
+
+class SettingsError(FlowError):
+    """A setting is missing or has a bad value; the message names the variable."""
+
+
+class LocalStateError(FlowError):
+    """A file of ordermon's own (the kept session) is unusable."""
 
 
 class BadReason(FlowError):
-    exit_code = 2
     outcome = "bad_reason"
 
     def __init__(self, message: str, offered: list[str]):
@@ -33,17 +47,14 @@ class BadReason(FlowError):
 
 
 class NotCancellable(FlowError):
-    exit_code = 3
     outcome = "not_cancellable"
 
 
 class OrderNotFound(FlowError):
-    exit_code = 4
     outcome = "not_found"
 
 
 class SignInFailed(FlowError):
-    exit_code = 5
     outcome = "sign_in_failed"
 
 
@@ -52,5 +63,10 @@ class CaptchaRequired(SignInFailed):
 
 
 class SiteUnavailable(FlowError):
-    exit_code = 6
     outcome = "site_unavailable"
+
+
+def check_available(status: int | None, where: str) -> None:
+    """A server error means the site is unavailable (retried), not that the page is unexpected."""
+    if status is not None and status >= 500:
+        raise SiteUnavailable(f"{where} answered HTTP {status}")

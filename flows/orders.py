@@ -1,29 +1,26 @@
 """Reading orders: the list (every tab, every page) and orders' details.
 
-The fast way reads the JSON that the orders page itself fetches, with the
-page's own ``fetch`` in the signed-in browser page: one call from Python
-fetches every page of the list (or a batch of details) concurrently, retrying
-a failed request in the page. The UI way clicks "View orders" until there is
-no more.
-
-Reads come in two halves, ``start_*`` and ``collect``, so that the monitor can
-have every account's browser page fetching at once.
+The fast way reads the JSON that the orders page itself fetches (``list.json``,
+``detail.json``), with the page's own ``fetch`` (flows/fetch.py); the answers
+are checked and typed here, whatever fetched them. The UI way clicks "View
+orders" until there is no more.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from .domain import Tab
-from .errors import OrderNotFound, UnexpectedPage
+from .errors import ListChanged, OrderNotFound, UnexpectedPage
+from .fetch import MANY_JS, PAGED_JS, PendingFetch
 from .models import OrderDetail, OrderSummary
-from .pages import OrdersPage
-from .session import AccountSession, PendingFetch
+from .session import AccountSession
 
 LIST_JSON = "/p/order/list.json"
 DETAIL_JSON = "/p/order/detail.json"
 PAGE_SIZE = 100  # the most the endpoint gives per request
 CONCURRENCY = 6  # Chromium's connections per host
+DETAIL_CHUNK = 500  # details per call: bounds the memory one call needs
 
 
 class ListPage(BaseModel):
@@ -32,119 +29,67 @@ class ListPage(BaseModel):
     has_more: bool
 
 
-# Fetch page 1, then every other page at once; retry a page that fails (5xx or
-# network) a few times. Returns {status, date, text} per page.
-LIST_JS = """
-async ({url, tab, size, retries, backoff, timeout}) => {
-  const get = async (page) => {
-    for (let attempt = 0; ; attempt++) {
-      let r;
-      try {
-        r = await fetch(`${url}?tab=${tab}&page=${page}&pageSize=${size}`,
-                        {credentials: "same-origin", headers: {Accept: "application/json"},
-                         signal: AbortSignal.timeout(timeout)});
-      } catch (e) {
-        if (attempt >= retries) return {status: 0, date: null, text: String(e)};
-        await new Promise(ok => setTimeout(ok, backoff * 2 ** attempt));
-        continue;
-      }
-      if (r.status >= 500 && attempt < retries) {
-        await new Promise(ok => setTimeout(ok, backoff * 2 ** attempt));
-        continue;
-      }
-      return {status: r.status, date: r.headers.get("date"), text: await r.text()};
-    }
-  };
-  const first = await get(1);
-  if (first.status !== 200) return [first];
-  let total;
-  try { total = JSON.parse(first.text).total; } catch (e) { return [first]; }
-  const pages = Math.ceil(total / size);
-  const rest = [];
-  for (let start = 2; start <= pages; start += 24) {
-    const chunk = [];
-    for (let p = start; p < Math.min(start + 24, pages + 1); p++) chunk.push(get(p));
-    rest.push(...await Promise.all(chunk));
-  }
-  return [first, ...rest];
-}
-"""
-
-# Fetch each order's detail, ``limit`` at a time, retrying failures.
-DETAILS_JS = """
-async ({url, ids, limit, retries, backoff, timeout}) => {
-  const out = new Array(ids.length);
-  let next = 0;
-  const one = async (id) => {
-    for (let attempt = 0; ; attempt++) {
-      let r;
-      try {
-        r = await fetch(`${url}?orderId=${id}`, {credentials: "same-origin", headers: {Accept: "application/json"},
-                                                    signal: AbortSignal.timeout(timeout)});
-      } catch (e) {
-        if (attempt >= retries) return {id, status: 0, date: null, text: String(e)};
-        await new Promise(ok => setTimeout(ok, backoff * 2 ** attempt));
-        continue;
-      }
-      if (r.status >= 500 && attempt < retries) {
-        await new Promise(ok => setTimeout(ok, backoff * 2 ** attempt));
-        continue;
-      }
-      return {id, status: r.status, date: r.headers.get("date"), text: await r.text()};
-    }
-  };
-  const worker = async () => { while (next < ids.length) { const i = next++; out[i] = await one(ids[i]); } };
-  await Promise.all(Array.from({length: Math.min(limit, ids.length)}, worker));
-  return out;
-}
-"""
+def list_prefix(tab: Tab) -> str:
+    """The list's URL, but for the page number at its end."""
+    return f"{LIST_JSON}?tab={tab.value}&pageSize={PAGE_SIZE}&page="
 
 
-def _retry_args(session: AccountSession) -> dict:
-    settings = session.settings
-    return {"retries": settings.retries, "backoff": settings.retry_backoff * 1000, "timeout": settings.timeout * 1000}
+def detail_url(order_id: str) -> str:
+    return f"{DETAIL_JSON}?orderId={order_id}"
 
 
-def start_read_orders(session: AccountSession, tab: Tab = Tab.ALL) -> PendingFetch:
-    return session.start_fetch(LIST_JS, {"url": LIST_JSON, "tab": tab.value, "size": PAGE_SIZE,
-                                         **_retry_args(session)})
-
-
-def collect_orders(pending: PendingFetch) -> list[OrderSummary]:
-    responses = pending.collect()
-    pages = [ListPage.model_validate_json(r["text"]) for r in responses]
+# ---------------------------------------------------------------------- the answers, typed
+def orders_from_pages(responses: list[dict]) -> list[OrderSummary]:
+    """Every page's ``{status, text}`` answer (status 200) as one list of orders."""
+    try:
+        pages = [ListPage.model_validate_json(r["text"]) for r in responses]
+    except ValidationError as exc:
+        raise UnexpectedPage(f"{LIST_JSON} answered something else than an order list: {exc.errors()[0]['msg']}") from None
     seen: dict[str, OrderSummary] = {}
     for page in pages:
         for order in page.orders:
             seen.setdefault(order.id, order)
     if len(seen) != pages[0].total:
-        # Orders came or went while the pages were read: the caller reads again.
-        raise UnexpectedPage(f"the order list changed while it was read ({len(seen)} of {pages[0].total})")
+        raise ListChanged(f"the order list changed while it was read ({len(seen)} of {pages[0].total})")
     return list(seen.values())
+
+
+def details_from_responses(responses: list[dict]) -> dict[str, OrderDetail]:
+    """Each ``{key: order id, status, text}`` answer as an order's detail."""
+    details = {}
+    for response in responses:
+        if response["status"] == 404:
+            raise OrderNotFound(f"order {response['key']} not found")
+        try:
+            details[response["key"]] = OrderDetail.model_validate_json(response["text"])
+        except ValidationError as exc:
+            raise UnexpectedPage(f"{DETAIL_JSON} answered something else than an order: {exc.errors()[0]['msg']}") from None
+    return details
+
+
+# ---------------------------------------------------------------------- in the browser page
+def start_read_orders(session: AccountSession, tab: Tab = Tab.ALL) -> PendingFetch:
+    return session.fetcher.start(PAGED_JS, {"prefix": list_prefix(tab), "size": PAGE_SIZE})
+
+
+def collect_orders(pending: PendingFetch) -> list[OrderSummary]:
+    return orders_from_pages(pending.collect())
 
 
 def read_orders(session: AccountSession, tab: Tab = Tab.ALL) -> list[OrderSummary]:
     try:
         return collect_orders(start_read_orders(session, tab))
-    except UnexpectedPage:
+    except ListChanged:  # an order came or went meanwhile: once more
         return collect_orders(start_read_orders(session, tab))
 
 
 def start_read_details(session: AccountSession, order_ids: list[str]) -> PendingFetch:
-    return session.start_fetch(DETAILS_JS, {"url": DETAIL_JSON, "ids": list(order_ids),
-                                            "limit": CONCURRENCY, **_retry_args(session)})
+    return session.fetcher.start(MANY_JS, {"urls": [detail_url(i) for i in order_ids], "keys": list(order_ids),
+                                           "limit": CONCURRENCY})
 
 
 def collect_details(pending: PendingFetch) -> dict[str, OrderDetail]:
-    details = {}
-    for response in pending.collect(allow={404}):
-        if response["status"] == 404:
-            raise OrderNotFound(f"order {response['id']} not found")
-        details[response["id"]] = OrderDetail.model_validate_json(response["text"])
-    return details
-
-
-DETAIL_CHUNK = 500  # details per call: bounds the memory one call needs
+    return details_from_responses(pending.collect(allow=frozenset({404})))
 
 
 def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, OrderDetail]:
@@ -166,8 +111,6 @@ def read_detail(session: AccountSession, order_id: str) -> OrderDetail:
 
 def read_order_ids_ui(session: AccountSession, tab: Tab = Tab.ALL) -> list[str]:
     """The ids on the orders page, after clicking "View orders" until there is no more."""
-    orders_page = OrdersPage(session.page)
-    session.goto(orders_page.path(tab))
-    orders_page.wait_loaded()
+    orders_page = session.open_orders(tab)
     orders_page.load_all()
     return orders_page.order_ids()

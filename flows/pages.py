@@ -1,6 +1,6 @@
-"""Page objects: each owns its locators, in the site's own words.
+"""Page objects: each owns its locators, in the site's own words (by role and label).
 
-No selector for the site appears anywhere else in ordermon.
+No other module of ordermon locates anything on the site's pages.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .domain import STATUS_BY_LABEL, TAB_LABELS, Status, Tab
-from .errors import CaptchaRequired, OrderNotFound, SignInFailed, SiteUnavailable, UnexpectedPage
+from .errors import CaptchaRequired, OrderNotFound, SignInFailed, SiteUnavailable, UnexpectedPage, check_available
 
 DETAILS_LINK = re.compile(r"^Order details")
 
@@ -34,8 +34,7 @@ class SignInPage:
 
     def sign_in(self, email: str, password: str) -> None:
         response = self.page.goto(self.PATH, wait_until="domcontentloaded")
-        if response is not None and response.status >= 500:
-            raise SiteUnavailable(f"sign-in page answered HTTP {response.status}")
+        check_available(response.status if response else None, "the sign-in page")
         if not self.is_sign_in_url(self.page.url):
             return  # already signed in
         self.email.fill(email)
@@ -43,8 +42,7 @@ class SignInPage:
         with self.page.expect_navigation(wait_until="domcontentloaded") as navigation:
             self.submit.click()
         response = navigation.value
-        if response is not None and response.status >= 500:
-            raise SiteUnavailable(f"sign-in answered HTTP {response.status}")
+        check_available(response.status if response else None, "sign-in")
         if self.captcha.count():
             raise CaptchaRequired("sign-in failed: the site shows a captcha (security verification)")
         if self.is_sign_in_url(self.page.url):
@@ -73,6 +71,15 @@ class OrdersPage:
 
     def details_link(self, order_id: str):
         return self.page.get_by_role("link", name=f"Order details {order_id}", exact=True)
+
+    def has_card(self, order_id: str) -> bool:
+        return self.details_link(order_id).count() > 0
+
+    def open_card(self, order_id: str):
+        """Click the order's "Order details"; returns the response of the page it opens."""
+        with self.page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            self.details_link(order_id).click()
+        return navigation.value
 
     def load_all(self) -> None:
         """Click "View orders" until there is no more."""
@@ -139,6 +146,7 @@ class RefundPage:
         self.reason = page.get_by_role("combobox", name="Refund information")
         self.options = page.get_by_role("option")
         self.submit_button = page.get_by_role("button", name="Submit")
+        self.error = page.get_by_role("alert")
 
     def wait_loaded(self) -> None:
         try:
@@ -164,6 +172,10 @@ class RefundPage:
         with self.page.expect_navigation(wait_until="domcontentloaded") as navigation:
             self.submit_button.click()
         return navigation.value
+
+    def error_text(self) -> str:
+        """The site's message on the page Submit led to (a refusal)."""
+        return self.error.first.inner_text() if self.error.count() else "no message"
 
 
 class CancelResultPage:

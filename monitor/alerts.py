@@ -15,7 +15,7 @@ import logging
 import apprise
 
 from .settings import redact_url
-from .store import Store, iso
+from .store import Store
 
 log = logging.getLogger("ordermon.alerts")
 
@@ -46,57 +46,31 @@ class Notifier:
     def targets(self) -> list[tuple[str, str]]:
         return list(self._labels.items())
 
-    def recover(self, store: Store) -> int:
-        """Deliveries interrupted mid-send by a crash: never resend them."""
-        with store.db.atomic():
-            cursor = store.db.execute(
-                "update deliveries set state = 'uncertain', "
-                "last_error = 'interrupted while sending; not resent to avoid a duplicate' "
-                "where state = 'sending'")
-            # Targets no longer configured cannot be reached (only their hash is stored).
-            if self._apprise:
-                marks = ",".join("?" * len(self._apprise))
-                store.db.execute(
-                    f"update deliveries set state = 'dropped', last_error = 'target no longer configured' "
-                    f"where state = 'pending' and target not in ({marks})", list(self._apprise))
-            else:
-                store.db.execute(
-                    "update deliveries set state = 'dropped', last_error = 'target no longer configured' "
-                    "where state = 'pending'")
-        return cursor.rowcount
+    def recover(self, store: Store) -> dict[str, int]:
+        """Deliveries a crash interrupted mid-send are never resent; targets no longer
+        configured cannot be reached (only their hash is stored)."""
+        return store.recover_deliveries(self._apprise)
 
     def deliver_due(self, store: Store, now: dt.datetime | None = None) -> dict[str, int]:
         now = now or dt.datetime.now(dt.UTC)
         counts = {"delivered": 0, "failed": 0}
-        due = list(store.db.query(
-            "select d.alert_id, d.target, d.attempts, a.rule, a.order_id, a.message, a.account "
-            "from deliveries d join alerts a on a.id = d.alert_id "
-            "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
-            "order by d.alert_id", [iso(now)]))
-        for row in due:
+        for row in store.due_deliveries(now):
             instance = self._apprise.get(row["target"])
             if instance is None:
                 continue
-            key = {"alert_id": row["alert_id"], "target": row["target"]}
             attempts = row["attempts"] + 1
-            with store.db.atomic():
-                store.db["deliveries"].update((row["alert_id"], row["target"]),
-                                              {"state": "sending", "attempts": attempts})
+            store.mark_sending(row["alert_id"], row["target"], attempts)
             ok, error = self._send(instance, row)
-            if error:  # an error text must not carry the URL's token or password
-                error = error.replace(self._urls[row["target"]], self._labels[row["target"]])
-            with store.db.atomic():
-                if ok:
-                    store.db["deliveries"].update(tuple(key.values()), {
-                        "state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None})
-                    counts["delivered"] += 1
-                else:
-                    delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-                    state = "failed" if attempts >= self.max_attempts else "pending"
-                    store.db["deliveries"].update(tuple(key.values()), {
-                        "state": state, "last_error": error,
-                        "next_attempt": iso(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))})
-                    counts["failed"] += 1
+            if ok:
+                store.mark_delivered(row["alert_id"], row["target"])
+                counts["delivered"] += 1
+                continue
+            # An error text must not carry the URL's token or password.
+            error = (error or "").replace(self._urls[row["target"]], self._labels[row["target"]])
+            delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+            retry_at = None if attempts >= self.max_attempts else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+            store.mark_failed(row["alert_id"], row["target"], error, retry_at=retry_at)
+            counts["failed"] += 1
         return counts
 
     @staticmethod

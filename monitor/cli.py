@@ -1,4 +1,8 @@
-"""The ``ordermon`` command: parses arguments and calls into flows/, monitor/ and fixtures/."""
+"""The ``ordermon`` command: parses arguments and calls into flows/, monitor/ and fixtures/.
+
+Errors are not handled here: ``main`` hands every one to ``monitor.exits``,
+which prints its one line and exits with its code.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ from pathlib import Path
 
 import click
 
-# Exit codes shared by every command (documented in the README); flows' errors
-# carry their own (flows/errors.py): 3 not cancellable, 4 not found, 5 sign-in
-# failed, 6 site unavailable, 7 local state unusable.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+
+class OrderId(click.ParamType):
+    """An order id as the site writes it: 16 ASCII digits."""
+
+    name = "ORDER_ID"
+
+    def convert(self, value, param, ctx):
+        if not (len(value) == 16 and value.isascii() and value.isdigit()):
+            self.fail(f"must be 16 digits, got {value!r}", param, ctx)
+        return value
 
 
 def site_options(func):
@@ -33,7 +41,8 @@ def site_options(func):
     return func
 
 
-def _settings(storefront_url, email, headed, timeout, retries, artifacts_dir, cls=None, **more):
+def _settings(storefront_url=None, email=None, headed=None, timeout=None, retries=None, artifacts_dir=None,
+              cls=None, **more):
     from flows.api import load_settings
     from flows.settings import FlowSettings
 
@@ -44,33 +53,50 @@ def _settings(storefront_url, email, headed, timeout, retries, artifacts_dir, cl
     )
 
 
-def _monitor_settings(db=None, **site):
+def _monitor_settings(**options):
     from monitor.settings import MonitorSettings
 
-    return _settings(cls=MonitorSettings, db=db, **site)
+    return _settings(cls=MonitorSettings, **options)
 
 
 def _store(db):
-    """The database for the read-only commands (status, alerts, history)."""
-    from flows.api import load_settings
-    from monitor.settings import MonitorSettings
-    from monitor.store import Store, StoreError
+    """The database of the read-only commands (status, alerts, history, report)."""
+    from monitor.store import Store
 
-    path = db or load_settings(MonitorSettings).db
-    if str(path) != ":memory:" and not Path(path).exists():
-        raise StoreError(f"no database at {path}: run `ordermon monitor --once` first (or set ORDERMON_DB)")
-    return Store(path)
+    return Store.existing(db or _monitor_settings().db)
 
 
-def _fail(exc, as_json: bool, payload: dict | None = None) -> None:
-    """One line on stderr (and the JSON object on stdout), then the error's exit code."""
-    if as_json and payload is not None:
-        click.echo(json.dumps(payload))
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=1))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+db_option = click.option("--db", type=click.Path(dir_okay=False),
+                         help="SQLite database [env ORDERMON_DB, default ./ordermon.db].")
+
+
+class Ordermon(click.Group):
+    """Every error of every command, however it is invoked, goes through ``monitor.exits``."""
+
+    def main(self, *args, **kwargs):
+        from monitor import exits
+
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            if os.environ.get("ORDERMON_DEBUG") and exits.code_for(exc) is exits.Exit.UNEXPECTED:
+                raise
+            exits.fail(exc)
+        sys.exit(code or 0)
+
+
+@click.group(cls=Ordermon, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ordermon")
 def cli() -> None:
     """Watch and cancel marketplace orders in a real browser."""
@@ -125,9 +151,11 @@ def orders(tab, as_json, **site) -> None:
     try:
         records = list_orders(_settings(**site), Tab(tab))
     except FlowError as exc:
-        _fail(exc, as_json, {"error": str(exc), "outcome": exc.outcome})
+        if as_json:
+            click.echo(json.dumps({"error": str(exc), "outcome": exc.outcome}))
+        raise
     if as_json:
-        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=1))
+        _echo_json([r.model_dump(mode="json") for r in records])
         return
     click.echo(f"{'ORDER':16}  {'STATUS':28}  {'DATE':10}  {'TOTAL':>10}  STORE")
     for r in records:
@@ -136,7 +164,7 @@ def orders(tab, as_json, **site) -> None:
 
 
 @cli.command()
-@click.argument("order_id")
+@click.argument("order_id", type=OrderId())
 @click.option("--reason", required=True, help='The exact reason, or a word/prefix that picks one ("wrong", "duplicate").')
 @click.option("--dry-run", is_flag=True, help="Do everything but Submit; save a screenshot.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -145,42 +173,22 @@ def cancel(order_id, reason, dry_run, as_json, **site) -> None:
     """Cancel ORDER_ID (or request its cancellation), according to its state."""
     from flows import FlowError, cancel as run_cancel
 
-    if not (order_id.isdigit() and len(order_id) == 16):
-        _fail(click.UsageError(f"ORDER_ID must be 16 digits, got {order_id!r}"), as_json,
-              {"order_id": order_id, "outcome": "error", "error": "bad order id"})
     try:
         result = run_cancel(_settings(**site), order_id, reason, dry_run=dry_run)
     except FlowError as exc:
-        payload = {
-            "order_id": order_id, "status_before": None, "status_after": None,
-            "outcome": exc.outcome, "reason": reason, "artifacts": exc.artifacts, "error": str(exc),
-        }
-        _fail(exc, as_json, payload)
+        if as_json:
+            click.echo(json.dumps({
+                "order_id": order_id, "status_before": None, "status_after": None, "outcome": exc.outcome,
+                "reason": reason, "artifacts": exc.artifacts, "error": str(exc)}))
+        raise
     if as_json:
         click.echo(result.model_dump_json())
-    else:
-        before = result.status_before.value if result.status_before else "?"
-        after = result.status_after.value if result.status_after else "?"
-        click.echo(f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip())
-        for path in result.artifacts:
-            click.echo(f"  artifact: {path}")
-
-
-def _view(rows_of, db, as_json: bool) -> list[dict] | None:
-    """Rows of a database view; with --json they are printed here and None is returned."""
-    from monitor.store import StoreError
-
-    try:
-        rows = rows_of(_store(db))
-    except StoreError as exc:
-        _fail(exc, as_json, {"error": str(exc)})
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return None
-    return rows
-
-
-db_option = click.option("--db", type=click.Path(dir_okay=False), help="SQLite database [env ORDERMON_DB, default ./ordermon.db].")
+        return
+    before = result.status_before.value if result.status_before else "?"
+    after = result.status_after.value if result.status_after else "?"
+    click.echo(f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip())
+    for path in result.artifacts:
+        click.echo(f"  artifact: {path}")
 
 
 @cli.command()
@@ -191,16 +199,15 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), help="SQLite d
 @site_options
 def monitor(once, as_json, interval, db, **site) -> None:
     """Poll the orders on a schedule, record changes, and alert when deadlines pass."""
-    from flows import FlowError
     from monitor.service import Monitor
-    from monitor.store import StoreError
 
     def on_poll(result) -> None:
         if as_json:
             click.echo(json.dumps(result.to_dict()))
-            return
-        for message in result.alerts:
+        for message in result.alerts if not as_json else ():
             click.echo(f"ALERT {message}")
+        if result.error and once:
+            return  # said once, at the end
         status = f"error: {result.error}" if result.error else (
             f"{result.orders_seen} orders, {result.changes} changes, {result.details_read} details read, "
             f"{len(result.alerts)} new alerts")
@@ -211,19 +218,17 @@ def monitor(once, as_json, interval, db, **site) -> None:
         if not as_json and sys.stderr.isatty():
             click.echo(f"\r{account}: detail {done}/{total}", err=True, nl=done == total)
 
-    try:
-        settings = _monitor_settings(db=db, poll_interval=interval, **site)
-        with Monitor(settings, on_poll=on_poll, progress=progress) as mon:
-            if once:
-                results = mon.poll_once()
-                if all(r.error for r in results):
-                    failure = FlowError(results[0].error)
-                    failure.exit_code = results[0].exit_code
-                    _fail(failure, False)
-            else:
-                mon.run_forever()
-    except (FlowError, StoreError, ValueError) as exc:
-        _fail(exc, as_json, {"error": str(exc)})
+    settings = _monitor_settings(db=db, poll_interval=interval, **site)
+    with Monitor(settings, on_poll=on_poll, progress=progress) as mon:
+        if not once:
+            mon.run_forever()
+            return
+        results = mon.poll_once()
+    failed = [r for r in results if r.error]
+    if len(failed) == len(results):
+        raise failed[0].failure
+    for result in failed:
+        click.echo(f"poll {result.account}: error: {result.error}", err=True)
 
 
 @cli.command()
@@ -231,16 +236,16 @@ def monitor(once, as_json, interval, db, **site) -> None:
 @db_option
 def status(as_json, db) -> None:
     """Every known order with its next deadline (from the database; no browser)."""
-    from monitor.reports import status_rows
+    from monitor.views import status_rows
 
-    rows = _view(status_rows, db, as_json)
-    if rows is None:
+    rows = status_rows(_store(db))
+    if as_json:
+        _echo_json(rows)
         return
-    click.echo(f"{'ORDER':16}  {'STATUS':28}  {'NEXT DEADLINE':22}  {'WHEN':18}  ACCOUNT")
+    click.echo(f"{'ORDER':16}  {'STATUS':28}  {'NEXT DEADLINE':26}  {'WHEN':18}  ACCOUNT")
     for r in rows:
-        when = r["next_deadline_in"] or ""
-        click.echo(f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  {r['next_deadline_name'] or '-':22}  "
-                   f"{when:18}  {r['account']}")
+        click.echo(f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  "
+                   f"{r['next_deadline_label'] or '-':26}  {r['next_deadline_in'] or '':18}  {r['account']}")
 
 
 @cli.command()
@@ -248,10 +253,11 @@ def status(as_json, db) -> None:
 @db_option
 def alerts(as_json, db) -> None:
     """Every alert, with its delivery state."""
-    from monitor.reports import alert_rows
+    from monitor.views import alert_rows
 
-    rows = _view(alert_rows, db, as_json)
-    if rows is None:
+    rows = alert_rows(_store(db))
+    if as_json:
+        _echo_json(rows)
         return
     for r in rows:
         mark = "delivered" if r["delivered"] else (r["delivery"] or "pending")
@@ -267,17 +273,13 @@ def alerts(as_json, db) -> None:
 def history(order_id, as_json, db) -> None:
     """Every observed change of ORDER_ID."""
     from flows.errors import OrderNotFound
-    from monitor.store import StoreError
 
-    try:
-        store = _store(db)
-    except StoreError as exc:
-        _fail(exc, as_json, {"error": str(exc)})
+    store = _store(db)
     rows = store.history(order_id)
     if not rows:
-        _fail(OrderNotFound(f"order {order_id} is not in {store.path}"), as_json, {"error": "not found"})
+        raise OrderNotFound(f"order {order_id} is not in {store.path}")
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
+        _echo_json(rows)
         return
     for r in rows:
         refund = f", refund {r['refund_from'] or '-'} -> {r['refund_to']}" if r["refund_from"] != r["refund_to"] else ""
@@ -292,16 +294,10 @@ def history(order_id, as_json, db) -> None:
 @db_option
 def demo(seconds, time_scale, db) -> None:
     """The main job in a minute: storefront, flow, monitor, alerts, summary."""
-    from flows import FlowError
     from monitor.demo import run_demo
-    from monitor.store import StoreError
 
-    try:
-        base = _monitor_settings(db=db, storefront_url=None, email=None, headed=None, timeout=None,
-                                 retries=None, artifacts_dir=None)
-        run_demo(seconds=seconds, time_scale=time_scale, db=base.db, extra_alert_urls=base.alert_urls)
-    except (FlowError, StoreError, ValueError) as exc:
-        _fail(exc, False)
+    base = _monitor_settings(db=db)
+    run_demo(seconds=seconds, time_scale=time_scale, db=base.db, extra_alert_urls=base.alert_urls)
 
 
 @cli.command()
@@ -310,17 +306,14 @@ def demo(seconds, time_scale, db) -> None:
 @db_option
 def report(out, open_it, db) -> None:
     """Write one self-contained HTML page of every order's timeline and deadlines."""
-    from flows.api import load_settings
-    from monitor.report import write_report
+    from monitor.html_report import write_report
     from monitor.rules import RuleConfig
-    from monitor.settings import MonitorSettings
-    from monitor.store import StoreError
 
+    settings = _monitor_settings(db=db)
     try:
-        config = RuleConfig.from_settings(load_settings(MonitorSettings))
-        path = write_report(_store(db), Path(out), config)
-    except (StoreError, OSError) as exc:
-        _fail(exc, False)
+        path = write_report(_store(db), Path(out), RuleConfig.from_settings(settings))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {path}")
     if open_it:
         import webbrowser
@@ -329,16 +322,7 @@ def report(out, open_it, db) -> None:
 
 
 def main() -> None:
-    try:
-        cli(prog_name="ordermon")
-    except Exception as exc:  # a bug: one line, unless ORDERMON_DEBUG asks for the traceback
-        if os.environ.get("ORDERMON_DEBUG"):
-            raise
-        from flows.errors import first_line
-
-        click.echo(f"error: unexpected {type(exc).__name__}: {first_line(exc)} (ORDERMON_DEBUG=1 shows more)",
-                   err=True)
-        sys.exit(EXIT_ERROR)
+    cli(prog_name="ordermon")
 
 
 if __name__ == "__main__":

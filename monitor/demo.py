@@ -19,8 +19,8 @@ import click
 from fixtures.admin_client import AdminClient
 from fixtures.receiver import AlertReceiver
 from fixtures.storefront import DEFAULT_PASSWORD, Site, StorefrontServer
+from flows.calendar import BusinessCalendar
 from flows.cancel import cancel_order
-from flows.domain import BusinessCalendar
 
 from .poller import PollResult
 from .service import Monitor
@@ -79,7 +79,7 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
                 echo(f"[{stamp}] poll: {result.orders_seen} orders, {result.changes} changes recorded")
 
         with Monitor(settings, on_poll=on_poll, browser=browser) as monitor:
-            _forget(monitor.store)
+            monitor.store.forget_account(ACCOUNT)  # other accounts in the database are left alone
             session = monitor.poller.sessions[ACCOUNT]
             target = orders["to cancel (silent seller)"]
             result = cancel_order(session, target, "Shipping takes too long")
@@ -90,11 +90,12 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
             monitor.deliver()
 
         store = Store(db)
-        alerts = [a for a in store.alerts() if a["account"] == ACCOUNT]
+        alerts = store.alerts(ACCOUNT)
+        counts = store.counts(ACCOUNT)
         summary = {
-            "orders": len(store.orders(ACCOUNT)),
-            "changes": store.db.execute("select count(*) from history where account = ?", [ACCOUNT]).fetchone()[0],
-            "polls": store.db.execute("select count(*) from polls where account = ?", [ACCOUNT]).fetchone()[0],
+            "orders": counts["orders"],
+            "changes": counts["history"],
+            "polls": counts["polls"],
             "alerts": dict(Counter(a["rule"] for a in alerts)),
             "delivered_to_receiver": len(receiver.received),
             "db": str(db),
@@ -109,11 +110,3 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
          f"ordermon report --out report.html   (database {db})")
     return summary
 
-
-def _forget(store: Store) -> None:
-    """Start the demo account afresh; other accounts in the database are left alone."""
-    with store.db.atomic():
-        store.db.execute(
-            "delete from deliveries where alert_id in (select id from alerts where account = ?)", [ACCOUNT])
-        for table in ("alerts", "history", "orders", "polls", "outages"):
-            store.db.execute(f"delete from {table} where account = ?", [ACCOUNT])

@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from flows.domain import REFUND_DESTINATIONS, BusinessCalendar, PaymentMethod, Status, Windows
+from flows.calendar import BusinessCalendar
+from flows.domain import Deadline, PaymentMethod, Status
+
+from .deadlines import relative
+from .windows import REFUND_DESTINATIONS, Windows
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,7 @@ class RuleConfig:
         default_factory=lambda: {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod}
     )
     unpaid_close_days: float = Windows.UNPAID_CLOSE_DAYS
-    unpaid_warning_days: float = 2
+    unpaid_warning_days: float = Windows.UNPAID_WARNING_DAYS
     payment_verification_hours: float = Windows.PAYMENT_VERIFICATION_HOURS
     protection_days: int = Windows.PROTECTION_DAYS
     protection_warning_days: tuple[int, ...] = Windows.PROTECTION_WARNING_DAYS
@@ -51,6 +55,21 @@ class OrderFacts:
     refund_status: str = "none"
     refund_started_at: dt.datetime | None = None
 
+    @classmethod
+    def from_row(cls, row: dict) -> OrderFacts:
+        """The facts of an ``orders`` row of the database."""
+        def when(name: str) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(row[name]) if row.get(name) else None
+
+        method = row.get("payment_method")
+        return cls(
+            order_id=row["order_id"], status=Status(row["status"]),
+            payment_method=PaymentMethod(method) if method else None,
+            placed_at=when("placed_at"), paid_at=when("paid_at"), cancel_requested_at=when("cancel_requested_at"),
+            shipped_at=when("shipped_at"), refund_status=row.get("refund_status") or "none",
+            refund_started_at=when("refund_started_at"),
+        )
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -68,23 +87,11 @@ class Finding:
 
     @property
     def message(self) -> str:
-        late = self.late
-        when = f"{format_duration(late)} late" if late >= dt.timedelta(0) else f"in {format_duration(-late)}"
         subject = f"Order {self.order_id}: " if self.order_id else ""
         return (
             f"{subject}{self.summary}. Deadline {self.deadline:%Y-%m-%d %H:%M} UTC "
-            f"({when}). Next step: {self.next_step}"
+            f"({relative(self.deadline, self.now)}). Next step: {self.next_step}"
         )
-
-
-def format_duration(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m"
 
 
 # ---------------------------------------------------------------------- deadlines
@@ -118,18 +125,18 @@ def verification_deadline(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
     return o.paid_at + dt.timedelta(hours=c.payment_verification_hours) if o.paid_at else None
 
 
-def deadlines(o: OrderFacts, c: RuleConfig) -> dict[str, dt.datetime]:
+def deadlines(o: OrderFacts, c: RuleConfig) -> dict[Deadline, dt.datetime]:
     """Every deadline that applies to the order in its current status."""
     found = {
-        Status.AWAITING_PAYMENT: {"unpaid_close": unpaid_close(o, c)},
-        Status.PAYMENT_VERIFYING: {"payment_verification": verification_deadline(o, c)},
-        Status.AWAITING_SHIPMENT: {"ship_by": ship_deadline(o, c)},
-        Status.AWAITING_CANCELLATION: {"seller_response": seller_response_deadline(o, c),
-                                       "ship_by": ship_deadline(o, c)},
-        Status.AWAITING_DELIVERY: {"protection_end": protection_end(o, c)},
+        Status.AWAITING_PAYMENT: {Deadline.PAY_BY: unpaid_close(o, c)},
+        Status.PAYMENT_VERIFYING: {Deadline.VERIFICATION_BY: verification_deadline(o, c)},
+        Status.AWAITING_SHIPMENT: {Deadline.SHIP_BY: ship_deadline(o, c)},
+        Status.AWAITING_CANCELLATION: {Deadline.SELLER_RESPONSE_BY: seller_response_deadline(o, c),
+                                       Deadline.SHIP_BY: ship_deadline(o, c)},
+        Status.AWAITING_DELIVERY: {Deadline.PROTECTION_ENDS: protection_end(o, c)},
     }.get(o.status, {})
     if o.refund_status == "pending":
-        found["refund"] = refund_deadline(o, c)
+        found[Deadline.REFUND_EXPECTED_BY] = refund_deadline(o, c)
     return {name: when for name, when in found.items() if when is not None}
 
 
@@ -216,7 +223,6 @@ ORDER_RULES = (
     seller_response_overdue, ship_deadline_passed, refund_overdue, protection_expiring,
     payment_unverified, unpaid_closing,
 )
-RULE_NAMES = tuple(rule.__name__ for rule in ORDER_RULES) + ("monitor_failing", "monitor_recovered")
 
 
 def evaluate(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> list[Finding]:

@@ -11,50 +11,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 
 from apscheduler.executors.debug import DebugExecutor
-from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
-from threading import TIMEOUT_MAX
 from apscheduler.triggers.interval import IntervalTrigger
 
-from flows.session import Browser
+from flows.browser import Browser
 
 from .alerts import Notifier
+from .lock import MonitorLock
 from .poller import PollResult, Poller, Progress
 from .settings import MonitorSettings
-from .store import MonitorLock, Store
+from .store import Store
 
 log = logging.getLogger("ordermon.monitor")
 
 DELIVERY_INTERVAL = 10.0  # seconds between delivery passes for retried alerts
-
-
-class _Scheduler(BlockingScheduler):
-    """A BlockingScheduler that can be asked to stop from inside a job.
-
-    Jobs run inline (DebugExecutor), and APScheduler 3 cannot shut down while it
-    is processing jobs, so a stop request is honoured between rounds.
-    """
-
-    stop_requested = False
-
-    def request_stop(self) -> None:
-        self.stop_requested = True
-        self.wakeup()
-
-    def _main_loop(self) -> None:
-        wait_seconds = TIMEOUT_MAX
-        while self.state != STATE_STOPPED and not self.stop_requested:
-            self._event.wait(wait_seconds)
-            self._event.clear()
-            if self.stop_requested:
-                break
-            wait_seconds = self._process_jobs()
-        if self.state != STATE_STOPPED:
-            self.shutdown(wait=False)
 
 
 class Monitor:
@@ -70,7 +45,8 @@ class Monitor:
         self._lock = MonitorLock(settings.db)
         self.store: Store | None = None
         self.browser: Browser | None = None
-        self.scheduler: _Scheduler | None = None
+        self.scheduler: BlockingScheduler | None = None
+        self._stopper: threading.Thread | None = None
         self._stop_at: float | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -104,6 +80,8 @@ class Monitor:
 
     # ---------------------------------------------------------------- work
     def poll_once(self) -> list[PollResult]:
+        if self._stopper is not None:
+            return []  # a stop was requested: no new poll
         results = self.poller.poll_all(self.accounts)
         for result in results:
             self.on_poll(result)
@@ -118,17 +96,15 @@ class Monitor:
 
     def run_forever(self, *, stop_after: float | None = None) -> None:
         """Poll on the schedule until SIGINT/SIGTERM (or ``stop_after`` seconds)."""
-        scheduler = _Scheduler(executors={"default": DebugExecutor()}, timezone=dt.UTC)
-        self.scheduler = scheduler
-        now = dt.datetime.now(dt.UTC)
+        scheduler = BlockingScheduler(executors={"default": DebugExecutor()}, timezone=dt.UTC)
+        self.scheduler, self._stopper = scheduler, None
         scheduler.add_job(
             self.poll_once, IntervalTrigger(seconds=self.settings.poll_interval, jitter=self.settings.poll_jitter),
-            id="poll", next_run_time=now, coalesce=True, max_instances=1,
+            id="poll", next_run_time=dt.datetime.now(dt.UTC), coalesce=True, max_instances=1,
             misfire_grace_time=int(self.settings.misfire_grace),
         )
-        delivery_every = min(DELIVERY_INTERVAL, self.settings.poll_interval)
-        scheduler.add_job(self.deliver, "interval", seconds=delivery_every, id="deliver",
-                          coalesce=True, max_instances=1)
+        scheduler.add_job(self.deliver, "interval", seconds=min(DELIVERY_INTERVAL, self.settings.poll_interval),
+                          id="deliver", coalesce=True, max_instances=1)
         # Checked after each job: APScheduler cannot remove a one-shot job once shut down.
         self._stop_at = None if stop_after is None else time.monotonic() + stop_after
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -137,12 +113,23 @@ class Monitor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.scheduler = None
+            if self._stopper is not None:
+                self._stopper.join()
+            self.scheduler, self._stopper, self._stop_at = None, None, None
 
     def _on_signal(self, signum, frame) -> None:
         log.info("stopping after the poll under way (%s)", signal.Signals(signum).name)
         self.stop()
 
     def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.request_stop()
+        """Stop the schedule after the job under way.
+
+        APScheduler must not shut down inside one of its jobs (the poll runs inline,
+        and a signal may arrive while it does): a thread asks for the shutdown, which
+        waits for the job to end.
+        """
+        if self.scheduler is None or self._stopper is not None:
+            return
+        self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False},
+                                         name="ordermon-stop", daemon=True)
+        self._stopper.start()

@@ -11,9 +11,13 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from flows.domain import BusinessCalendar, PaymentMethod, Windows, check_holiday_country, check_timezone
-from flows.session import Account
+from flows.account import Account
+from flows.calendar import BusinessCalendar, check_holiday_country, check_timezone
+from flows.domain import PaymentMethod
+from flows.errors import SettingsError
 from flows.settings import FlowSettings, check_http_url
+
+from .windows import Windows
 
 
 class AccountSettings(BaseModel):
@@ -53,7 +57,7 @@ class MonitorSettings(FlowSettings):
         description="by payment method; missing methods keep the default",
     )
     unpaid_close_days: float = Field(Windows.UNPAID_CLOSE_DAYS, gt=0)
-    unpaid_warning_days: float = Field(2, ge=0)
+    unpaid_warning_days: float = Field(Windows.UNPAID_WARNING_DAYS, ge=0)
     payment_verification_hours: float = Field(Windows.PAYMENT_VERIFICATION_HOURS, gt=0)
     protection_days: int = Field(Windows.PROTECTION_DAYS, ge=1)
     protection_warning_days: list[int] = Field(default_factory=lambda: list(Windows.PROTECTION_WARNING_DAYS))
@@ -100,7 +104,7 @@ class MonitorSettings(FlowSettings):
 
     def account_list(self) -> list[Account]:
         if not self.accounts:
-            raise ValueError("no account: set ORDERMON_EMAIL and ORDERMON_PASSWORD, or ORDERMON_ACCOUNTS")
+            raise SettingsError("no account: set ORDERMON_EMAIL and ORDERMON_PASSWORD, or ORDERMON_ACCOUNTS")
         return [a.account() for a in self.accounts]
 
 

@@ -1,27 +1,39 @@
-"""The monitor's SQLite database (sqlite-utils): orders, status history, polls, alerts.
+"""The monitor's SQLite database (sqlite-utils): the only module that reads or writes its tables.
 
-One row per observed change in ``history``, never one per poll. Alerts are an
-outbox: written in the same transaction as the change that caused them, and
-unique per account, order, rule, deadline and level, so a restart or a crash
-can never create an alert twice.
+Tables: ``orders`` (latest known state per account and order), ``history`` (one
+row per observed change, never one per poll), ``polls``, ``alerts`` and
+``deliveries`` (the outbox), ``outages`` (failed polls in a row). An alert is
+written in the same transaction as the poll that found it, unique per account,
+order, rule, deadline and level, so a restart or a crash never creates it twice.
+Each delivery moves pending -> sending -> delivered (or back to pending for a
+retry, or failed after the last attempt); one left ``sending`` by a crash
+becomes ``uncertain`` on the next open and is never resent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+ORDER_COLUMNS = (
+    "account", "order_id", "status", "status_label", "store", "total", "currency", "order_date",
+    "payment_method", "placed_at", "paid_at", "cancel_requested_at", "shipped_at", "closed_at", "close_reason",
+    "cancel_reason", "refund_status", "refund_started_at", "refunded_at", "deadlines", "first_seen",
+    "detail_read_at",
+)
+UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
+DROPPED = "target no longer configured"
 
 
 class StoreError(Exception):
-    exit_code = 7
+    """The database cannot be used: missing, not ordermon's, newer, or held by another monitor."""
 
 
 class DatabaseBusy(StoreError):
@@ -36,6 +48,13 @@ def parse(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+@dataclass(frozen=True)
+class NewAlert:
+    id: int
+    message: str
+
+
+# ---------------------------------------------------------------------- schema
 def _v1(db: sqlite_utils.Database) -> None:
     db["orders"].create({
         "account": str, "order_id": str, "status": str, "status_label": str, "store": str,
@@ -79,10 +98,24 @@ def _v2(db: sqlite_utils.Database) -> None:
     }, pk="account")
 
 
-MIGRATIONS = {1: _v1, 2: _v2}
+OLD_DEADLINE_NAMES = {"unpaid_close": "pay_by", "payment_verification": "verification_by",
+                      "seller_response": "seller_response_by", "refund": "refund_expected_by",
+                      "protection_end": "protection_ends"}
 
 
-def create_private(path: Path) -> None:
+def _v3(db: sqlite_utils.Database) -> None:
+    """Deadlines under the site's names; ``last_seen`` (never written) dropped."""
+    for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
+        renamed = {OLD_DEADLINE_NAMES.get(k, k): v for k, v in json.loads(row["deadlines"]).items()}
+        db.execute("update orders set deadlines = ? where account = ? and order_id = ?",
+                   [json.dumps(renamed), row["account"], row["order_id"]])
+    db["orders"].transform(drop={"last_seen"})
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
+
+
+def _create_private(path: Path) -> None:
     """The database holds order data: readable by its owner only."""
     if str(path) == ":memory:" or path.exists():
         return
@@ -93,140 +126,192 @@ def create_private(path: Path) -> None:
 class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        create_private(self.path)
+        _create_private(self.path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 5000")
-        if self.version > SCHEMA_VERSION:  # refuse before touching the file (WAL rewrites its header)
-            version = self.version
+        self.migrated_from = self.version
+        if self.migrated_from > SCHEMA_VERSION:  # refuse before touching the file (WAL rewrites its header)
             self.db.close()
-            raise StoreError(
-                f"{self.path} has schema version {version}, newer than this ordermon ({SCHEMA_VERSION})"
-            )
+            raise StoreError(f"{self.path} has schema version {self.migrated_from}, "
+                             f"newer than this ordermon ({SCHEMA_VERSION})")
         self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
-        self.migrated_from = self.version
-        self.migrate()
+        for version in range(self.migrated_from + 1, SCHEMA_VERSION + 1):
+            with self.db.atomic():
+                MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    @classmethod
+    def existing(cls, path: Path | str) -> Store:
+        """The database of the read-only commands: it must exist already."""
+        if str(path) != ":memory:" and not Path(path).exists():
+            raise StoreError(f"no database at {path}: run `ordermon monitor --once` first (or set ORDERMON_DB)")
+        return cls(path)
 
     @property
     def version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
-    def migrate(self) -> None:
-        current = self.version
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {current}, newer than this ordermon ({SCHEMA_VERSION})"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
-                MIGRATIONS[version](self.db)
-                self.db.execute(f"PRAGMA user_version = {version}")
-
     def close(self) -> None:
         self.db.close()
 
-    # ---------------------------------------------------------------- reads
+    # ---------------------------------------------------------------- what a poll reads
     def known_orders(self, account: str) -> dict[str, dict[str, Any]]:
         rows = self.db.query("select * from orders where account = ?", [account])
         return {row["order_id"]: row for row in rows}
 
+    def alert_keys(self, account: str) -> set[tuple[str, str, str, str]]:
+        """(order id, rule, deadline, level) of every alert of the account."""
+        rows = self.db.execute("select order_id, rule, deadline, level from alerts where account = ?", [account])
+        return {tuple(r) for r in rows}
+
+    def outage(self, account: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from outages where account = ?", [account]))
+        return rows[0] if rows else None
+
+    # ---------------------------------------------------------------- what a poll writes
+    def record_poll(self, account: str, *, started: dt.datetime, site_now: dt.datetime, orders_seen: int,
+                    details_read: int, orders: list[dict], changes: list[dict], findings: Iterable,
+                    targets: list[tuple[str, str]]) -> list[NewAlert]:
+        """One transaction: the changed orders, their history rows, the new alerts with
+        their deliveries, the poll itself; a recorded poll also ends the account's outage."""
+        with self.db.atomic():
+            if orders:
+                self.db["orders"].upsert_all([{k: o.get(k) for k in ORDER_COLUMNS} for o in orders],
+                                             pk=("account", "order_id"))
+            if changes:
+                self.db["history"].insert_all(changes)
+            self.db.execute("delete from outages where account = ?", [account])
+            created = self._add_alerts(account, findings, site_now, targets)
+            self._add_poll(account, started, site_now, orders_seen=orders_seen, changes=len(changes),
+                           details_read=details_read, alerts_created=len(created))
+        return created
+
+    def record_failure(self, account: str, *, started: dt.datetime, error: str, findings: Iterable,
+                       targets: list[tuple[str, str]]) -> list[NewAlert]:
+        """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted."""
+        findings = list(findings)
+        with self.db.atomic():
+            outage = self.outage(account) or {"account": account, "since": iso(started), "failures": 0, "alerted": 0}
+            outage.update(failures=outage["failures"] + 1, last_error=error,
+                          alerted=int(bool(outage["alerted"] or findings)))
+            self.db["outages"].upsert(outage, pk="account")
+            created = self._add_alerts(account, findings, None, targets)
+            self._add_poll(account, started, None, error=error, alerts_created=len(created))
+        return created
+
+    def _add_poll(self, account: str, started: dt.datetime, site_now: dt.datetime | None, **counts) -> None:
+        row = {"orders_seen": 0, "changes": 0, "details_read": 0, "alerts_created": 0, "error": None} | counts
+        self.db["polls"].insert({"account": account, "started": iso(started),
+                                 "finished": iso(dt.datetime.now(dt.UTC)), "site_now": iso(site_now), **row})
+
+    def _add_alerts(self, account: str, findings: Iterable, site_now: dt.datetime | None,
+                    targets: list[tuple[str, str]]) -> list[NewAlert]:
+        """New alerts (ones already recorded are ignored), each with a delivery row per target."""
+        created = []
+        now = iso(dt.datetime.now(dt.UTC))
+        for f in findings:
+            cursor = self.db.execute(
+                "insert or ignore into alerts (account, order_id, rule, level, deadline, message, next_step, "
+                "created, site_now) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [account, f.order_id, f.rule, f.level, iso(f.deadline), f.message, f.next_step, now,
+                 iso(site_now or f.now)])
+            if not cursor.rowcount:
+                continue
+            created.append(NewAlert(cursor.lastrowid, f.message))
+            for target, label in targets:
+                self.db["deliveries"].insert({"alert_id": cursor.lastrowid, "target": target, "label": label,
+                                              "state": "pending", "attempts": 0, "next_attempt": now})
+        return created
+
+    # ---------------------------------------------------------------- the outbox
+    def recover_deliveries(self, configured: Iterable[str]) -> dict[str, int]:
+        """On open: deliveries a crash left ``sending`` become ``uncertain`` (never resent);
+        pending ones to targets no longer configured are ``dropped``."""
+        configured = list(configured)
+        with self.db.atomic():
+            uncertain = self.db.execute("update deliveries set state = 'uncertain', last_error = ? "
+                                        "where state = 'sending'", [UNCERTAIN]).rowcount
+            marks = ",".join("?" * len(configured))
+            dropped = self.db.execute(
+                "update deliveries set state = 'dropped', last_error = ? where state = 'pending'"
+                + (f" and target not in ({marks})" if configured else ""), [DROPPED, *configured]).rowcount
+        return {"uncertain": uncertain, "dropped": dropped}
+
+    def due_deliveries(self, now: dt.datetime) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account "
+            "from deliveries d join alerts a on a.id = d.alert_id "
+            "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
+            "order by d.alert_id", [iso(now)]))
+
+    def mark_sending(self, alert_id: int, target: str, attempts: int) -> None:
+        """Committed before the target is called: a crash from here on leaves ``sending``."""
+        with self.db.atomic():
+            self.db["deliveries"].update((alert_id, target), {"state": "sending", "attempts": attempts})
+
+    def mark_delivered(self, alert_id: int, target: str) -> None:
+        with self.db.atomic():
+            self.db["deliveries"].update((alert_id, target), {
+                "state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None})
+
+    def mark_failed(self, alert_id: int, target: str, error: str, *, retry_at: dt.datetime | None) -> None:
+        """A failed attempt: pending again until ``retry_at``, or ``failed`` for good (no retry_at)."""
+        with self.db.atomic():
+            self.db["deliveries"].update((alert_id, target), {
+                "state": "pending" if retry_at else "failed", "last_error": error, "next_attempt": iso(retry_at)})
+
+    # ---------------------------------------------------------------- views
     def orders(self, account: str | None = None) -> list[dict[str, Any]]:
-        sql = "select * from orders" + (" where account = ?" if account else "") + " order by account, placed_at desc"
-        return list(self.db.query(sql, [account] if account else []))
+        where, args = self._account_filter(account)
+        return list(self.db.query(f"select * from orders{where} order by account, placed_at desc", args))
 
     def history(self, order_id: str, account: str | None = None) -> list[dict[str, Any]]:
         sql = "select * from history where order_id = ?" + (" and account = ?" if account else "")
         return list(self.db.query(sql + " order by id", [order_id] + ([account] if account else [])))
 
     def alerts(self, account: str | None = None) -> list[dict[str, Any]]:
-        sql = """
-            select a.*,
-              (select count(*) from deliveries d where d.alert_id = a.id) as targets,
-              (select count(*) from deliveries d where d.alert_id = a.id and d.state = 'delivered') as delivered_to,
-              (select group_concat(d.state) from deliveries d where d.alert_id = a.id) as states
-            from alerts a""" + (" where a.account = ?" if account else "") + " order by a.id"
-        return list(self.db.query(sql, [account] if account else []))
+        """Every alert with its deliveries: ``targets``, ``delivered_to``, ``states`` (comma-separated)."""
+        where, args = self._account_filter(account, "a.")
+        return list(self.db.query(
+            "select a.*, (select count(*) from deliveries d where d.alert_id = a.id) as targets, "
+            "(select count(*) from deliveries d where d.alert_id = a.id and d.state = 'delivered') as delivered_to, "
+            "(select group_concat(d.state) from deliveries d where d.alert_id = a.id) as states "
+            f"from alerts a{where} order by a.id", args))
 
-    def polls(self, account: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        sql = "select * from polls" + (" where account = ?" if account else "") + " order by id desc limit ?"
-        return list(self.db.query(sql, ([account] if account else []) + [limit]))
+    def deliveries(self, alert_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("select * from deliveries where alert_id = ? order by target", [alert_id]))
 
-    def counts(self) -> dict[str, int]:
-        return {name: self.db[name].count for name in ("orders", "history", "polls", "alerts", "deliveries")}
+    def site_now(self, account: str) -> dt.datetime | None:
+        """The site's clock at the account's last recorded poll."""
+        row = self.db.execute("select site_now from polls where account = ? and site_now is not null "
+                              "order by id desc limit 1", [account]).fetchone()
+        return parse(row[0]) if row else None
 
-    # ---------------------------------------------------------------- writes
-    def add_alerts(self, account: str, findings: Iterable, site_now: dt.datetime,
-                   targets: list[tuple[str, str]]) -> list[int]:
-        """Insert new alerts (ignoring ones already recorded) with a delivery row per target.
+    def polls(self, account: str | None = None) -> list[dict[str, Any]]:
+        where, args = self._account_filter(account)
+        return list(self.db.query(f"select * from polls{where} order by id", args))
 
-        Call inside ``db.atomic()`` with the change that caused them.
-        """
-        created = []
-        now_real = iso(dt.datetime.now(dt.UTC))
-        for f in findings:
-            cursor = self.db.execute(
-                "insert or ignore into alerts (account, order_id, rule, level, deadline, message, "
-                "next_step, created, site_now) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [account, f.order_id, f.rule, f.level, iso(f.deadline), f.message, f.next_step,
-                 now_real, iso(site_now)],
-            )
-            if cursor.rowcount:
-                alert_id = cursor.lastrowid
-                created.append(alert_id)
-                for target, label in targets:
-                    self.db["deliveries"].insert(
-                        {"alert_id": alert_id, "target": target, "label": label, "state": "pending",
-                         "attempts": 0, "next_attempt": now_real})
-        return created
+    def counts(self, account: str | None = None) -> dict[str, int]:
+        where, args = self._account_filter(account)
+        counts = {name: self.db.execute(f"select count(*) from {name}{where}", args).fetchone()[0]
+                  for name in ("orders", "history", "polls", "alerts")}
+        counts["deliveries"] = self.db.execute(
+            "select count(*) from deliveries where alert_id in (select id from alerts" + where + ")", args).fetchone()[0]
+        return counts
 
-    def alert_exists(self, account: str, order_id: str, rule: str, deadline: dt.datetime, level: str) -> bool:
-        row = self.db.execute(
-            "select 1 from alerts where account=? and order_id=? and rule=? and deadline=? and level=?",
-            [account, order_id, rule, iso(deadline), level]).fetchone()
-        return row is not None
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file (to measure the file's size)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def outage(self, account: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("select * from outages where account = ?", [account]))
-        return rows[0] if rows else None
+    def forget_account(self, account: str) -> None:
+        """Every row of one account, gone (the demo starts its account afresh)."""
+        with self.db.atomic():
+            self.db.execute("delete from deliveries where alert_id in (select id from alerts where account = ?)",
+                            [account])
+            for table in ("alerts", "history", "orders", "polls", "outages"):
+                self.db.execute(f"delete from {table} where account = ?", [account])
 
-    def to_json(self, row: dict) -> dict:
-        out = dict(row)
-        if isinstance(out.get("deadlines"), str):
-            out["deadlines"] = json.loads(out["deadlines"])
-        return out
-
-
-class MonitorLock:
-    """An exclusive lock beside the database: a second monitor refuses to start.
-
-    flock is released by the kernel when the process dies, even by kill -9.
-    """
-
-    def __init__(self, db_path: Path):
-        self.path = Path(str(db_path) + ".lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DatabaseBusy(f"another ordermon monitor is using {self.path.with_suffix('')}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> MonitorLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+    @staticmethod
+    def _account_filter(account: str | None, prefix: str = "") -> tuple[str, list]:
+        return (f" where {prefix}account = ?", [account]) if account else ("", [])

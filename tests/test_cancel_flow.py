@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.exits import code_for
 from flows import (
     Account, BadReason, Browser, CaptchaRequired, NotCancellable, OrderNotFound, SignInFailed,
     SiteUnavailable, UnexpectedPage,
@@ -53,7 +54,7 @@ def test_not_cancellable_states_are_refused_with_the_next_step(shopper, storefro
     order = storefront.admin.create_order(status=status, seller="silent", verification_stuck=True)
     with pytest.raises(NotCancellable, match=hint) as err:
         shopper.cancel(order["id"], "wrong")
-    assert err.value.exit_code == 3
+    assert code_for(err.value) == 3
     assert storefront.admin.order(order["id"]) == order | {"timeline": storefront.admin.order(order["id"])["timeline"]}
     assert storefront.admin.order(order["id"])["cancel_requests"] == order["cancel_requests"]
 
@@ -61,7 +62,7 @@ def test_not_cancellable_states_are_refused_with_the_next_step(shopper, storefro
 def test_unknown_order_is_not_found(shopper):
     with pytest.raises(OrderNotFound) as err:
         shopper.cancel("8100000000000000", "wrong")
-    assert err.value.exit_code == 4
+    assert code_for(err.value) == 4
 
 
 @pytest.mark.parametrize("reason", ["supplier", "teleported"])
@@ -129,7 +130,7 @@ def test_site_down_after_retries(shopper, storefront):
     storefront.admin.faults(error_rate=1.0)
     with pytest.raises(SiteUnavailable) as err:
         shopper.cancel(order["id"], "wrong")
-    assert err.value.exit_code == 6
+    assert code_for(err.value) == 6
     storefront.admin.faults(clear=True)
     assert storefront.admin.order(order["id"])["cancel_requests"] == 0
 
@@ -139,7 +140,7 @@ def test_captcha_is_reported_not_retried(storefront, browser, shopper_settings):
     session = Browser(shopper_settings, browser=browser).session(Account.from_settings(shopper_settings))
     with pytest.raises(CaptchaRequired) as err:
         session.ensure_signed_in()
-    assert err.value.exit_code == 5
+    assert code_for(err.value) == 5
     session.close()
 
 
@@ -193,8 +194,8 @@ def test_corrupt_storage_state_is_a_clear_error(storefront, browser, shopper_set
     path = shopper_settings.data_dir / f"state-{account.key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{not json")
-    from flows.session import StateFileCorrupt
+    from flows.errors import LocalStateError
 
-    with pytest.raises(StateFileCorrupt, match="corrupt"):
+    with pytest.raises(LocalStateError, match="corrupt"):
         Browser(shopper_settings, browser=browser).session(account)
     assert path.read_text() == "{not json"

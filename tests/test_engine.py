@@ -5,9 +5,10 @@ import datetime as dt
 import pytest
 
 from fixtures.storefront import Clock, SellerBehaviour, Shop, StorefrontSettings
-from fixtures.storefront.engine import IllegalAction, RefundStatus, UnknownOrder
+from fixtures.storefront.actions import buyer_action, request_cancel, seller_action
+from fixtures.storefront.model import IllegalAction, RefundStatus, UnknownOrder
 from fixtures.storefront.orders import OrderSpec, create_orders
-from flows.domain import CloseReason, PaymentMethod, Status
+from fixtures.storefront.words import CloseReason, PaymentMethod, Status
 
 FRIDAY = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)  # a Friday
 ACCOUNT = "buyer@example.com"
@@ -73,7 +74,7 @@ def test_scaled_clock_runs_faster_than_real_time():
 # ---------------------------------------------------------------- awaiting payment
 def test_cancel_before_payment_closes_at_once_without_refund(shop):
     order = make(shop, status="awaiting_payment")
-    shop.request_cancel(order.id, "I placed a duplicate order")
+    request_cancel(shop, order.id, "I placed a duplicate order")
     assert order.status is Status.CLOSED
     assert order.close_reason is CloseReason.BUYER_CANCEL_NOTPAY_ORDER
     assert order.refund_status is RefundStatus.NONE
@@ -101,10 +102,10 @@ def test_calendar_day_deadline_on_a_weekend_moves_to_monday(shop):
 
 def test_pay_then_verification_then_awaiting_shipment(shop):
     order = make(shop, status="awaiting_payment")
-    shop.buyer_action(order.id, "pay")
+    buyer_action(shop, order.id, "pay")
     assert order.status is Status.PAYMENT_VERIFYING
     with pytest.raises(IllegalAction):
-        shop.request_cancel(order.id, "I placed a duplicate order")
+        request_cancel(shop, order.id, "I placed a duplicate order")
     at(shop, FRIDAY + dt.timedelta(minutes=10))
     assert order.status is Status.AWAITING_SHIPMENT
     assert order.verified_at == FRIDAY + dt.timedelta(minutes=10)
@@ -113,7 +114,7 @@ def test_pay_then_verification_then_awaiting_shipment(shop):
 def test_cancel_while_verifying_is_a_setting(shop):
     shop.settings.cancel_while_verifying = True
     order = make(shop, status="payment_verifying", verification_stuck=True)
-    shop.request_cancel(order.id, "I placed a duplicate order")
+    request_cancel(shop, order.id, "I placed a duplicate order")
     assert order.status is Status.AWAITING_CANCELLATION
 
 
@@ -135,7 +136,7 @@ def test_stuck_verification_shows_its_24h_deadline(shop):
 # ---------------------------------------------------------------- cancellation requests
 def test_request_cancel_then_prompt_seller_accepts(shop):
     order = make(shop, status="awaiting_shipment", seller="prompt")
-    shop.request_cancel(order.id, "Shipping takes too long")
+    request_cancel(shop, order.id, "Shipping takes too long")
     assert order.status is Status.AWAITING_CANCELLATION
     assert order.cancel_requested_at == FRIDAY
     at(shop, FRIDAY + dt.timedelta(hours=2))
@@ -147,7 +148,7 @@ def test_request_cancel_then_prompt_seller_accepts(shop):
 
 def test_refusing_seller_sends_order_back_to_awaiting_shipment_and_ships(shop):
     order = make(shop, status="awaiting_shipment", seller="refuses", paid_at=FRIDAY)
-    shop.request_cancel(order.id, "I don't need this order")
+    request_cancel(shop, order.id, "I don't need this order")
     at(shop, FRIDAY + dt.timedelta(hours=3))
     assert order.status is Status.AWAITING_SHIPMENT
     assert order.cancel_refused_at == FRIDAY + dt.timedelta(hours=2)
@@ -159,7 +160,7 @@ def test_refusing_seller_sends_order_back_to_awaiting_shipment_and_ships(shop):
 
 def test_silent_seller_platform_cancels_exactly_at_72_hours(shop):
     order = make(shop, status="awaiting_shipment", seller="silent")
-    shop.request_cancel(order.id, "I am not able to contact the supplier")
+    request_cancel(shop, order.id, "I am not able to contact the supplier")
     deadline = shop.deadlines(order)["seller_response_by"]
     assert deadline == FRIDAY + dt.timedelta(hours=72)
     at(shop, deadline - dt.timedelta(seconds=1))
@@ -194,9 +195,9 @@ def test_seller_window_is_a_setting(shop):
 
 def test_cancel_twice_is_refused(shop):
     order = make(shop, status="awaiting_shipment", seller="silent")
-    shop.request_cancel(order.id, "I don't need this order")
+    request_cancel(shop, order.id, "I don't need this order")
     with pytest.raises(IllegalAction):
-        shop.request_cancel(order.id, "I don't need this order")
+        request_cancel(shop, order.id, "I don't need this order")
     assert order.cancel_requests == 1
 
 
@@ -245,7 +246,7 @@ def test_shipped_order_cannot_be_cancelled_and_is_unchanged(shop):
     order = make(shop, status="awaiting_delivery")
     before = shop.to_dict(order)
     with pytest.raises(IllegalAction, match="cannot be cancelled"):
-        shop.request_cancel(order.id, "I don't need this order")
+        request_cancel(shop, order.id, "I don't need this order")
     assert shop.to_dict(order) == before
 
 
@@ -254,7 +255,7 @@ def test_no_cancel_in_other_states(shop, status):
     order = make(shop, status=status, seller="silent")
     assert not shop.can_cancel(order)
     with pytest.raises(IllegalAction):
-        shop.request_cancel(order.id, "I don't need this order")
+        request_cancel(shop, order.id, "I don't need this order")
 
 
 def test_unknown_order_and_other_accounts_orders(shop):
@@ -268,7 +269,7 @@ def test_unknown_order_and_other_accounts_orders(shop):
 def test_unknown_reason_is_refused(shop):
     order = make(shop)
     with pytest.raises(Exception, match="Unknown cancellation reason"):
-        shop.request_cancel(order.id, "because")
+        request_cancel(shop, order.id, "because")
     assert order.status is Status.AWAITING_SHIPMENT
 
 
@@ -286,27 +287,27 @@ def test_protection_runs_out_60_days_after_shipment(shop):
 def test_dispute_opens_from_day_11(shop):
     order = make(shop, status="awaiting_delivery", shipped_at=FRIDAY)
     with pytest.raises(IllegalAction):
-        shop.buyer_action(order.id, "open_dispute")
+        buyer_action(shop, order.id, "open_dispute")
     at(shop, FRIDAY + dt.timedelta(days=11))
-    shop.buyer_action(order.id, "open_dispute")
+    buyer_action(shop, order.id, "open_dispute")
     assert order.status is Status.DISPUTE
 
 
 def test_protection_extension(shop):
     order = make(shop, status="awaiting_delivery", shipped_at=FRIDAY)
     before = shop.deadlines(order)["protection_ends"]
-    shop.buyer_action(order.id, "extend_protection")
+    buyer_action(shop, order.id, "extend_protection")
     assert shop.deadlines(order)["protection_ends"] > before
 
 
 def test_seller_ship_accept_refuse_via_actions(shop):
     order = make(shop, status="awaiting_cancellation", seller="silent")
-    shop.seller_action(order.id, "refuse")
+    seller_action(shop, order.id, "refuse")
     assert order.status is Status.AWAITING_SHIPMENT
-    shop.seller_action(order.id, "ship")
+    seller_action(shop, order.id, "ship")
     assert order.status is Status.AWAITING_DELIVERY
     with pytest.raises(IllegalAction):
-        shop.seller_action(order.id, "accept")
+        seller_action(shop, order.id, "accept")
 
 
 # ---------------------------------------------------------------- refunds
@@ -336,7 +337,7 @@ def test_a_month_replays_in_order(shop):
     """Cancel request -> silent seller -> auto-cancel -> refund, all by moving the clock."""
     order = make(shop, status="awaiting_shipment", seller="silent", paid_at=FRIDAY,
                  refund_business_days=5, payment_method=PaymentMethod.CARD)
-    shop.request_cancel(order.id, "Shipping takes too long")
+    request_cancel(shop, order.id, "Shipping takes too long")
     at(shop, FRIDAY + dt.timedelta(days=30))
     kinds = [e.kind for e in order.events]
     assert kinds == ["placed", "paid", "cancel_requested", "closed", "refund_started", "refunded"]

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from monitor.exits import code_for
 from monitor.service import Monitor
 from monitor.settings import MonitorSettings
 from monitor.store import DatabaseBusy, Store
@@ -157,7 +158,7 @@ def test_captcha_counts_as_a_failed_poll(storefront, open_monitor):
     storefront.admin.faults(captcha=True)
     monitor = open_monitor()
     (result,) = monitor.poll_once()
-    assert "captcha" in result.error and result.exit_code == 5
+    assert "captcha" in result.error and code_for(result.failure) == 5
 
 
 def test_a_second_monitor_on_the_same_database_refuses(open_monitor, settings, browser):

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from flows.domain import BusinessCalendar, PaymentMethod, Status
+from flows.calendar import BusinessCalendar
+from flows.domain import PaymentMethod, Status
 from monitor import rules
 from monitor.rules import OrderFacts, RuleConfig, evaluate
 
@@ -102,10 +103,10 @@ def test_message_names_order_rule_deadline_lateness_and_next_step():
     (finding,) = evaluate(order, FRIDAY + 75 * H, CONFIG)
     assert "8123456789012345" in finding.message
     assert "2026-11-23 10:00 UTC" in finding.message
-    assert "3h 0m late" in finding.message
+    assert "3h 0m overdue" in finding.message
     assert "Next step:" in finding.message
 
 
 def test_deadlines_per_status():
     order = OrderFacts("9", Status.AWAITING_CANCELLATION, paid_at=FRIDAY, cancel_requested_at=FRIDAY)
-    assert set(rules.deadlines(order, CONFIG)) == {"seller_response", "ship_by"}
+    assert set(rules.deadlines(order, CONFIG)) == {"seller_response_by", "ship_by"}

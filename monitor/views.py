@@ -1,41 +1,34 @@
-"""Views over the database for the CLI and the HTML report."""
+"""The rows behind ``ordermon status`` and ``ordermon alerts`` (and the HTML report):
+the store's records, shaped for a buyer to read."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 
-from .rules import format_duration
+from .deadlines import label, relative
 from .store import Store, parse
 
 
-def site_now(store: Store, account: str) -> dt.datetime | None:
-    row = store.db.execute(
-        "select site_now from polls where account = ? and site_now is not null order by id desc limit 1",
-        [account]).fetchone()
-    return parse(row[0]) if row else None
-
-
 def status_rows(store: Store) -> list[dict]:
+    """Every order with its next deadline, soonest first."""
     nows: dict[str, dt.datetime | None] = {}
     rows = []
     for order in store.orders():
         account = order["account"]
         if account not in nows:
-            nows[account] = site_now(store, account)
+            nows[account] = store.site_now(account)
         now = nows[account]
         deadlines = {k: parse(v) for k, v in json.loads(order["deadlines"] or "{}").items()}
         name, when = min(deadlines.items(), key=lambda kv: kv[1]) if deadlines else (None, None)
-        relative = None
-        if when and now:
-            relative = (f"{format_duration(when - now)} left" if when >= now
-                        else f"{format_duration(now - when)} overdue")
         rows.append({
             "account": account, "order_id": order["order_id"], "status": order["status"],
             "status_label": order["status_label"], "store": order["store"],
             "total": order["total"], "currency": order["currency"],
-            "next_deadline_name": name, "next_deadline": when.isoformat() if when else None,
-            "next_deadline_in": relative, "overdue": bool(when and now and when < now),
+            "next_deadline_name": name, "next_deadline_label": label(name) if name else None,
+            "next_deadline": when.isoformat() if when else None,
+            "next_deadline_in": relative(when, now) if when and now else None,
+            "overdue": bool(when and now and when < now),
             "deadlines": {k: v.isoformat() for k, v in deadlines.items()},
         })
     rows.sort(key=lambda r: (r["next_deadline"] is None, r["next_deadline"] or ""))
@@ -45,7 +38,7 @@ def status_rows(store: Store) -> list[dict]:
 def alert_rows(store: Store) -> list[dict]:
     rows = []
     for a in store.alerts():
-        states = sorted(set((a["states"] or "").split(","))) if a["states"] else []
+        states = sorted(set(a["states"].split(","))) if a["states"] else []
         rows.append({
             "id": a["id"], "account": a["account"], "order_id": a["order_id"] or None,
             "rule": a["rule"], "level": a["level"] or None, "deadline": a["deadline"],

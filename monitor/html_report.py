@@ -1,4 +1,5 @@
-"""`ordermon report`: one self-contained HTML page of every order's timeline and deadlines."""
+"""`ordermon report`: one self-contained HTML page of every order's timeline and deadlines
+(the database views it draws on are in ``views``)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,16 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from flows.domain import STATUS_LABELS, Status
 
-from .poller import facts_of
-from .reports import alert_rows, site_now, status_rows
-from .rules import RuleConfig, evaluate, format_duration
+from .deadlines import label as deadline_label, relative
+from .rules import OrderFacts, RuleConfig, evaluate
 from .store import Store, parse
+from .views import alert_rows, status_rows
 
 EVENTS = [
     ("placed_at", "placed"), ("paid_at", "paid"), ("cancel_requested_at", "cancellation requested"),
     ("shipped_at", "shipped"), ("refund_started_at", "refund started"), ("refunded_at", "refunded"),
     ("closed_at", "closed"),
 ]
-DEADLINE_LABELS = {
-    "seller_response": "seller must answer", "ship_by": "ship by", "refund": "refund expected",
-    "protection_end": "protection ends", "unpaid_close": "unpaid order closes",
-    "payment_verification": "payment verified by",
-}
 WIDTH, HEIGHT, PAD = 640, 46, 14
 
 
@@ -62,13 +58,11 @@ def build(store: Store, config: RuleConfig | None = None) -> dict:
     rows = {(r["account"], r["order_id"]): r for r in status_rows(store)}
     for order in store.orders():
         account = order["account"]
-        now = nows.setdefault(account, site_now(store, account))
+        now = nows.setdefault(account, store.site_now(account))
         events = [(label, parse(order[key])) for key, label in EVENTS if order.get(key)]
         deadlines = [
-            {"name": name, "label": DEADLINE_LABELS.get(name, name), "at": parse(at),
-             "overdue": bool(now and parse(at) < now),
-             "relative": (f"{format_duration(now - parse(at))} overdue" if parse(at) < now
-                          else f"in {format_duration(parse(at) - now)}") if now else ""}
+            {"name": name, "label": deadline_label(name), "at": parse(at), "overdue": bool(now and parse(at) < now),
+             "relative": relative(parse(at), now) if now else ""}
             for name, at in sorted(json.loads(order["deadlines"] or "{}").items(), key=lambda kv: kv[1])
         ]
         row = rows[(account, order["order_id"])]
@@ -86,7 +80,7 @@ def build(store: Store, config: RuleConfig | None = None) -> dict:
         if order is None or now is None:
             alert["open"] = alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
         else:
-            still = evaluate(facts_of(order), now, config)
+            still = evaluate(OrderFacts.from_row(order), now, config)
             alert["open"] = any(
                 (f.rule, f.deadline.isoformat(), f.level) == (alert["rule"], alert["deadline"], alert["level"] or "")
                 for f in still)

@@ -1,0 +1,74 @@
+"""A buyer account, and the file that keeps its signed-in session (Playwright's storage state).
+
+The file holds cookies, never the password: only its owner may read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import SecretStr
+
+from .errors import LocalStateError, SettingsError
+from .settings import FlowSettings
+
+
+@dataclass(frozen=True)
+class Account:
+    storefront_url: str
+    email: str
+    password: SecretStr = field(repr=False)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the account is named in the database and in alerts."""
+        return self.name or f"{self.email}@{urlparse(self.storefront_url).netloc}"
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.storefront_url}\n{self.email}".encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_settings(cls, settings: FlowSettings) -> Account:
+        missing = [name for name in ("email", "password") if getattr(settings, name) is None]
+        if missing:
+            raise SettingsError("missing setting " + " and ".join(f"ORDERMON_{m.upper()}" for m in missing))
+        return cls(settings.storefront_url, settings.email, settings.password)
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write a file only its owner can read, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class StateFile:
+    """The kept session of one account: ``data_dir/state-<key>.json``."""
+
+    def __init__(self, settings: FlowSettings, account: Account):
+        self.path = settings.data_dir / f"state-{account.key}.json"
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            state = json.loads(self.path.read_text())
+            if not isinstance(state, dict) or not isinstance(state.get("cookies"), list):
+                raise ValueError("not a storage state")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LocalStateError(f"storage state {self.path} is corrupt ({exc}); delete it to sign in again") from None
+        return state
+
+    def save(self, state: dict) -> None:
+        write_private(self.path, json.dumps(state))

@@ -1,0 +1,69 @@
+"""What a flow leaves behind when it meets a page it does not know: a screenshot and a
+trace, mode 0600 in the artifacts folder. Expected answers (not cancellable, not
+found, sign-in failed, site down) leave nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from playwright.sync_api import Error as PlaywrightError
+
+from .errors import FlowError, UnexpectedPage, first_line
+from .session import AccountSession
+
+
+def _folder(session: AccountSession) -> Path:
+    folder = session.settings.artifacts
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def screenshot(session: AccountSession, name: str) -> str:
+    path = _folder(session) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}.png"
+    session.page.screenshot(path=path, full_page=True)
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+@contextlib.contextmanager
+def traced(session: AccountSession, name: str) -> Iterator[None]:
+    """Trace the block; on an unexpected failure keep the trace and a screenshot."""
+    tracing = session.context.tracing if session.own_tracing else None
+    if tracing:
+        tracing.start(screenshots=False, snapshots=True, sources=False)
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, FlowError) and not isinstance(exc, UnexpectedPage):
+            _stop(tracing)
+            raise  # an answer the flow expects: no artifacts needed
+        saved = []
+        with contextlib.suppress(Exception):
+            saved.append(screenshot(session, name))
+        if tracing:
+            trace = _folder(session) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}.trace.zip"
+            _stop(tracing, trace)
+            saved.append(str(trace))
+        if isinstance(exc, FlowError):
+            exc.artifacts = saved
+            raise
+        what = "page" if isinstance(exc, PlaywrightError) else "error"
+        raise UnexpectedPage(f"unexpected {what}: {first_line(exc)}", artifacts=saved) from exc
+    except BaseException:
+        _stop(tracing)
+        raise
+    else:
+        _stop(tracing)
+
+
+def _stop(tracing, path: Path | None = None) -> None:
+    if tracing is None:
+        return
+    with contextlib.suppress(Exception):
+        tracing.stop(path=path)
+        if path is not None:
+            os.chmod(path, 0o600)

@@ -1,0 +1,74 @@
+"""Every error ordermon can meet, mapped to its exit code and its one line on stderr.
+
+The ``ordermon`` command goes only through ``fail``; the README's table of exit
+codes is this table.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+from typing import NoReturn
+
+import click
+
+from flows.errors import (
+    BadReason, BrowserUnavailable, FlowError, LocalStateError, NotCancellable, OrderNotFound, SettingsError,
+    SignInFailed, SiteUnavailable, first_line,
+)
+
+from .store import StoreError
+
+
+class Exit(IntEnum):
+    OK = 0
+    UNEXPECTED = 1  # an unexpected page (artifacts kept) or a bug
+    USAGE = 2  # bad usage, a bad or missing setting, an unknown or ambiguous reason
+    NOT_CANCELLABLE = 3
+    NOT_FOUND = 4
+    SIGN_IN_FAILED = 5  # wrong credentials, or a captcha
+    SITE_UNAVAILABLE = 6  # after the retries
+    LOCAL_STATE = 7  # the kept session, the database or its lock
+
+
+#: First match wins: subclasses before their bases.
+TABLE: tuple[tuple[type[BaseException], Exit], ...] = (
+    (click.UsageError, Exit.USAGE),
+    (SettingsError, Exit.USAGE),
+    (BadReason, Exit.USAGE),
+    (NotCancellable, Exit.NOT_CANCELLABLE),
+    (OrderNotFound, Exit.NOT_FOUND),
+    (SignInFailed, Exit.SIGN_IN_FAILED),
+    (SiteUnavailable, Exit.SITE_UNAVAILABLE),
+    (LocalStateError, Exit.LOCAL_STATE),
+    (StoreError, Exit.LOCAL_STATE),
+    (BrowserUnavailable, Exit.UNEXPECTED),
+    (FlowError, Exit.UNEXPECTED),
+    (click.ClickException, Exit.UNEXPECTED),
+)
+
+
+def code_for(exc: BaseException) -> Exit:
+    for kind, code in TABLE:
+        if isinstance(exc, kind):
+            return code
+    return Exit.UNEXPECTED
+
+
+def message_for(exc: BaseException) -> str:
+    """One line, without the "error:" prefix."""
+    if isinstance(exc, click.UsageError):
+        command = exc.ctx.command_path if exc.ctx else "ordermon"
+        return f"{first_line(exc.format_message())} (see {command} --help)"
+    if isinstance(exc, click.ClickException):
+        return first_line(exc.format_message())
+    known = any(isinstance(exc, kind) for kind, _ in TABLE)
+    if known:
+        return first_line(exc)
+    return f"unexpected {type(exc).__name__}: {first_line(exc)} (ORDERMON_DEBUG=1 shows more)"
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """The error's one line on stderr, then its exit code."""
+    click.echo(f"error: {message_for(exc)}", err=True)
+    sys.exit(int(code_for(exc)))

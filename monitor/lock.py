@@ -1,0 +1,42 @@
+"""An exclusive lock beside the database: a second monitor on it refuses to start."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from .store import DatabaseBusy
+
+
+class MonitorLock:
+    """``<db>.lock``, held with flock: the kernel releases it when the process dies, even by kill -9."""
+
+    def __init__(self, db_path: Path):
+        self.path = Path(str(db_path) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DatabaseBusy(f"another ordermon monitor is using {self.path.with_suffix('')}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> MonitorLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
