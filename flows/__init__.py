@@ -1,5 +1,7 @@
 """Playwright flows for an AliExpress-style buyer site: read orders, cancel one."""
 
+import logging
+
 from .account import Account
 from .api import cancel, list_orders, load_settings, order_detail
 from .browser import Browser
@@ -15,6 +17,9 @@ from .reasons import match_reason
 from .retry import retrying
 from .session import AccountSession
 from .settings import FlowSettings
+
+# A library logs; the application decides where (``ordermon monitor`` prints to the console).
+logging.getLogger("ordermon").addHandler(logging.NullHandler())
 
 __all__ = [
     "Account", "AccountSession", "BadReason", "Browser", "CancelResult", "CaptchaRequired",

@@ -66,6 +66,18 @@ def _store(db):
     return Store.existing(db or _monitor_settings().db)
 
 
+def _log_to_console() -> None:
+    """The long-running monitor's log: ordermon's own lines (retries, stops), no library's."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("ordermon")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
 def _echo_json(value) -> None:
     click.echo(json.dumps(value, indent=1))
 
@@ -221,6 +233,7 @@ def monitor(once, as_json, interval, db, **site) -> None:
     settings = _monitor_settings(db=db, poll_interval=interval, **site)
     with Monitor(settings, on_poll=on_poll, progress=progress) as mon:
         if not once:
+            _log_to_console()
             mon.run_forever()
             return
         results = mon.poll_once()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -128,8 +129,12 @@ class Store:
         self.path = Path(path)
         _create_private(self.path)
         self.db = sqlite_utils.Database(self.path)
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        self.migrated_from = self.version
+        try:
+            self.db.execute("PRAGMA busy_timeout = 5000")
+            self.migrated_from = self.version
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"{self.path} is not an ordermon database ({exc})") from None
         if self.migrated_from > SCHEMA_VERSION:  # refuse before touching the file (WAL rewrites its header)
             self.db.close()
             raise StoreError(f"{self.path} has schema version {self.migrated_from}, "

@@ -1,4 +1,7 @@
+import os
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -22,3 +25,35 @@ def buyer_http(storefront):
         )
         assert response.status_code == 303
         yield client
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any ORDERMON_* setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
+
+
+@pytest.fixture
+def cli_env(storefront, tmp_path) -> dict[str, str]:
+    """The environment of an `ordermon` command run against the storefront fixture."""
+    return clean_env() | {
+        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
+        "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_RETRY_BACKOFF": "0.05",
+        "ORDERMON_POLL_JITTER": "0",
+    }
+
+
+def ordermon(env: dict, *args: str, cwd=None, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess:
+    """Run the `ordermon` command as a user does; its output never holds the password."""
+    result = subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
+                            env=env | extra, cwd=cwd, timeout=timeout)
+    password = env.get("ORDERMON_PASSWORD")
+    if password:
+        assert password not in result.stdout + result.stderr
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int, text: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], result.stderr

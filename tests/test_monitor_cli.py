@@ -9,25 +9,14 @@ from collections import Counter
 
 import pytest
 
+from conftest import ordermon
+
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def env(storefront, tmp_path, alert_receiver):
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
-    return base | {
-        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
-        "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
-        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_ALERT_URLS": alert_receiver.url,
-        "ORDERMON_RETRY_BACKOFF": "0.05", "ORDERMON_POLL_JITTER": "0",
-    }
-
-
-def ordermon(env, *args, **extra):
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
-                            env=env | extra, timeout=180)
-    assert env["ORDERMON_PASSWORD"] not in result.stdout + result.stderr
-    return result
+def env(cli_env, alert_receiver):
+    return cli_env | {"ORDERMON_ALERT_URLS": alert_receiver.url}
 
 
 def test_once_json_then_status_alerts_history(env, storefront, alert_receiver):
@@ -39,6 +28,10 @@ def test_once_json_then_status_alerts_history(env, storefront, alert_receiver):
 
     status = json.loads(ordermon(env, "status", "--json").stdout)
     assert len(status) == 40 and {"order_id", "status", "next_deadline", "overdue"} <= set(status[0])
+    table = ordermon(env, "status").stdout
+    labels = {r["next_deadline_label"] for r in status if r["next_deadline_label"]}
+    assert {"Seller must answer by", "Refund expected by", "Protection ends"} <= labels  # what the page says
+    assert all(label in table for label in labels) and "seller_response_by" not in table
 
     alerts = json.loads(ordermon(env, "alerts", "--json").stdout)
     assert alerts and all({"order_id", "rule", "deadline", "message", "delivered"} <= set(a) for a in alerts)

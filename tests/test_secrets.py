@@ -1,20 +1,14 @@
 """The buyer's password never reaches a log, trace, screenshot, artifact, the database or output."""
 
-import os
 import stat
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from conftest import ordermon as run
+
 pytestmark = pytest.mark.e2e
-
-
-def run(env, *args, **extra):
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
-                          env=env | extra, timeout=180)
 
 
 def all_bytes(path: Path):
@@ -30,14 +24,9 @@ def all_bytes(path: Path):
                     yield f"{file}!{name}", archive.read(name)
 
 
-def test_password_is_nowhere(storefront, tmp_path, alert_receiver):
+def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env):
     password = storefront.password
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")} | {
-        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
-        "ORDERMON_PASSWORD": password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
-        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_ALERT_URLS": alert_receiver.url,
-        "ORDERMON_RETRY_BACKOFF": "0.05", "ORDERMON_DEBUG": "",
-    }
+    env = cli_env | {"ORDERMON_ALERT_URLS": alert_receiver.url, "ORDERMON_DEBUG": ""}
     outputs = []
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     outputs.append(run(env, "cancel", order["id"], "--reason", "wrong", "--json"))

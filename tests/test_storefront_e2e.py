@@ -151,3 +151,26 @@ def test_view_orders_shows_an_error_on_http_500(page: Page, storefront):
     expect(page.get_by_role("alert")).to_have_text("Something went wrong. Please try again.")
     page.get_by_role("button", name="View orders").click()
     expect(page.get_by_role("link", name=re.compile("^Order details"))).to_have_count(20)
+
+
+@pytest.mark.storefront(orders=0)
+def test_every_deadline_label_ordermon_shows_is_the_pages_own(page: Page, storefront):
+    from flows.domain import DEADLINE_LABELS, Deadline
+
+    admin = storefront.admin
+    shown_on = {
+        Deadline.PAY_BY: {"status": "awaiting_payment"},
+        Deadline.VERIFICATION_BY: {"status": "payment_verifying", "verification_stuck": True},
+        Deadline.SHIP_BY: {"status": "awaiting_shipment", "seller": "silent"},
+        Deadline.SELLER_RESPONSE_BY: {"status": "awaiting_cancellation", "seller": "silent"},
+        Deadline.REFUND_EXPECTED_BY: {"status": "closed", "refund_business_days": None},
+        Deadline.DISPUTE_OPENS: {"status": "awaiting_delivery"},
+        Deadline.PROTECTION_ENDS: {"status": "awaiting_delivery"},
+    }
+    assert set(shown_on) == set(Deadline)
+    sign_in(page, storefront)
+    for deadline, spec in shown_on.items():
+        order = admin.create_order(**spec)
+        assert deadline.value in order["deadlines"]  # the JSON's name
+        page.goto(f"{storefront.url}/p/order/detail.html?orderId={order['id']}")
+        expect(page.get_by_role("row", name=DEADLINE_LABELS[deadline])).to_be_visible()  # the page's label

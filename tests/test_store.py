@@ -1,0 +1,151 @@
+"""The store on a temporary database: polls, outages, the outbox's transitions and its crash path,
+migrations from the first schema, and databases it must refuse untouched."""
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from monitor.rules import Finding
+from monitor.store import SCHEMA_VERSION, Store, StoreError
+
+NOW = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+TARGETS = [("t1", "json://receiver-1"), ("t2", "json://receiver-2")]
+V1_SCHEMA = (Path(__file__).parent / "data" / "schema_v1.sql").read_text()
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "ordermon.db")
+    yield store
+    store.close()
+
+
+def finding(order_id="8100000000001234", rule="refund_overdue", level=""):
+    return Finding(rule, order_id, NOW - dt.timedelta(days=1), NOW, "the refund has not arrived", "check", level)
+
+
+def order_row(order_id="8100000000001234", status="closed", refund="pending"):
+    return {"account": "a", "order_id": order_id, "status": status, "refund_status": refund,
+            "deadlines": json.dumps({"refund_expected_by": (NOW - dt.timedelta(days=1)).isoformat()})}
+
+
+def record(store, findings=(), orders=(), changes=()):
+    return store.record_poll("a", started=NOW, site_now=NOW, orders_seen=len(orders), details_read=0,
+                             orders=list(orders), changes=list(changes), findings=list(findings), targets=TARGETS)
+
+
+def test_a_poll_writes_orders_history_alerts_and_one_delivery_per_target(store):
+    change = {"account": "a", "order_id": "8100000000001234", "observed_at": NOW.isoformat(),
+              "status_from": None, "status_to": "closed", "refund_from": None, "refund_to": "pending"}
+    created = record(store, [finding()], [order_row()], [change])
+    assert [a.message for a in created] == [finding().message]
+    assert store.known_orders("a")["8100000000001234"]["status"] == "closed"
+    assert [h["status_to"] for h in store.history("8100000000001234")] == ["closed"]
+    assert store.alert_keys("a") == {("8100000000001234", "refund_overdue", finding().deadline.isoformat(), "")}
+    assert [d["state"] for d in store.deliveries(created[0].id)] == ["pending", "pending"]
+    assert store.counts() == {"orders": 1, "history": 1, "polls": 1, "alerts": 1, "deliveries": 2}
+    assert store.site_now("a") == NOW
+
+
+def test_the_same_alert_is_created_once_however_often_it_is_found(store):
+    assert len(record(store, [finding()])) == 1
+    assert record(store, [finding()]) == []
+    assert len(record(store, [finding(level="7d")])) == 1  # another level is another alert
+    assert store.counts()["alerts"] == 2
+
+
+def test_failures_grow_an_outage_that_a_recorded_poll_ends(store):
+    store.record_failure("a", started=NOW, error="down", findings=[], targets=TARGETS)
+    store.record_failure("a", started=NOW, error="still down", findings=[finding("", "monitor_failing")],
+                         targets=TARGETS)
+    outage = store.outage("a")
+    assert (outage["failures"], outage["alerted"], outage["last_error"]) == (2, 1, "still down")
+    assert [p["error"] for p in store.polls("a")] == ["down", "still down"]
+    record(store)
+    assert store.outage("a") is None
+
+
+def test_a_delivery_goes_pending_sending_delivered(store):
+    (alert,) = record(store, [finding()])
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)  # deliveries are due by the real clock
+    assert [d["target"] for d in store.due_deliveries(soon)] == ["t1", "t2"]
+    store.mark_sending(alert.id, "t1", attempts=1)
+    store.mark_delivered(alert.id, "t1")
+    states = {d["target"]: (d["state"], d["attempts"]) for d in store.deliveries(alert.id)}
+    assert states == {"t1": ("delivered", 1), "t2": ("pending", 0)}
+    assert [d["target"] for d in store.due_deliveries(soon)] == ["t2"]
+
+
+def test_a_failed_delivery_waits_for_its_retry_then_fails_for_good(store):
+    (alert,) = record(store, [finding()])
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    store.mark_sending(alert.id, "t1", attempts=1)
+    store.mark_failed(alert.id, "t1", "HTTP 500", retry_at=later)
+    due = {d["target"] for d in store.due_deliveries(later - dt.timedelta(seconds=1))}
+    assert due == {"t2"}
+    assert "t1" in {d["target"] for d in store.due_deliveries(later)}
+    store.mark_sending(alert.id, "t1", attempts=2)
+    store.mark_failed(alert.id, "t1", "HTTP 500", retry_at=None)
+    (t1,) = [d for d in store.deliveries(alert.id) if d["target"] == "t1"]
+    assert (t1["state"], t1["attempts"], t1["last_error"]) == ("failed", 2, "HTTP 500")
+    assert "t1" not in {d["target"] for d in store.due_deliveries(later + dt.timedelta(days=365))}
+
+
+def test_a_delivery_left_sending_by_a_crash_becomes_uncertain_and_is_never_resent(tmp_path):
+    store = Store(tmp_path / "ordermon.db")
+    (alert,) = record(store, [finding()])
+    store.mark_sending(alert.id, "t1", attempts=1)
+    store.db.conn.close()  # the process dies here: Apprise may or may not have delivered
+
+    reopened = Store(tmp_path / "ordermon.db")
+    assert reopened.recover_deliveries(["t1", "t2"]) == {"uncertain": 1, "dropped": 0}
+    states = {d["target"]: d["state"] for d in reopened.deliveries(alert.id)}
+    assert states == {"t1": "uncertain", "t2": "pending"}
+    far = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    assert [d["target"] for d in reopened.due_deliveries(far)] == ["t2"]
+    assert reopened.recover_deliveries(["t1", "t2"]) == {"uncertain": 0, "dropped": 0}
+    reopened.close()
+
+
+def test_pending_deliveries_to_targets_no_longer_configured_are_dropped(store):
+    (alert,) = record(store, [finding()])
+    assert store.recover_deliveries(["t2"]) == {"uncertain": 0, "dropped": 1}
+    assert {d["target"]: d["state"] for d in store.deliveries(alert.id)} == {"t1": "dropped", "t2": "pending"}
+
+
+def test_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.execute("insert into orders (account, order_id, status, deadlines, last_seen) values (?, ?, ?, ?, ?)",
+                     ["a", "8100000000001234", "closed", json.dumps({"refund": NOW.isoformat()}), NOW.isoformat()])
+        conn.execute("insert into alerts (account, order_id, rule, deadline, message) values ('a', "
+                     "'8100000000001234', 'refund_overdue', '2026-01-01T00:00:00+00:00', 'm')")
+    conn.close()
+    store = Store(path)
+    assert (store.migrated_from, store.version) == (1, SCHEMA_VERSION)
+    (order,) = store.orders()
+    assert json.loads(order["deadlines"]) == {"refund_expected_by": NOW.isoformat()}
+    assert "last_seen" not in order
+    assert store.alerts()[0]["level"] == ""
+    store.close()
+
+
+def test_a_newer_database_is_refused_untouched(tmp_path):
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer than this ordermon"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_read_commands_need_an_existing_database(tmp_path):
+    with pytest.raises(StoreError, match="no database"):
+        Store.existing(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()

@@ -1,0 +1,46 @@
+"""One place for each fact: boundaries a change must not cross unnoticed."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_storefront_shares_only_calendar_arithmetic_with_its_client():
+    crossing = {
+        (path.name, name)
+        for path in (ROOT / "fixtures" / "storefront").glob("*.py")
+        for name in imports(path)
+        if name.split(".")[0] in ("flows", "monitor") and name != "flows.calendar"
+    }
+    assert crossing == set()
+
+
+SQL = re.compile(r"\.db\.|\.db\[|\.(execute|query|executescript)\(")
+
+
+def test_only_the_store_touches_the_database():
+    touching = [
+        f"{path.name}:{number}"
+        for path in (ROOT / "monitor").glob("*.py") if path.name != "store.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if SQL.search(line)
+    ]
+    assert touching == []
+
+
+def test_no_module_grows_past_about_400_lines():
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+             for folder in ("flows", "monitor", "fixtures") for p in (ROOT / folder).rglob("*.py")}
+    assert {name: size for name, size in sizes.items() if size > 420} == {}
