@@ -41,9 +41,11 @@ class Step(Enum):
     REFUSE = "refuse"
 
 
-def next_step(status: Status, can_cancel: bool, submitted: bool) -> Step:
-    """The cancel flow's decision: ``submitted``, whether this run already pressed Submit."""
-    if status is Status.AWAITING_CANCELLATION:
+def next_step(status: Status, can_cancel: bool, submitted: bool, pending: bool = False) -> Step:
+    """The cancel flow's decision: ``submitted``, whether this run already pressed Submit;
+    ``pending``, whether the page says a cancellation is requested (one asked while the
+    payment is verified keeps the order's status)."""
+    if status is Status.AWAITING_CANCELLATION or pending:
         return Step.REQUESTED if submitted else Step.ALREADY_REQUESTED
     if status is Status.CLOSED and submitted:
         return Step.CANCELLED
@@ -90,7 +92,7 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
     status = detail.status()
     if attempt.status_before is None:
         attempt.status_before = status
-    step = next_step(status, detail.can_cancel(), attempt.submitted_reason is not None)
+    step = next_step(status, detail.can_cancel(), attempt.submitted_reason is not None, detail.cancellation_pending())
     if step is Step.ALREADY_REQUESTED:
         return _result(order_id, attempt, status, "already_requested", read_detail(session, order_id).cancel_reason)
     if step in (Step.REQUESTED, Step.CANCELLED):
@@ -118,7 +120,7 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
     if response is not None and response.status == 409:
         raise NotCancellable(f"the site refused: {refund.error_text()}")
     after = CancelResultPage(session.page).status()
-    if after is Status.AWAITING_CANCELLATION:
+    if after in (Status.AWAITING_CANCELLATION, Status.PAYMENT_VERIFYING):  # verifying: cancelled once verified
         return _result(order_id, attempt, after, "requested", reason)
     if after is Status.CLOSED:
         return _result(order_id, attempt, after, "cancelled", reason)

@@ -65,6 +65,7 @@ class PaymentMethod(StrEnum):
     ALIPAY = "alipay"
     BANK_TRANSFER = "bank_transfer"
     WESTERN_UNION = "western_union"
+    CASH = "cash"
     COD = "cod"
 
 
@@ -78,6 +79,8 @@ class Deadline(StrEnum):
     REFUND_EXPECTED_BY = "refund_expected_by"
     DISPUTE_OPENS = "dispute_opens"
     PROTECTION_ENDS = "protection_ends"
+    DELIVERY_EXPECTED_BY = "delivery_expected_by"
+    DISPUTE_CLOSES = "dispute_closes"
 
 
 #: The row label the order page gives each deadline: what a buyer reads.
@@ -89,7 +92,25 @@ DEADLINE_LABELS: dict[Deadline, str] = {
     Deadline.REFUND_EXPECTED_BY: "Refund expected by",
     Deadline.DISPUTE_OPENS: "Dispute can be opened from",
     Deadline.PROTECTION_ENDS: "Protection ends",
+    Deadline.DELIVERY_EXPECTED_BY: "Delivery expected by",
+    Deadline.DISPUTE_CLOSES: "Dispute can be opened until",
 }
+
+
+class Event(StrEnum):
+    """The kinds of events on an order's timeline that ordermon reads."""
+
+    CANCEL_REQUESTED = "cancel_requested"
+    CANCEL_REFUSED = "cancel_refused"
+    SHIPPED = "shipped"
+    CLOSED = "closed"
+    REFUNDED = "refunded"
+    COMPLETED = "completed"
+
+
+class CompletedBy(StrEnum):
+    BUYER_CONFIRMED = "buyer_confirmed"
+    PROTECTION_ENDED = "protection_ended"
 
 
 #: What the buyer can do next, when an order can no longer be cancelled.

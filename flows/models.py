@@ -24,11 +24,27 @@ class OrderSummary(BaseModel):
     order_date: dt.date
 
 
+class TimelineEvent(BaseModel):
+    at: dt.datetime
+    kind: str
+    text: str = ""
+
+
+class DeliveryEstimate(BaseModel):
+    earliest: dt.datetime
+    latest: dt.datetime
+
+
 class OrderDetail(OrderSummary):
     """One order as its detail page shows it."""
 
     payment_method: str
     payment_method_label: str
+    shipping_method: str | None = None
+    delivery_estimate: DeliveryEstimate | None = None
+    completed_by: str | None = None
+    cancellation_pending: bool = False
+    timeline: list[TimelineEvent] = []
     close_reason: str | None = None
     cancel_reason: str | None = None
     refund_destination: str | None = None

@@ -129,6 +129,10 @@ class OrderDetailPage:
     def can_cancel(self) -> bool:
         return self.cancel_button.count() > 0
 
+    def cancellation_pending(self) -> bool:
+        """The page says a cancellation was requested and has not happened yet."""
+        return self.status_region.get_by_text("Cancellation requested").count() > 0
+
     def start_cancel(self) -> RefundPage:
         with self.page.expect_navigation(wait_until="domcontentloaded"):
             self.cancel_button.click()

@@ -14,6 +14,7 @@ import logging
 
 import apprise
 
+from .deadlines import label
 from .settings import redact_url
 from .store import Store
 
@@ -59,8 +60,9 @@ class Notifier:
             if instance is None:
                 continue
             attempts = row["attempts"] + 1
+            title, body = compose(row, store.digest(row["alert_id"]) if row["digest_of"] else [])
             store.mark_sending(row["alert_id"], row["target"], attempts)
-            ok, error = self._send(instance, row)
+            ok, error = self._send(instance, title, body)
             if ok:
                 store.mark_delivered(row["alert_id"], row["target"])
                 counts["delivered"] += 1
@@ -74,15 +76,27 @@ class Notifier:
         return counts
 
     @staticmethod
-    def _send(instance: apprise.Apprise, row: dict) -> tuple[bool, str | None]:
-        # The alert's id in the title lets a receiver recognise a resend (there should be none).
-        title = f"ordermon #{row['alert_id']}: {row['rule']}" + (f" on order {row['order_id']}" if row["order_id"] else "")
+    def _send(instance: apprise.Apprise, title: str, body: str) -> tuple[bool, str | None]:
         with apprise.LogCapture(level=logging.WARNING) as captured:
             try:
-                ok = instance.notify(title=title, body=row["message"])
+                ok = instance.notify(title=title, body=body)
             except Exception as exc:  # a plugin's bug must not stop the monitor
                 return False, f"{type(exc).__name__}: {exc}"[:300]
         if ok:
             return True, None
         lines = [line for line in captured.getvalue().splitlines() if line.strip()]
         return False, (lines[-1] if lines else "delivery failed")[:300]
+
+
+def compose(row: dict, digest: list[dict]) -> tuple[str, str]:
+    """A notification's title and body. The alert's id closes the body: a receiver can tell a
+    resend (there should be none)."""
+    if digest:
+        ids = f"#{digest[0]['id']}-#{digest[-1]['id']}"
+        lines = [f"- {a['order_id'] or a['account']}: {a['title']}; {label(a['deadline_name'] or 'Deadline')} "
+                 f"{a['deadline'][:16].replace('T', ' ')} UTC" for a in digest]
+        return (f"{len(digest)} new alerts for {row['account']}",
+                "\n".join(lines) + f"\n\n`ordermon alerts` shows each with its next step. (ordermon alerts {ids})")
+    title = f"{row['title']} \N{EM DASH} order {row['order_id']}" if row["order_id"] else row["title"]
+    page = f"\n\nOrder page: {row['url']}" if row["url"] else ""
+    return title, f"{row['message']}{page}\n\n(ordermon alert #{row['alert_id']})"

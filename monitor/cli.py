@@ -274,7 +274,8 @@ def alerts(as_json, db) -> None:
         return
     for r in rows:
         mark = "delivered" if r["delivered"] else (r["delivery"] or "pending")
-        click.echo(f"[{mark}] {r['rule']}: {r['message']}")
+        superseded = " (superseded: the site moved its deadline)" if r["superseded"] else ""
+        click.echo(f"[{mark}] {r['rule']}: {r['message']}{superseded}")
     if not rows:
         click.echo("no alerts", err=True)
 
@@ -320,11 +321,10 @@ def demo(seconds, time_scale, db) -> None:
 def report(out, open_it, db) -> None:
     """Write one self-contained HTML page of every order's timeline and deadlines."""
     from monitor.html_report import write_report
-    from monitor.rules import RuleConfig
 
     settings = _monitor_settings(db=db)
     try:
-        path = write_report(_store(db), Path(out), RuleConfig.from_settings(settings))
+        path = write_report(_store(db), Path(out), settings.rule_config)
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {path}")

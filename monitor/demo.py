@@ -46,6 +46,14 @@ def _scenario(admin: AdminClient) -> dict[str, str]:
             store="Outdoor Camping Gear Store")["id"],
         "parcel not arriving": admin.create_order(
             status="awaiting_delivery", shipped_at=now - 52 * day + dt.timedelta(hours=6))["id"],
+        "to cancel (refusing seller)": admin.create_order(
+            status="awaiting_shipment", seller="refuses", paid_at=now - day, store="Baseus Official Store")["id"],
+        "late premium parcel": admin.create_order(
+            status="awaiting_delivery", shipping_method="premium", shipped_at=cal.add_business_days(now + day, -15),
+            store="UGREEN Global Store")["id"],
+        "refund on its way": admin.create_order(
+            status="closed", refund_business_days=10, payment_method="western_union",
+            refund_started_at=cal.add_business_days(now + 2 * day, -10))["id"],
     }
 
 
@@ -53,7 +61,7 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
              db: Path = Path("ordermon.db"), extra_alert_urls: list[str] | None = None,
              echo=click.echo, browser=None) -> dict:
     """Run the demo; ``browser``: an already running Playwright browser to use."""
-    site = Site(orders=12, seed=7, time_scale=time_scale)
+    site = Site(orders=12, seed=7)  # real time while the orders are made and the flows run
     with StorefrontServer(site) as server, AlertReceiver() as receiver, \
             tempfile.TemporaryDirectory(prefix="ordermon-demo-") as data_dir:
         admin = AdminClient(server.url, site.admin_token)
@@ -81,11 +89,13 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
         with Monitor(settings, on_poll=on_poll, browser=browser) as monitor:
             monitor.store.forget_account(ACCOUNT)  # other accounts in the database are left alone
             session = monitor.poller.sessions[ACCOUNT]
-            target = orders["to cancel (silent seller)"]
-            result = cancel_order(session, target, "Shipping takes too long")
-            echo(f"Flow: cancel {target} -> {result.outcome} ({result.status_before.value} -> "
-                 f"{result.status_after.value}); the seller will not answer")
+            for what, reason, then in (("to cancel (silent seller)", "Shipping takes too long", "will not answer"),
+                                       ("to cancel (refusing seller)", "I don't need this order", "will refuse")):
+                result = cancel_order(session, orders[what], reason)
+                echo(f"Flow: cancel {orders[what]} -> {result.outcome} ({result.status_before.value} -> "
+                     f"{result.status_after.value}); the seller {then}")
             echo(f"Monitoring for {seconds:g} s, polling every {poll_every:g} s ...")
+            admin.clock(scale=time_scale)
             monitor.run_forever(stop_after=seconds)
             monitor.deliver()
 
@@ -97,6 +107,7 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
             "changes": counts["history"],
             "polls": counts["polls"],
             "alerts": dict(Counter(a["rule"] for a in alerts)),
+            "alerts_delivered": sum(1 for a in alerts if a["targets"] and a["targets"] == a["delivered_to"]),
             "delivered_to_receiver": len(receiver.received),
             "db": str(db),
         }
@@ -105,7 +116,8 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
     echo(click.style("Summary", bold=True) + f": {summary['orders']} orders watched over {summary['polls']} polls, "
          f"{summary['changes']} changes recorded, {len(alerts)} alerts "
          f"({', '.join(f'{k} {v}' for k, v in sorted(summary['alerts'].items()))}), "
-         f"{summary['delivered_to_receiver']} delivered through Apprise (json://).")
+         f"{summary['alerts_delivered']} delivered through Apprise in {summary['delivered_to_receiver']} "
+         "notifications (json://).")
     echo(f"Explore: ordermon status | ordermon alerts | ordermon history ORDER_ID | "
          f"ordermon report --out report.html   (database {db})")
     return summary

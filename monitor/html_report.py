@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -13,10 +12,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from flows.domain import STATUS_LABELS, Status
 
-from .deadlines import label as deadline_label, relative
-from .rules import OrderFacts, RuleConfig, evaluate
+from collections.abc import Callable
+
+from .facts import OrderFacts, RuleConfig
+from .rules import evaluate
 from .store import Store, parse
-from .views import alert_rows, status_rows
+from .views import alert_rows, order_deadlines, status_rows
 
 EVENTS = [
     ("placed_at", "placed"), ("paid_at", "paid"), ("cancel_requested_at", "cancellation requested"),
@@ -51,8 +52,9 @@ def _timeline(events: list[tuple[str, dt.datetime]], deadlines: list[dict], now:
     }
 
 
-def build(store: Store, config: RuleConfig | None = None) -> dict:
-    config = config or RuleConfig()
+def build(store: Store, config_of: Callable[[str], RuleConfig] | None = None) -> dict:
+    """``config_of(account)``: the account's windows (by default the monitor's defaults)."""
+    config_of = config_of or (lambda account: RuleConfig())
     nows = {}
     orders = []
     rows = {(r["account"], r["order_id"]): r for r in status_rows(store)}
@@ -60,16 +62,12 @@ def build(store: Store, config: RuleConfig | None = None) -> dict:
         account = order["account"]
         now = nows.setdefault(account, store.site_now(account))
         events = [(label, parse(order[key])) for key, label in EVENTS if order.get(key)]
-        deadlines = [
-            {"name": name, "label": deadline_label(name), "at": parse(at), "overdue": bool(now and parse(at) < now),
-             "relative": relative(parse(at), now) if now else ""}
-            for name, at in sorted(json.loads(order["deadlines"] or "{}").items(), key=lambda kv: kv[1])
-        ]
+        deadlines = [d | {"relative": d["relative"] or ""} for d in order_deadlines(order, now)]
         row = rows[(account, order["order_id"])]
         orders.append({
             **order, "status_label": order["status_label"] or STATUS_LABELS[Status(order["status"])],
-            "events": events, "deadlines": deadlines, "overdue": any(d["overdue"] for d in deadlines),
-            "next_deadline": row["next_deadline"], "timeline": _timeline(events, deadlines, now) if events else None,
+            "events": events, "deadline_rows": deadlines, "overdue": row["overdue"],
+            "next_deadline": row["next_deadline"], "timeline_svg": _timeline(events, deadlines, now) if events else None,
         })
     orders.sort(key=lambda o: (o["next_deadline"] is None, o["next_deadline"] or "", o["order_id"]))
 
@@ -77,13 +75,14 @@ def build(store: Store, config: RuleConfig | None = None) -> dict:
     for alert in alerts:
         order = next((o for o in orders if o["order_id"] == alert["order_id"] and o["account"] == alert["account"]), None)
         now = nows.get(alert["account"])
-        if order is None or now is None:
+        if alert["superseded"]:
+            alert["open"] = False
+        elif order is None or now is None:
             alert["open"] = alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
         else:
-            still = evaluate(OrderFacts.from_row(order), now, config)
-            alert["open"] = any(
-                (f.rule, f.deadline.isoformat(), f.level) == (alert["rule"], alert["deadline"], alert["level"] or "")
-                for f in still)
+            still = evaluate(OrderFacts.from_row(order), now, config_of(alert["account"]))
+            alert["open"] = any((f.rule, f.level, f.episode) == (alert["rule"], alert["level"] or "", alert["episode"])
+                                for f in still)
     waiting: dict[str, Decimal] = defaultdict(Decimal)
     for order in orders:
         if order["refund_status"] == "pending":
@@ -92,7 +91,7 @@ def build(store: Store, config: RuleConfig | None = None) -> dict:
         "generated": dt.datetime.now(dt.UTC),
         "now": max((n for n in nows.values() if n), default=None),
         "orders": orders,
-        "alerts": sorted(alerts, key=lambda a: (not a["open"], a["deadline"] or "")),
+        "alerts": sorted(alerts, key=lambda a: (not a["open"], a["superseded"], a["deadline"] or "")),
         "by_status": Counter(o["status_label"] for o in orders),
         "open_alerts": sum(1 for a in alerts if a["open"]),
         "overdue": sum(1 for o in orders if o["overdue"]),
@@ -102,13 +101,13 @@ def build(store: Store, config: RuleConfig | None = None) -> dict:
     }
 
 
-def render(store: Store, config: RuleConfig | None = None) -> str:
+def render(store: Store, config_of: Callable[[str], RuleConfig] | None = None) -> str:
     env = Environment(loader=PackageLoader("monitor", "templates"), autoescape=select_autoescape(default=True))
     env.filters["time"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
     env.filters["day"] = lambda v: v.strftime("%b %d") if v else ""
-    return env.get_template("report.html").render(**build(store, config))
+    return env.get_template("report.html").render(**build(store, config_of))
 
 
-def write_report(store: Store, out: Path, config: RuleConfig | None = None) -> Path:
-    out.write_text(render(store, config), encoding="utf-8")
+def write_report(store: Store, out: Path, config_of: Callable[[str], RuleConfig] | None = None) -> Path:
+    out.write_text(render(store, config_of), encoding="utf-8")
     return out

@@ -22,11 +22,12 @@ from flows.account import Account
 from flows.errors import FlowError, ListChanged, SiteUnavailable, first_line
 from flows.fetch import PendingFetch
 from flows.models import OrderDetail, OrderSummary
+from flows.pages import OrderDetailPage
 from flows.orders import DETAIL_CHUNK, collect_details, collect_orders, read_details, start_read_details, start_read_orders
 from flows.retry import backoffs
 from flows.session import AccountSession
 
-from . import rules
+from . import facts, rules
 from .settings import MonitorSettings
 from .store import Store, iso, parse
 
@@ -36,8 +37,10 @@ RETRYABLE = (SiteUnavailable, ListChanged)
 
 DETAIL_FIELDS = (
     "payment_method", "placed_at", "paid_at", "cancel_requested_at", "shipped_at", "closed_at",
-    "close_reason", "cancel_reason", "refund_status", "refund_started_at", "refunded_at",
+    "close_reason", "cancel_reason", "refund_status", "refund_started_at", "refunded_at", "shipping_method",
+    "completed_at", "completed_by", "refund_destination",
 )
+MOVED = dt.timedelta(minutes=1)  # the site moved a deadline when it shows it this much elsewhere
 
 
 @dataclass
@@ -80,7 +83,8 @@ class _AccountPoll:
 
 
 def _row(account: str, summary: OrderSummary, known: dict | None, detail: OrderDetail | None,
-         site_now: dt.datetime, config: rules.RuleConfig) -> dict:
+         site_now: dt.datetime, config: facts.RuleConfig) -> tuple[dict, list[str]]:
+    """The order's row as it is now, and the names of the deadlines the site moved."""
     row = dict(known or {})
     row.update(
         account=account, order_id=summary.id, status=summary.status.value,
@@ -88,14 +92,33 @@ def _row(account: str, summary: OrderSummary, known: dict | None, detail: OrderD
         currency=summary.currency, order_date=summary.order_date.isoformat(),
     )
     row.setdefault("first_seen", iso(site_now))
+    stored = json.loads(row.get("deadlines") or "{}")
+    site = {k: v.get("site") for k, v in stored.items() if v.get("site")}
     if detail is not None:
         for name in DETAIL_FIELDS:
             value = getattr(detail, name)
             row[name] = iso(value) if isinstance(value, dt.datetime) else value
+        row["timeline"] = json.dumps([[iso(e.at), e.kind] for e in detail.timeline])
         row["detail_read_at"] = iso(site_now)
-    deadlines = rules.deadlines(rules.OrderFacts.from_row(row), config)
-    row["deadlines"] = json.dumps({name.value: iso(when) for name, when in deadlines.items()})
-    return row
+        site = {name: iso(at) for name, at in detail.deadlines.items()}
+    computed = facts.computed_deadlines(facts.OrderFacts.from_row(row), config)
+    merged, moved = {}, []
+    for name in sorted(set(site) | {d.value for d in computed}):
+        before = stored.get(name, {})
+        episode = before.get("episode", 0)
+        if before.get("site") and site.get(name) and abs(parse(site[name]) - parse(before["site"])) >= MOVED:
+            episode += 1
+            moved.append(name)
+        merged[name] = {"site": site.get(name), "computed": iso(computed.get(name)), "episode": episode}
+    row["deadlines"] = json.dumps(merged)
+    return row, moved
+
+
+def _effective(row: dict) -> dict[str, dt.datetime]:
+    """The stored deadlines the rules go by: the site's, else the monitor's own."""
+    stored = json.loads(row.get("deadlines") or "{}")
+    return {name: parse(v.get("site") or v.get("computed")) for name, v in stored.items()
+            if v.get("site") or v.get("computed")}
 
 
 def _same(row: dict, summary: OrderSummary) -> bool:
@@ -112,13 +135,13 @@ class Poller:
         self.store = store
         self.sessions = sessions
         self.targets = targets
-        self.config = rules.RuleConfig.from_settings(settings)
+        self.configs = {label: settings.rule_config(label) for label in sessions}
         self.progress = progress
-        # Rules that warn before a deadline: protection_expiring and unpaid_closing.
-        self._leads = {
-            "protection_ends": dt.timedelta(days=max(self.config.protection_warning_days, default=0)),
-            "pay_by": dt.timedelta(days=self.config.unpaid_warning_days),
-        }
+
+    def _leads(self, config: facts.RuleConfig) -> dict[str, dt.timedelta]:
+        """How long before its deadline a rule may warn: protection_expiring and unpaid_closing."""
+        return {"protection_ends": dt.timedelta(days=max(config.protection_warning_days, default=0)),
+                "pay_by": dt.timedelta(days=config.unpaid_warning_days)}
 
     # ---------------------------------------------------------------- the poll
     def poll_all(self, accounts: list[Account]) -> list[PollResult]:
@@ -181,19 +204,21 @@ class Poller:
             self.progress(poll.label, len(poll.details), len(poll.wanted))
 
     # ---------------------------------------------------------------- which details to read
-    def _may_fire(self, row: dict, now: dt.datetime) -> bool:
-        """Whether a rule could fire yet: the stored deadlines, less the longest warning lead."""
-        deadlines = json.loads(row["deadlines"] or "{}")
-        return any(at <= iso(now + self._leads.get(name, dt.timedelta(0))) for name, at in deadlines.items())
+    def _may_fire(self, row: dict, now: dt.datetime, config: facts.RuleConfig) -> bool:
+        """Whether a rule could fire yet on an unchanged order: a deadline, less the longest
+        warning lead, has come."""
+        leads = self._leads(config)
+        return any(at <= now + leads.get(name, dt.timedelta(0))
+                   for name, at in _effective(row).items())
 
-    def _new_findings(self, row: dict, now: dt.datetime, alerted: set) -> list[rules.Finding]:
-        if not self._may_fire(row, now):
-            return []
-        return [f for f in rules.evaluate(rules.OrderFacts.from_row(row), now, self.config)
-                if (f.order_id, f.rule, iso(f.deadline), f.level) not in alerted]
+    def _findings(self, row: dict, now: dt.datetime, alerted: set, config: facts.RuleConfig) -> list[rules.Finding]:
+        return [f for f in rules.evaluate(facts.OrderFacts.from_row(row), now, config)
+                if (f.order_id, f.rule, f.level, f.episode) not in alerted]
 
     def _wanted(self, poll: _AccountPoll) -> list[str]:
-        """Orders whose detail must be read: new, changed, never read, or with an alert come due."""
+        """Orders whose detail must be read: new, changed, never read, a deadline passed since the
+        last read (the site may have moved it), or an alert come due (read fresh before alerting)."""
+        config, now = self.configs[poll.label], poll.site_now
         wanted = []
         for summary in poll.summaries:
             row = poll.known.get(summary.id)
@@ -202,23 +227,27 @@ class Poller:
                 or row["status"] != summary.status.value
                 or row["refund_status"] != summary.refund_status
                 or row["detail_read_at"] is None
-                or self._new_findings(row, poll.site_now, poll.alerted)
+                or any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values())
+                or (self._may_fire(row, now, config) and self._findings(row, now, poll.alerted, config))
             ):
                 wanted.append(summary.id)
         return wanted
 
     # ---------------------------------------------------------------- recording
     def _record(self, poll: _AccountPoll) -> PollResult:
-        label, now = poll.label, poll.site_now
-        rows, changes, findings = [], [], []
+        label, now, config = poll.label, poll.site_now, self.configs[poll.label]
+        rows, changes, findings, moved = [], [], [], []
         for summary in poll.summaries:
             before = poll.known.get(summary.id)
             detail = poll.details.get(summary.id)
             if before is not None and detail is None and _same(before, summary):
                 row = before  # unchanged: nothing to write, deadlines as stored
+                if not self._may_fire(row, now, config):
+                    continue
             else:
-                row = _row(label, summary, before, detail, now, self.config)
+                row, names = _row(label, summary, before, detail, now, config)
                 rows.append(row)
+                moved += [(summary.id, name, json.loads(row["deadlines"])[name]["episode"]) for name in names]
             if before is None or (before["status"], before["refund_status"]) != (row["status"], row["refund_status"]):
                 changes.append({
                     "account": label, "order_id": summary.id, "observed_at": iso(now),
@@ -226,13 +255,15 @@ class Poller:
                     "refund_from": before["refund_status"] if before else None,
                     "refund_to": row["refund_status"], "close_reason": row.get("close_reason"),
                 })
-            findings.extend(self._new_findings(row, now, poll.alerted))
+            findings.extend(self._findings(row, now, poll.alerted, config))
         outage = self.store.outage(label)
         if outage and outage["alerted"]:
             findings.append(rules.monitor_recovered(label, parse(outage["since"]), now))
+        urls = {f.order_id: poll.session.url(OrderDetailPage.path(f.order_id)) for f in findings if f.order_id}
         created = self.store.record_poll(
             label, started=poll.started, site_now=now, orders_seen=len(poll.summaries),
-            details_read=len(poll.details), orders=rows, changes=changes, findings=findings, targets=self.targets)
+            details_read=len(poll.details), orders=rows, changes=changes, findings=findings, targets=self.targets,
+            moved=moved, urls=urls, digest_over=self.settings.digest_over)
         return PollResult(label, site_now=now, orders_seen=len(poll.summaries), changes=len(changes),
                           details_read=len(poll.details), alerts=[a.message for a in created])
 

@@ -1,74 +1,40 @@
-"""Deadline rules: pure functions of an order's known facts and "now" (the site's clock)."""
+"""Alert rules: pure functions of an order's facts and "now" (the site's clock).
+
+Each rule goes by the site's deadline where the page shows one (monitor/facts.py).
+A finding is unique per order, rule, level and episode: a deadline's episode
+changes only when the site moves it, so a changed setting never sends an alert
+again. Overdue rules wait a grace period after the deadline (platforms act in
+batches, late); warnings before a deadline are not delayed. docs/domain.md,
+"What the buyer wants to be told", lists the situations; the README lists the rules.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from flows.calendar import BusinessCalendar
-from flows.domain import Deadline, PaymentMethod, Status
+from flows.domain import Deadline, Event, PaymentMethod, Status
 
-from .deadlines import relative
-from .windows import REFUND_DESTINATIONS, Windows
+from .deadlines import label, relative
+from .facts import Known, OrderFacts, RuleConfig, deadlines, refund_expected_by
+from .windows import REFUND_DESTINATIONS
 
-
-@dataclass(frozen=True)
-class RuleConfig:
-    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
-    seller_response_hours: float = Windows.SELLER_RESPONSE_HOURS
-    processing_business_days: int = Windows.PROCESSING_BUSINESS_DAYS
-    refund_business_days: dict[PaymentMethod, int] = field(
-        default_factory=lambda: {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod}
-    )
-    unpaid_close_days: float = Windows.UNPAID_CLOSE_DAYS
-    unpaid_warning_days: float = Windows.UNPAID_WARNING_DAYS
-    payment_verification_hours: float = Windows.PAYMENT_VERIFICATION_HOURS
-    protection_days: int = Windows.PROTECTION_DAYS
-    protection_warning_days: tuple[int, ...] = Windows.PROTECTION_WARNING_DAYS
-
-    @classmethod
-    def from_settings(cls, settings) -> RuleConfig:
-        return cls(
-            calendar=settings.calendar(),
-            seller_response_hours=settings.seller_response_hours,
-            processing_business_days=settings.processing_business_days,
-            refund_business_days=dict(settings.refund_business_days),
-            unpaid_close_days=settings.unpaid_close_days,
-            unpaid_warning_days=settings.unpaid_warning_days,
-            payment_verification_hours=settings.payment_verification_hours,
-            protection_days=settings.protection_days,
-            protection_warning_days=tuple(sorted(settings.protection_warning_days, reverse=True)),
-        )
-
-
-@dataclass(frozen=True)
-class OrderFacts:
-    """What the monitor knows of one order (from the list and its detail page)."""
-
-    order_id: str
-    status: Status
-    payment_method: PaymentMethod | None = None
-    placed_at: dt.datetime | None = None
-    paid_at: dt.datetime | None = None
-    cancel_requested_at: dt.datetime | None = None
-    shipped_at: dt.datetime | None = None
-    refund_status: str = "none"
-    refund_started_at: dt.datetime | None = None
-
-    @classmethod
-    def from_row(cls, row: dict) -> OrderFacts:
-        """The facts of an ``orders`` row of the database."""
-        def when(name: str) -> dt.datetime | None:
-            return dt.datetime.fromisoformat(row[name]) if row.get(name) else None
-
-        method = row.get("payment_method")
-        return cls(
-            order_id=row["order_id"], status=Status(row["status"]),
-            payment_method=PaymentMethod(method) if method else None,
-            placed_at=when("placed_at"), paid_at=when("paid_at"), cancel_requested_at=when("cancel_requested_at"),
-            shipped_at=when("shipped_at"), refund_status=row.get("refund_status") or "none",
-            refund_started_at=when("refund_started_at"),
-        )
+#: The title of each rule's notification: what happened, in the buyer's words.
+TITLES = {
+    "seller_response_overdue": "Seller hasn't answered your cancellation",
+    "ship_deadline_passed": "Seller hasn't shipped in time",
+    "refund_overdue": "Refund hasn't arrived",
+    "protection_expiring": "Buyer protection ends soon",
+    "payment_unverified": "Payment still not verified",
+    "unpaid_closing": "Unpaid order closes soon",
+    "cancellation_refused": "Seller refused your cancellation",
+    "shipped_while_cancelling": "Order shipped while you were cancelling",
+    "parcel_overdue": "Parcel is late",
+    "dispute_window_closing": "Last days to open a dispute",
+    "refund_arrived": "Refund arrived",
+    "monitor_failing": "ordermon can't read your orders",
+    "monitor_recovered": "ordermon reads your orders again",
+}
 
 
 @dataclass(frozen=True)
@@ -80,148 +46,180 @@ class Finding:
     summary: str
     next_step: str
     level: str = ""
+    episode: str = ""
+    deadline_name: str | None = None
 
     @property
-    def late(self) -> dt.timedelta:
-        return self.now - self.deadline
+    def title(self) -> str:
+        return TITLES[self.rule]
 
     @property
     def message(self) -> str:
         subject = f"Order {self.order_id}: " if self.order_id else ""
-        return (
-            f"{subject}{self.summary}. Deadline {self.deadline:%Y-%m-%d %H:%M} UTC "
-            f"({relative(self.deadline, self.now)}). Next step: {self.next_step}"
-        )
+        what = label(self.deadline_name) if self.deadline_name else "Deadline"
+        return (f"{subject}{self.summary}. {what} {self.deadline:%Y-%m-%d %H:%M} UTC "
+                f"({relative(self.deadline, self.now)}). Next step: {self.next_step}")
 
 
-# ---------------------------------------------------------------------- deadlines
-def seller_response_deadline(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
-    if o.cancel_requested_at is None:
+def _finding(rule: str, o: OrderFacts, name: Deadline, d: Known, now: dt.datetime, summary: str, next_step: str,
+             level: str = "") -> Finding:
+    return Finding(rule, o.order_id, d.at, now, summary, next_step, level, f"{name.value}:{d.episode}", name.value)
+
+
+def _overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, status: Status | None, name: Deadline) -> Known | None:
+    """The deadline, if the order is (still) in ``status`` and the deadline passed more than the grace ago."""
+    d = deadlines(o, c).get(name)
+    if d is None or (status is not None and o.status is not status) or now < d.at + c.grace:
         return None
-    return o.cancel_requested_at + dt.timedelta(hours=c.seller_response_hours)
+    return d
 
 
-def ship_deadline(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
-    return c.calendar.add_business_days(o.paid_at, c.processing_business_days) if o.paid_at else None
+def _destination(o: OrderFacts) -> str:
+    return o.refund_destination or REFUND_DESTINATIONS.get(o.payment_method or PaymentMethod.CARD, "the original method")
 
 
-def refund_deadline(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
-    if o.refund_started_at is None:
-        return None
-    method = o.payment_method or PaymentMethod.CARD
-    days = c.refund_business_days.get(method, Windows.REFUND_BUSINESS_DAYS)
-    return c.calendar.add_business_days(o.refund_started_at, days)
+def _events(o: OrderFacts, kind: Event) -> list[dt.datetime]:
+    return [at for at, k in o.timeline if k == kind]
 
 
-def protection_end(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
-    return c.calendar.add_days(o.shipped_at, c.protection_days) if o.shipped_at else None
-
-
-def unpaid_close(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
-    return c.calendar.add_days(o.placed_at, c.unpaid_close_days) if o.placed_at else None
-
-
-def verification_deadline(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
-    return o.paid_at + dt.timedelta(hours=c.payment_verification_hours) if o.paid_at else None
-
-
-def deadlines(o: OrderFacts, c: RuleConfig) -> dict[Deadline, dt.datetime]:
-    """Every deadline that applies to the order in its current status."""
-    found = {
-        Status.AWAITING_PAYMENT: {Deadline.PAY_BY: unpaid_close(o, c)},
-        Status.PAYMENT_VERIFYING: {Deadline.VERIFICATION_BY: verification_deadline(o, c)},
-        Status.AWAITING_SHIPMENT: {Deadline.SHIP_BY: ship_deadline(o, c)},
-        Status.AWAITING_CANCELLATION: {Deadline.SELLER_RESPONSE_BY: seller_response_deadline(o, c),
-                                       Deadline.SHIP_BY: ship_deadline(o, c)},
-        Status.AWAITING_DELIVERY: {Deadline.PROTECTION_ENDS: protection_end(o, c)},
-    }.get(o.status, {})
-    if o.refund_status == "pending":
-        found[Deadline.REFUND_EXPECTED_BY] = refund_deadline(o, c)
-    return {name: when for name, when in found.items() if when is not None}
-
-
-# ---------------------------------------------------------------------- rules
+# ---------------------------------------------------------------------- overdue
 def seller_response_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    deadline = seller_response_deadline(o, c)
-    if o.status is not Status.AWAITING_CANCELLATION or deadline is None or now < deadline:
+    d = _overdue(o, now, c, Status.AWAITING_CANCELLATION, Deadline.SELLER_RESPONSE_BY)
+    if d is None:
         return []
-    return [Finding(
-        "seller_response_overdue", o.order_id, deadline, now,
-        "the seller has not answered the cancellation request, and the platform has not cancelled it",
-        "contact customer service to have the order cancelled and refunded; "
-        "if it ships anyway, refuse the delivery",
-    )]
+    return [_finding("seller_response_overdue", o, Deadline.SELLER_RESPONSE_BY, d, now,
+                     "the seller has not answered the cancellation request, and the platform has not cancelled it",
+                     "contact customer service to have the order cancelled and refunded; "
+                     "if it ships anyway, refuse the delivery")]
 
 
 def ship_deadline_passed(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    deadline = ship_deadline(o, c)
-    if o.status is not Status.AWAITING_SHIPMENT or deadline is None or now < deadline:
+    d = _overdue(o, now, c, Status.AWAITING_SHIPMENT, Deadline.SHIP_BY)
+    if d is None:
         return []
-    return [Finding(
-        "ship_deadline_passed", o.order_id, deadline, now,
-        "the seller has not shipped by the end of the processing time and the order is still open",
-        'request cancellation with the reason "The supplier refuses to ship the product(s)", '
-        "or contact customer service",
-    )]
+    return [_finding("ship_deadline_passed", o, Deadline.SHIP_BY, d, now,
+                     "the seller has not shipped by the end of the processing time and the order is still open",
+                     'request cancellation with the reason "The supplier refuses to ship the product(s)", '
+                     "or contact customer service")]
 
 
 def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    deadline = refund_deadline(o, c)
-    if o.refund_status != "pending" or deadline is None or now < deadline:
+    d = _overdue(o, now, c, None, Deadline.REFUND_EXPECTED_BY)
+    if d is None or o.refund_status != "pending":
         return []
-    destination = REFUND_DESTINATIONS.get(o.payment_method or PaymentMethod.CARD, "the original method")
-    return [Finding(
-        "refund_overdue", o.order_id, deadline, now,
-        f"the refund has not arrived by the end of its window (to {destination})",
-        f"check {destination}, then contact customer service with the order id",
-    )]
+    destination = _destination(o)
+    return [_finding("refund_overdue", o, Deadline.REFUND_EXPECTED_BY, d, now,
+                     f"the refund has not arrived by the end of its window (to {destination})",
+                     f"check {destination}, then contact customer service with the order id")]
 
 
+def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    d = _overdue(o, now, c, Status.PAYMENT_VERIFYING, Deadline.VERIFICATION_BY)
+    if d is None:
+        return []
+    return [_finding("payment_unverified", o, Deadline.VERIFICATION_BY, d, now,
+                     "the payment is still being verified after its window",
+                     "contact customer service about the payment; do not pay twice")]
+
+
+def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    d = _overdue(o, now, c, Status.AWAITING_DELIVERY, Deadline.DELIVERY_EXPECTED_BY)
+    if d is None:
+        return []
+    protection = deadlines(o, c).get(Deadline.PROTECTION_ENDS)
+    until = f" (buyer protection ends {protection.at:%Y-%m-%d %H:%M} UTC)" if protection else ""
+    return [_finding("parcel_overdue", o, Deadline.DELIVERY_EXPECTED_BY, d, now,
+                     "the parcel has not arrived by the latest delivery estimate of its shipping method",
+                     f"open a dispute while the buyer protection runs{until}")]
+
+
+# ---------------------------------------------------------------------- warnings before a deadline
 def protection_expiring(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
     """One finding per warning level; only the most urgent level reached counts."""
-    end = protection_end(o, c)
-    if o.status is not Status.AWAITING_DELIVERY or end is None or now >= end:
+    d = deadlines(o, c).get(Deadline.PROTECTION_ENDS)
+    if o.status is not Status.AWAITING_DELIVERY or d is None or now >= d.at:
         return []
-    reached = [days for days in c.protection_warning_days if now >= end - dt.timedelta(days=days)]
+    reached = [days for days in c.protection_warning_days if now >= d.at - dt.timedelta(days=days)]
     if not reached:
         return []
     level = min(reached)
     urgency = {max(c.protection_warning_days): "watch", min(c.protection_warning_days): "urgent"}.get(level, "soon")
-    return [Finding(
-        "protection_expiring", o.order_id, end, now,
-        f"buyer protection ends within {level} days and the order has not arrived ({urgency})",
-        "open a dispute before the protection ends, or ask the seller to extend it",
-        level=f"{level}d",
-    )]
-
-
-def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    deadline = verification_deadline(o, c)
-    if o.status is not Status.PAYMENT_VERIFYING or deadline is None or now < deadline:
-        return []
-    return [Finding(
-        "payment_unverified", o.order_id, deadline, now,
-        "the payment is still being verified after its window",
-        "contact customer service about the payment; do not pay twice",
-    )]
+    return [_finding("protection_expiring", o, Deadline.PROTECTION_ENDS, d, now,
+                     f"buyer protection ends within {level} days and the order has not arrived ({urgency})",
+                     "open a dispute before the protection ends, or ask the seller to extend it", level=f"{level}d")]
 
 
 def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    deadline = unpaid_close(o, c)
-    if o.status is not Status.AWAITING_PAYMENT or deadline is None or now >= deadline:
+    d = deadlines(o, c).get(Deadline.PAY_BY)
+    if o.status is not Status.AWAITING_PAYMENT or d is None or now >= d.at:
         return []
-    if now < deadline - dt.timedelta(days=c.unpaid_warning_days):
+    if now < d.at - dt.timedelta(days=c.unpaid_warning_days):
         return []
-    return [Finding(
-        "unpaid_closing", o.order_id, deadline, now,
-        "the unpaid order is about to close by itself",
-        "pay before the deadline if you still want it; otherwise nothing to do",
-    )]
+    return [_finding("unpaid_closing", o, Deadline.PAY_BY, d, now, "the unpaid order is about to close by itself",
+                     "pay before the deadline if you still want it; otherwise nothing to do")]
+
+
+def dispute_window_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    """Completed because the protection ran out, without the buyer confirming receipt."""
+    d = deadlines(o, c).get(Deadline.DISPUTE_CLOSES)
+    if o.status is not Status.COMPLETED or o.completed_by != "protection_ended" or d is None or now >= d.at:
+        return []
+    return [_finding("dispute_window_closing", o, Deadline.DISPUTE_CLOSES, d, now,
+                     "the order was completed because the buyer protection ran out, without your confirmation "
+                     "of receipt",
+                     "if it never arrived, open a dispute from the order page before the window closes")]
+
+
+# ---------------------------------------------------------------------- what happened
+def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    if o.status not in (Status.AWAITING_SHIPMENT, Status.AWAITING_DELIVERY):
+        return []
+    ship = deadlines(o, c).get(Deadline.SHIP_BY)
+    found = []
+    for refused in _events(o, Event.CANCEL_REFUSED):
+        if now - refused > c.recent:
+            continue
+        when, name = (ship.at, Deadline.SHIP_BY.value) if ship else (refused, None)
+        found.append(Finding("cancellation_refused", o.order_id, when, now,
+                             f"the seller refused your cancellation request on {refused:%Y-%m-%d %H:%M} UTC",
+                             "it will ship; refuse the delivery, or return it after it arrives",
+                             episode=refused.isoformat(), deadline_name=name))
+    return found
+
+
+def shipped_while_cancelling(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    if o.status is not Status.AWAITING_DELIVERY:
+        return []
+    requests, refusals = _events(o, Event.CANCEL_REQUESTED), _events(o, Event.CANCEL_REFUSED)
+    delivery = deadlines(o, c).get(Deadline.DELIVERY_EXPECTED_BY)
+    found = []
+    for shipped in _events(o, Event.SHIPPED):
+        asked = [t for t in requests if t <= shipped]
+        if not asked or now - shipped > c.recent or any(asked[-1] <= t <= shipped for t in refusals):
+            continue
+        when, name = (delivery.at, Deadline.DELIVERY_EXPECTED_BY.value) if delivery else (shipped, None)
+        found.append(Finding("shipped_while_cancelling", o.order_id, when, now,
+                             f"the order shipped on {shipped:%Y-%m-%d %H:%M} UTC while your cancellation request "
+                             "was pending", "refuse the delivery, then ask for the refund",
+                             episode=shipped.isoformat(), deadline_name=name))
+    return found
+
+
+def refund_arrived(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    if o.refund_status != "completed" or o.refunded_at is None or now - o.refunded_at > c.recent:
+        return []
+    amount = f"{o.total} {o.currency}" if o.total is not None else "the money"
+    expected = refund_expected_by(o, c) or o.refunded_at
+    return [Finding("refund_arrived", o.order_id, expected, now,
+                    f"the refund of {amount} arrived on {o.refunded_at:%Y-%m-%d} to {_destination(o)}",
+                    f"check {_destination(o)}; nothing else to do", episode=o.refunded_at.isoformat(),
+                    deadline_name=Deadline.REFUND_EXPECTED_BY.value)]
 
 
 ORDER_RULES = (
-    seller_response_overdue, ship_deadline_passed, refund_overdue, protection_expiring,
-    payment_unverified, unpaid_closing,
+    seller_response_overdue, ship_deadline_passed, refund_overdue, payment_unverified, parcel_overdue,
+    protection_expiring, unpaid_closing, dispute_window_closing, cancellation_refused, shipped_while_cancelling,
+    refund_arrived,
 )
 
 
@@ -234,12 +232,12 @@ def monitor_failing(account: str, since: dt.datetime, now: dt.datetime, failures
         "monitor_failing", "", since, now,
         f"the monitor of {account} has failed {failures} polls in a row ({error})",
         "check the credentials, a captcha on the site, or whether the site is up; ordermon keeps retrying",
+        episode=since.isoformat(),
     )
 
 
 def monitor_recovered(account: str, since: dt.datetime, now: dt.datetime) -> Finding:
     return Finding(
-        "monitor_recovered", "", since, now,
-        f"the monitor of {account} works again",
-        "nothing: alerts that came due meanwhile follow",
+        "monitor_recovered", "", since, now, f"the monitor of {account} works again",
+        "nothing: alerts that came due meanwhile follow", episode=since.isoformat(),
     )

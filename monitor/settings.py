@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from flows.account import Account
@@ -17,10 +17,34 @@ from flows.domain import PaymentMethod
 from flows.errors import SettingsError
 from flows.settings import FlowSettings, check_http_url
 
+from .facts import RuleConfig
 from .windows import Windows
 
 
-class AccountSettings(BaseModel):
+WINDOWS = ("seller_response_hours", "processing_business_days", "refund_business_days", "unpaid_close_days",
+           "unpaid_warning_days", "payment_verification_hours", "protection_days", "protection_warning_days",
+           "dispute_opens_day", "dispute_after_protection_days", "transit_business_days")
+
+
+class AccountWindows(BaseModel):
+    """Windows one account may set for itself (a 90-day protection country, a 48-hour seller window)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seller_response_hours: float | None = Field(None, gt=0)
+    processing_business_days: int | None = Field(None, ge=1)
+    refund_business_days: dict[PaymentMethod, int] | None = None
+    unpaid_close_days: float | None = Field(None, gt=0)
+    unpaid_warning_days: float | None = Field(None, ge=0)
+    payment_verification_hours: float | None = Field(None, gt=0)
+    protection_days: int | None = Field(None, ge=1)
+    protection_warning_days: list[int] | None = None
+    dispute_opens_day: int | None = Field(None, ge=0)
+    dispute_after_protection_days: int | None = Field(None, ge=0)
+    transit_business_days: dict[str, tuple[int, int]] | None = None
+
+
+class AccountSettings(AccountWindows):
     """One buyer account; ``name`` keys its rows in the database (default: email@host)."""
 
     name: str | None = None
@@ -61,6 +85,14 @@ class MonitorSettings(FlowSettings):
     payment_verification_hours: float = Field(Windows.PAYMENT_VERIFICATION_HOURS, gt=0)
     protection_days: int = Field(Windows.PROTECTION_DAYS, ge=1)
     protection_warning_days: list[int] = Field(default_factory=lambda: list(Windows.PROTECTION_WARNING_DAYS))
+    dispute_opens_day: int = Field(Windows.DISPUTE_OPENS_DAY, ge=0)
+    dispute_after_protection_days: int = Field(Windows.DISPUTE_AFTER_PROTECTION_DAYS, ge=0)
+    transit_business_days: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: dict(Windows.TRANSIT_BUSINESS_DAYS),
+        description="by shipping method: earliest and latest delivery, business days after shipment")
+    grace_minutes: float = Field(Windows.GRACE_MINUTES, ge=0, description="before an overdue rule fires")
+    recent_days: float = Field(Windows.RECENT_DAYS, ge=0, description="older events raise no alert when first seen")
+    digest_over: int = Field(Windows.DIGEST_OVER, ge=1, description="more new alerts in one poll: one digest")
 
     @field_validator("holidays", "alert_urls", mode="before")
     @classmethod
@@ -106,6 +138,18 @@ class MonitorSettings(FlowSettings):
         if not self.accounts:
             raise SettingsError("no account: set ORDERMON_EMAIL and ORDERMON_PASSWORD, or ORDERMON_ACCOUNTS")
         return [a.account() for a in self.accounts]
+
+    def rule_config(self, account: str | None = None) -> RuleConfig:
+        """The windows and calendar for one account (by label): its own where it sets them."""
+        windows = {name: getattr(self, name) for name in WINDOWS}
+        for entry in self.accounts:
+            if account is not None and entry.account().label == account:
+                windows |= entry.model_dump(include=set(WINDOWS), exclude_none=True)
+        windows["refund_business_days"] = {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod} | dict(
+            windows["refund_business_days"])
+        windows["protection_warning_days"] = tuple(sorted(windows["protection_warning_days"], reverse=True))
+        return RuleConfig(calendar=self.calendar(), grace=dt.timedelta(minutes=self.grace_minutes),
+                          recent=dt.timedelta(days=self.recent_days), **windows)
 
 
 def redact_url(url: str) -> str:

@@ -22,12 +22,12 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ORDER_COLUMNS = (
     "account", "order_id", "status", "status_label", "store", "total", "currency", "order_date",
     "payment_method", "placed_at", "paid_at", "cancel_requested_at", "shipped_at", "closed_at", "close_reason",
     "cancel_reason", "refund_status", "refund_started_at", "refunded_at", "deadlines", "first_seen",
-    "detail_read_at",
+    "detail_read_at", "shipping_method", "completed_at", "completed_by", "refund_destination", "timeline",
 )
 UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
 DROPPED = "target no longer configured"
@@ -113,7 +113,27 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["orders"].transform(drop={"last_seen"})
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
+def _v4(db: sqlite_utils.Database) -> None:
+    """The site's deadlines with their source and episode; the facts of the newer rules; alerts
+    unique per episode (a deadline the site moves starts a new one), with a title, the order's
+    page, whether a newer episode superseded them, and the digest that carried them."""
+    for column in ("shipping_method", "completed_at", "completed_by", "refund_destination", "timeline"):
+        db["orders"].add_column(column, str)
+    for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
+        known = {k: {"site": None, "computed": v, "episode": 0} for k, v in json.loads(row["deadlines"]).items()}
+        db.execute("update orders set deadlines = ? where account = ? and order_id = ?",
+                   [json.dumps(known), row["account"], row["order_id"]])
+    db["alerts"].add_column("episode", str, not_null_default="")
+    db.execute("update alerts set episode = coalesce(deadline, '')")
+    for column, kind in (("deadline_name", str), ("title", str), ("url", str), ("digest_of", int)):
+        db["alerts"].add_column(column, kind)
+    db["alerts"].add_column("superseded", int, not_null_default=0)
+    db.execute("DROP INDEX IF EXISTS alerts_unique")
+    db["alerts"].create_index(["account", "order_id", "rule", "level", "episode"], unique=True,
+                              index_name="alerts_unique")
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
 def _create_private(path: Path) -> None:
@@ -166,8 +186,8 @@ class Store:
         return {row["order_id"]: row for row in rows}
 
     def alert_keys(self, account: str) -> set[tuple[str, str, str, str]]:
-        """(order id, rule, deadline, level) of every alert of the account."""
-        rows = self.db.execute("select order_id, rule, deadline, level from alerts where account = ?", [account])
+        """(order id, rule, level, episode) of every alert of the account."""
+        rows = self.db.execute("select order_id, rule, level, episode from alerts where account = ?", [account])
         return {tuple(r) for r in rows}
 
     def outage(self, account: str) -> dict[str, Any] | None:
@@ -177,17 +197,27 @@ class Store:
     # ---------------------------------------------------------------- what a poll writes
     def record_poll(self, account: str, *, started: dt.datetime, site_now: dt.datetime, orders_seen: int,
                     details_read: int, orders: list[dict], changes: list[dict], findings: Iterable,
-                    targets: list[tuple[str, str]]) -> list[NewAlert]:
-        """One transaction: the changed orders, their history rows, the new alerts with
-        their deliveries, the poll itself; a recorded poll also ends the account's outage."""
+                    targets: list[tuple[str, str]], moved: Iterable[tuple[str, str, int]] = (),
+                    urls: dict[str, str] | None = None, digest_over: int | None = None) -> list[NewAlert]:
+        """One transaction: the changed orders, their history rows, the new alerts with their
+        deliveries, the poll itself; a recorded poll also ends the account's outage.
+
+        ``moved``: (order id, deadline name, new episode) of deadlines the site moved: the
+        alerts of their earlier episodes are superseded. More than ``digest_over`` new
+        alerts go out as one digest (the first alert's deliveries carry them all).
+        """
         with self.db.atomic():
             if orders:
                 self.db["orders"].upsert_all([{k: o.get(k) for k in ORDER_COLUMNS} for o in orders],
                                              pk=("account", "order_id"))
             if changes:
                 self.db["history"].insert_all(changes)
+            for order_id, name, episode in moved:
+                self.db.execute("update alerts set superseded = 1 where account = ? and order_id = ? "
+                                "and episode like ? and episode != ?", [account, order_id, f"{name}:%",
+                                                                        f"{name}:{episode}"])
             self.db.execute("delete from outages where account = ?", [account])
-            created = self._add_alerts(account, findings, site_now, targets)
+            created = self._add_alerts(account, findings, site_now, targets, urls or {}, digest_over)
             self._add_poll(account, started, site_now, orders_seen=orders_seen, changes=len(changes),
                            details_read=details_read, alerts_created=len(created))
         return created
@@ -211,21 +241,27 @@ class Store:
                                  "finished": iso(dt.datetime.now(dt.UTC)), "site_now": iso(site_now), **row})
 
     def _add_alerts(self, account: str, findings: Iterable, site_now: dt.datetime | None,
-                    targets: list[tuple[str, str]]) -> list[NewAlert]:
-        """New alerts (ones already recorded are ignored), each with a delivery row per target."""
+                    targets: list[tuple[str, str]], urls: dict[str, str] | None = None,
+                    digest_over: int | None = None) -> list[NewAlert]:
+        """New alerts (ones already recorded are ignored), and the deliveries that carry them."""
         created = []
         now = iso(dt.datetime.now(dt.UTC))
         for f in findings:
             cursor = self.db.execute(
-                "insert or ignore into alerts (account, order_id, rule, level, deadline, message, next_step, "
-                "created, site_now) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [account, f.order_id, f.rule, f.level, iso(f.deadline), f.message, f.next_step, now,
-                 iso(site_now or f.now)])
-            if not cursor.rowcount:
-                continue
-            created.append(NewAlert(cursor.lastrowid, f.message))
-            for target, label in targets:
-                self.db["deliveries"].insert({"alert_id": cursor.lastrowid, "target": target, "label": label,
+                "insert or ignore into alerts (account, order_id, rule, level, episode, deadline, deadline_name, "
+                "title, message, next_step, url, created, site_now) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [account, f.order_id, f.rule, f.level, f.episode, iso(f.deadline), f.deadline_name, f.title,
+                 f.message, f.next_step, (urls or {}).get(f.order_id), now, iso(site_now or f.now)])
+            if cursor.rowcount:
+                created.append(NewAlert(cursor.lastrowid, f.message))
+        carriers = created
+        if digest_over is not None and len(created) > digest_over:
+            carriers = created[:1]
+            self.db.execute(f"update alerts set digest_of = ? where id in ({','.join('?' * len(created))})",
+                            [created[0].id, *(a.id for a in created)])
+        for alert in carriers:
+            for target, target_label in targets:
+                self.db["deliveries"].insert({"alert_id": alert.id, "target": target, "label": target_label,
                                               "state": "pending", "attempts": 0, "next_attempt": now})
         return created
 
@@ -245,10 +281,14 @@ class Store:
 
     def due_deliveries(self, now: dt.datetime) -> list[dict[str, Any]]:
         return list(self.db.query(
-            "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account "
-            "from deliveries d join alerts a on a.id = d.alert_id "
+            "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account, a.title, "
+            "a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
             "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
             "order by d.alert_id", [iso(now)]))
+
+    def digest(self, first: int) -> list[dict[str, Any]]:
+        """The alerts one digest notification carries (``first``: its first alert)."""
+        return list(self.db.query("select * from alerts where digest_of = ? order by id", [first]))
 
     def mark_sending(self, alert_id: int, target: str, attempts: int) -> None:
         """Committed before the target is called: a crash from here on leaves ``sending``."""
@@ -276,12 +316,14 @@ class Store:
         return list(self.db.query(sql + " order by id", [order_id] + ([account] if account else [])))
 
     def alerts(self, account: str | None = None) -> list[dict[str, Any]]:
-        """Every alert with its deliveries: ``targets``, ``delivered_to``, ``states`` (comma-separated)."""
+        """Every alert with the deliveries that carry it (its own, or its digest's): ``targets``,
+        ``delivered_to``, ``states`` (comma-separated)."""
         where, args = self._account_filter(account, "a.")
+        carrier = "d.alert_id = coalesce(a.digest_of, a.id)"
         return list(self.db.query(
-            "select a.*, (select count(*) from deliveries d where d.alert_id = a.id) as targets, "
-            "(select count(*) from deliveries d where d.alert_id = a.id and d.state = 'delivered') as delivered_to, "
-            "(select group_concat(d.state) from deliveries d where d.alert_id = a.id) as states "
+            f"select a.*, (select count(*) from deliveries d where {carrier}) as targets, "
+            f"(select count(*) from deliveries d where {carrier} and d.state = 'delivered') as delivered_to, "
+            f"(select group_concat(d.state) from deliveries d where {carrier}) as states "
             f"from alerts a{where} order by a.id", args))
 
     def deliveries(self, alert_id: int) -> list[dict[str, Any]]:

@@ -176,3 +176,28 @@ def test_no_admin_mode_has_no_admin_api():
     with StorefrontServer(Site(orders=1, admin=False)) as server:
         assert httpx.get(server.url + "/__admin/state", headers={"X-Admin-Token": "x"}).status_code == 404
         assert httpx.get(server.url + "/login").status_code == 200
+
+
+def test_the_seller_extends_protection_and_the_page_shows_the_new_end(storefront, buyer_http):
+    admin = storefront.admin
+    order = admin.create_order(status="awaiting_delivery")
+    before = dt.datetime.fromisoformat(order["deadlines"]["protection_ends"])
+    extended = admin.seller(order["id"], "extend_protection", days=30)
+    assert dt.datetime.fromisoformat(extended["deadlines"]["protection_ends"]) > before
+    page = buyer_http.get(f"/p/order/detail.json?orderId={order['id']}").json()
+    assert page["deadlines"]["protection_ends"] == extended["deadlines"]["protection_ends"]
+    for body in ({"action": "extend_protection"}, {"action": "ship", "days": 3},
+                 {"action": "extend_protection", "days": 0}):
+        with pytest.raises(AdminError) as err:
+            admin.call("POST", f"/orders/{order['id']}/seller", body)
+        assert err.value.status == 422
+    assert admin.order(order["id"])["deadlines"] == extended["deadlines"]
+
+
+def test_the_page_shows_only_the_deadlines_it_is_told_to(storefront, buyer_http):
+    order = storefront.admin.create_order(status="awaiting_delivery")
+    storefront.admin.settings(shown_deadlines=["protection_ends"])
+    page = buyer_http.get(f"/p/order/detail.json?orderId={order['id']}").json()
+    assert set(page["deadlines"]) == {"protection_ends"}
+    assert {"delivery_expected_by", "dispute_closes"} <= set(storefront.admin.order(order["id"])["deadlines"])
+    assert page["shipping_method"] == "standard" and set(page["delivery_estimate"]) == {"earliest", "latest"}

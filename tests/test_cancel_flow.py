@@ -199,3 +199,13 @@ def test_corrupt_storage_state_is_a_clear_error(storefront, browser, shopper_set
     with pytest.raises(LocalStateError, match="corrupt"):
         Browser(shopper_settings, browser=browser).session(account)
     assert path.read_text() == "{not json"
+
+
+def test_a_cancellation_asked_while_the_payment_is_verified_is_requested_once(shopper, storefront):
+    storefront.admin.settings(cancel_while_verifying=True)
+    order = storefront.admin.create_order(status="payment_verifying", verification_stuck=True)
+    result = shopper.cancel(order["id"], "duplicate")
+    assert (result.outcome, result.status_after) == ("requested", "payment_verifying")
+    again = shopper.cancel(order["id"], "duplicate")
+    assert again.outcome == "already_requested"
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 1

@@ -111,11 +111,17 @@ def test_pay_then_verification_then_awaiting_shipment(shop):
     assert order.verified_at == FRIDAY + dt.timedelta(minutes=10)
 
 
-def test_cancel_while_verifying_is_a_setting(shop):
+def test_cancel_while_verifying_is_a_setting_and_cancels_once_verified(shop):
+    order = make(shop, status="payment_verifying", verification_minutes=60, payment_method="card")
+    with pytest.raises(IllegalAction):
+        request_cancel(shop, order.id, "I placed a duplicate order")
     shop.settings.cancel_while_verifying = True
-    order = make(shop, status="payment_verifying", verification_stuck=True)
     request_cancel(shop, order.id, "I placed a duplicate order")
-    assert order.status is Status.AWAITING_CANCELLATION
+    assert order.status is Status.PAYMENT_VERIFYING and shop.cancellation_pending(order)
+    assert not shop.can_cancel(order)  # asked once: no second Submit
+    at(shop, FRIDAY + dt.timedelta(minutes=60))
+    assert order.status is Status.CLOSED and order.close_reason is CloseReason.CANCEL_ORDER_CLOSE_TRADE
+    assert order.refund_status is RefundStatus.PENDING and order.refund_started_at == order.verified_at
 
 
 def test_risk_rejected_payment_closes_and_refunds(shop):
@@ -345,4 +351,67 @@ def test_a_month_replays_in_order(shop):
 
 
 def test_seller_behaviour_enum_values():
-    assert {b.value for b in SellerBehaviour} == {"prompt", "refuses", "silent", "late_shipper"}
+    assert {b.value for b in SellerBehaviour} == {"prompt", "refuses", "silent", "late_shipper", "ships_anyway"}
+
+
+def test_a_seller_who_ships_anyway_ignores_the_request(shop):
+    order = make(shop, status="awaiting_shipment", seller="ships_anyway", paid_at=FRIDAY - dt.timedelta(days=1))
+    at(shop, FRIDAY + dt.timedelta(hours=1))
+    request_cancel(shop, order.id, "I don't need this order")
+    at(shop, dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC))  # Thu + 2 business days, before the 72 h
+    assert order.status is Status.AWAITING_DELIVERY and order.cancel_requested_at == FRIDAY + dt.timedelta(hours=1)
+
+
+# ---------------------------------------------------------------- what the order page shows
+def test_delivery_window_and_dispute_close_follow_the_shipping_method(shop):
+    standard = make(shop, status="awaiting_delivery", shipped_at=FRIDAY)
+    premium = make(shop, status="awaiting_delivery", shipped_at=FRIDAY, shipping_method="premium")
+    cal = shop.settings.calendar()
+    assert shop.deadlines(standard)["delivery_expected_by"] == cal.add_business_days(FRIDAY, 45)
+    assert shop.deadlines(premium)["delivery_expected_by"] == cal.add_business_days(FRIDAY, 15)
+    ends = shop.deadlines(standard)["protection_ends"]
+    assert shop.deadlines(standard)["dispute_closes"] == ends + dt.timedelta(days=15)
+
+
+def test_how_an_order_completed_and_when_its_dispute_window_closes(shop):
+    confirmed = make(shop, status="awaiting_delivery", shipped_at=FRIDAY)
+    timed_out = make(shop, status="awaiting_delivery", shipped_at=FRIDAY)
+    buyer_action(shop, confirmed.id, "confirm_receipt")
+    assert confirmed.completed_by == "buyer_confirmed"
+    ends = shop.deadlines(timed_out)["protection_ends"]
+    at(shop, ends)
+    assert (timed_out.status, timed_out.completed_by) == (Status.COMPLETED, "protection_ended")
+    assert shop.deadlines(timed_out)["dispute_closes"] == ends + dt.timedelta(days=15)
+
+
+def test_the_seller_extends_protection_by_the_days_asked(shop):
+    order = make(shop, status="awaiting_delivery", shipped_at=FRIDAY)
+    before = shop.deadlines(order)["protection_ends"]
+    seller_action(shop, order.id, "extend_protection", days=30)
+    assert shop.deadlines(order)["protection_ends"] == shop.settings.calendar().add_days(FRIDAY, 90)
+    assert shop.deadlines(order)["protection_ends"] > before
+    at(shop, before + dt.timedelta(days=1))
+    assert order.status is Status.AWAITING_DELIVERY  # the old end passed: still protected
+
+
+def test_cash_refunds_to_the_alipay_balance(shop):
+    order = make(shop, status="closed", payment_method="cash")
+    assert shop.refund_destination(order) == "the Alipay balance"
+
+
+def test_cash_on_delivery_never_awaits_payment():
+    with pytest.raises(ValueError, match="cash-on-delivery"):
+        OrderSpec(status="awaiting_payment", payment_method="cod")
+    shop = Shop(StorefrontSettings(), Clock(start=FRIDAY, frozen=True), seed=3)
+    from fixtures.storefront.demo import populate
+
+    populate(shop, ACCOUNT, 200)
+    assert not [o for o in shop.orders.values()
+                if o.payment_method == "cod" and o.status in (Status.AWAITING_PAYMENT, Status.PAYMENT_VERIFYING)]
+
+
+def test_settings_are_checked_as_a_whole():
+    with pytest.raises(ValueError, match="refund_business_days_min"):
+        StorefrontSettings(refund_business_days_min=30, refund_business_days_max=5)
+    with pytest.raises(ValueError, match="shown_deadlines"):
+        StorefrontSettings(shown_deadlines=["ship_by", "whenever"])

@@ -2,7 +2,6 @@
 alerts delivered to a real Apprise json:// receiver, exactly once, across restarts."""
 
 import datetime as dt
-from collections import Counter
 
 import pytest
 
@@ -10,6 +9,7 @@ from monitor.exits import code_for
 from monitor.service import Monitor
 from monitor.settings import MonitorSettings
 from monitor.store import DatabaseBusy, Store
+from monitor.views import status_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,8 @@ def open_monitor(settings, browser):
     opened = []
 
     def open_monitor(**overrides):
-        monitor = Monitor(settings.model_copy(update=overrides), browser=browser).open()
+        changed = MonitorSettings(_env_file=None, **(settings.model_dump() | overrides))  # validated
+        monitor = Monitor(changed, browser=browser).open()
         opened.append(monitor)
         return monitor
 
@@ -46,54 +47,208 @@ def polled(monitor):
     return result
 
 
+GRACE = dt.timedelta(minutes=60)
+MINUTE = dt.timedelta(minutes=1)
+
+
+def at(admin, order_id: str, name: str) -> dt.datetime:
+    """A deadline as the site shows it on the order's page."""
+    return dt.datetime.fromisoformat(admin.order(order_id)["deadlines"][name])
+
+
+def _seller_response(admin):
+    order = admin.create_order(status="awaiting_cancellation", seller="silent", cancel_requested_at=FRIDAY)
+    return order["id"], at(admin, order["id"], "seller_response_by") + GRACE
+
+
+def _ship_by(admin):  # the site counts US holidays: Thanksgiving moves ship-by to Wed 2 Dec
+    order = admin.create_order(status="awaiting_shipment", seller="silent", paid_at=FRIDAY)
+    assert at(admin, order["id"], "ship_by") == dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
+    return order["id"], at(admin, order["id"], "ship_by") + GRACE
+
+
+def _refund(admin):
+    order = admin.create_order(status="closed", refund_started_at=FRIDAY, refund_business_days=None)
+    return order["id"], at(admin, order["id"], "refund_expected_by") + GRACE
+
+
+def _verification(admin):
+    order = admin.create_order(status="payment_verifying", paid_at=FRIDAY, verification_stuck=True)
+    return order["id"], at(admin, order["id"], "verification_by") + GRACE
+
+
+def _parcel(admin):
+    order = admin.create_order(status="awaiting_delivery", shipped_at=FRIDAY, shipping_method="premium")
+    return order["id"], at(admin, order["id"], "delivery_expected_by") + GRACE
+
+
+def _protection(admin):
+    order = admin.create_order(status="awaiting_delivery", shipped_at=FRIDAY)
+    return order["id"], at(admin, order["id"], "protection_ends") - dt.timedelta(days=14)
+
+
+def _unpaid(admin):
+    order = admin.create_order(status="awaiting_payment", placed_at=FRIDAY)
+    return order["id"], at(admin, order["id"], "pay_by") - dt.timedelta(days=2)
+
+
+def _dispute_window(admin):  # the platform completes the order when protection runs out
+    admin.settings(auto_actions=True)
+    order = admin.create_order(status="awaiting_delivery", shipped_at=FRIDAY - dt.timedelta(days=55))
+    return order["id"], at(admin, order["id"], "protection_ends")
+
+
+def _refused(admin):  # a refusing seller answers two hours after the request
+    order = admin.create_order(status="awaiting_cancellation", seller="refuses", cancel_requested_at=FRIDAY)
+    return order["id"], FRIDAY + dt.timedelta(hours=2)
+
+
+def _shipped_while_cancelling(admin):  # ships two business days after payment, request or not
+    order = admin.create_order(status="awaiting_cancellation", seller="ships_anyway", paid_at=FRIDAY - dt.timedelta(days=1),
+                               cancel_requested_at=FRIDAY)
+    return order["id"], dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+
+
+def _refund_arrives(admin):
+    order = admin.create_order(status="closed", refund_started_at=FRIDAY, refund_business_days=3)
+    return order["id"], dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)  # Fri + 3 business days
+
+
+SCENARIOS = {
+    "seller_response_overdue": _seller_response, "ship_deadline_passed": _ship_by, "refund_overdue": _refund,
+    "payment_unverified": _verification, "parcel_overdue": _parcel, "protection_expiring": _protection,
+    "unpaid_closing": _unpaid, "dispute_window_closing": _dispute_window, "cancellation_refused": _refused,
+    "shipped_while_cancelling": _shipped_while_cancelling, "refund_arrived": _refund_arrives,
+}
+
+
+def alerts_of(monitor, order_id: str, rule: str) -> list[dict]:
+    return [a for a in monitor.store.alerts() if a["order_id"] == order_id and a["rule"] == rule]
+
+
+def test_every_rule_has_a_scenario():
+    from monitor.rules import ORDER_RULES
+
+    assert set(SCENARIOS) == {rule.__name__ for rule in ORDER_RULES}
+
+
 @pytest.mark.storefront(orders=0)
-def test_every_rule_alerts_exactly_once_and_never_again_after_a_restart(storefront, open_monitor, alert_receiver):
+@pytest.mark.parametrize("rule", sorted(SCENARIOS))
+def test_each_rule_alerts_once_when_the_site_says_its_moment_has_come(rule, storefront, open_monitor, alert_receiver):
+    """The storefront counts US holidays and the monitor, on its defaults, none: alerts follow the site."""
     admin = storefront.admin
     admin.clock(set=FRIDAY, freeze=True)
     admin.settings(auto_actions=False, holiday_country="US")  # the platform does nothing: deadlines pass
-    ids = {
-        "seller_response_overdue": admin.create_order(status="awaiting_cancellation", seller="silent",
-                                                      paid_at=FRIDAY - dt.timedelta(hours=1), cancel_requested_at=FRIDAY),
-        "ship_deadline_passed": admin.create_order(status="awaiting_shipment", seller="silent", paid_at=FRIDAY),
-        "refund_overdue": admin.create_order(status="closed", refund_started_at=FRIDAY, refund_business_days=None),
-        "protection_expiring": admin.create_order(status="awaiting_delivery", shipped_at=FRIDAY),
-        "payment_unverified": admin.create_order(status="payment_verifying", paid_at=FRIDAY, verification_stuck=True),
-        "unpaid_closing": admin.create_order(status="awaiting_payment", placed_at=FRIDAY),
-    }
-    ids = {rule: order["id"] for rule, order in ids.items()}
-    monitor = open_monitor()
-    first_alert_at = {}
-    moment = FRIDAY
-    while moment <= dt.datetime(2027, 1, 20, tzinfo=dt.UTC):
-        admin.clock(set=moment)
-        result = polled(monitor)
-        for message in result.alerts:
-            for rule, order_id in ids.items():
-                if order_id in message:
-                    first_alert_at.setdefault(rule, moment)
-        moment += dt.timedelta(hours=12)
-
-    rows = Store(monitor.settings.db).alerts()
-    per_rule = Counter((r["order_id"], r["rule"], r["level"]) for r in rows)
-    assert all(count == 1 for count in per_rule.values())
-    assert {rule for (_, rule, _) in per_rule} == set(ids)
-    assert sorted(level for (_, rule, level) in per_rule if rule == "protection_expiring") == ["14d", "3d", "7d"]
-    # Deadlines honoured, weekends and the US Thanksgiving holiday included:
-    assert first_alert_at["seller_response_overdue"] == FRIDAY + dt.timedelta(hours=72)
-    assert first_alert_at["payment_unverified"] == FRIDAY + dt.timedelta(hours=24)
-    assert first_alert_at["ship_deadline_passed"] == dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
-    assert first_alert_at["refund_overdue"] == dt.datetime(2026, 12, 21, 10, tzinfo=dt.UTC)
-
-    delivered = alert_receiver.wait_for(len(rows))
-    assert len(delivered) == len(rows) == 8
-    assert len({d["message"] for d in delivered}) == len(delivered)
-    assert all(any(order_id in d["message"] for order_id in ids.values()) for d in delivered)
-
+    order_id, due = SCENARIOS[rule](admin)
+    monitor = open_monitor(holiday_country=None)
+    admin.clock(set=due - MINUTE)
+    polled(monitor)
+    assert alerts_of(monitor, order_id, rule) == []
+    admin.clock(set=due)
+    polled(monitor)
+    assert len(alerts_of(monitor, order_id, rule)) == 1
+    admin.clock(set=due + dt.timedelta(hours=20))
+    polled(monitor)
     monitor.close()
-    restarted = open_monitor()
-    assert polled(restarted).alerts == []
+    restarted = open_monitor(holiday_country=None)
+    assert polled(restarted).alerts == []  # a restart sends nothing again
     restarted.deliver()
-    assert len(alert_receiver.received) == 8
+    (alert,) = alerts_of(restarted, order_id, rule)
+    notes = [n for n in alert_receiver.received if f"#{alert['id']})" in n["message"]]
+    assert len(notes) == 1 and order_id in notes[0]["title"]
+    assert f"/p/order/detail.html?orderId={order_id}" in notes[0]["message"]  # a link to the order's page
+
+
+@pytest.mark.storefront(orders=0)
+def test_an_extension_starts_a_new_episode_and_warns_for_the_new_end(storefront, open_monitor, alert_receiver):
+    admin = storefront.admin
+    admin.clock(set=FRIDAY, freeze=True)
+    admin.settings(auto_actions=False)
+    order = admin.create_order(status="awaiting_delivery", shipped_at=FRIDAY)
+    end = at(admin, order["id"], "protection_ends")
+    monitor = open_monitor()
+    admin.clock(set=end - dt.timedelta(days=14))
+    polled(monitor)
+    assert [a["level"] for a in alerts_of(monitor, order["id"], "protection_expiring")] == ["14d"]
+    admin.seller(order["id"], "extend_protection", days=15)
+    new_end = at(admin, order["id"], "protection_ends")
+    assert new_end == end + dt.timedelta(days=15)
+    for moment in (end - dt.timedelta(days=7), end - dt.timedelta(days=3), end, new_end - dt.timedelta(days=14, minutes=1)):
+        admin.clock(set=moment)
+        polled(monitor)  # the old end's warnings do not come; the new end's not yet
+    rows = alerts_of(monitor, order["id"], "protection_expiring")
+    assert [(a["level"], a["episode"], a["superseded"]) for a in rows] == [("14d", "protection_ends:0", 1)]
+    for days in (14, 7, 3):
+        admin.clock(set=new_end - dt.timedelta(days=days))
+        polled(monitor)
+    rows = alerts_of(monitor, order["id"], "protection_expiring")
+    assert [(a["level"], a["episode"], a["superseded"]) for a in rows] == [
+        ("14d", "protection_ends:0", 1), ("14d", "protection_ends:1", 0), ("7d", "protection_ends:1", 0),
+        ("3d", "protection_ends:1", 0)]
+    assert all(a["deadline"] == new_end.isoformat() for a in rows[1:])
+    notes = [n for n in alert_receiver.wait_for(len(monitor.store.alerts())) if "Buyer protection" in n["title"]]
+    assert len(notes) == 4
+
+
+@pytest.mark.storefront(orders=0)
+def test_changed_window_settings_send_nothing_again(storefront, open_monitor, alert_receiver):
+    admin = storefront.admin
+    admin.clock(set=FRIDAY, freeze=True)
+    admin.settings(auto_actions=False, shown_deadlines=["ship_by"])  # the page hides the refund's deadline
+    admin.create_order(status="closed", refund_started_at=FRIDAY, refund_business_days=None)
+    admin.create_order(status="awaiting_shipment", seller="silent", paid_at=FRIDAY)
+    admin.clock(set=FRIDAY + dt.timedelta(days=40))
+    monitor = open_monitor()
+    assert len(polled(monitor).alerts) == 2
+    monitor.close()
+    changed = open_monitor(refund_business_days={"card": 5}, processing_business_days=3, seller_response_hours=48,
+                           protection_days=90, grace_minutes=0, holiday_country="DE")
+    admin.clock(set=FRIDAY + dt.timedelta(days=41))
+    assert polled(changed).alerts == []
+    changed.deliver()
+    assert len(alert_receiver.received) == 2
+    sources = {d["source"] for o in status_rows(changed.store) for d in o["deadlines"].values()}
+    assert sources == {"site", "computed"}  # the refund's from ordermon's settings, the ship-by from the page
+
+
+@pytest.mark.storefront(orders=0)
+def test_a_site_on_another_calendar_alerts_at_its_own_deadline(storefront, open_monitor):
+    """Chinese holidays and time: the week of National Day moves the site's ship-by; the monitor keeps
+    its defaults (UTC, no holidays) and still alerts at the site's deadline, and says they differ."""
+    admin = storefront.admin
+    paid = dt.datetime(2026, 9, 28, 1, tzinfo=dt.UTC)  # Monday
+    admin.clock(set=paid, freeze=True)
+    admin.settings(auto_actions=False, timezone="Asia/Shanghai", holiday_country="CN")
+    order = admin.create_order(status="awaiting_shipment", seller="silent", paid_at=paid)
+    site_ship_by = at(admin, order["id"], "ship_by")
+    monitor = open_monitor(holiday_country=None, timezone="UTC")
+    own = monitor.settings.rule_config().calendar.add_business_days(paid, 7)
+    assert site_ship_by - own >= dt.timedelta(days=5)
+    admin.clock(set=own + GRACE)
+    polled(monitor)
+    assert alerts_of(monitor, order["id"], "ship_deadline_passed") == []  # the monitor's own date means nothing
+    admin.clock(set=site_ship_by + GRACE - MINUTE)
+    polled(monitor)
+    assert alerts_of(monitor, order["id"], "ship_deadline_passed") == []
+    admin.clock(set=site_ship_by + GRACE)
+    polled(monitor)
+    assert len(alerts_of(monitor, order["id"], "ship_deadline_passed")) == 1
+    (row,) = status_rows(monitor.store)
+    assert row["deadline_differences"]["ship_by"]["site"] == site_ship_by.isoformat()
+    assert row["deadline_differences"]["ship_by"]["computed"] == own.isoformat()
+
+
+@pytest.mark.storefront(orders=300, seed=5)
+def test_a_first_poll_of_a_long_history_sends_one_digest_and_keeps_every_alert(storefront, open_monitor,
+                                                                               alert_receiver):
+    monitor = open_monitor()
+    created = polled(monitor).alerts
+    assert len(created) > monitor.settings.digest_over
+    (digest,) = alert_receiver.wait_for(1)
+    assert digest["title"] == f"{len(created)} new alerts for {monitor.accounts[0].label}"
+    assert len([line for line in digest["message"].splitlines() if line.startswith("- ")]) == len(created)
+    rows = monitor.store.alerts()
+    assert len(rows) == len(created) and all(r["states"] == "delivered" for r in rows)
 
 
 @pytest.mark.storefront(orders=15)

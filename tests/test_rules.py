@@ -1,112 +1,265 @@
-"""Deadline rules as pure functions, with weekends and holidays."""
+"""Alert rules as pure functions: the site's deadlines first, the monitor's own where the page shows
+none, a grace period before overdue rules, episodes, and weekends and holidays."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
 from flows.calendar import BusinessCalendar
 from flows.domain import PaymentMethod, Status
 from monitor import rules
-from monitor.rules import OrderFacts, RuleConfig, evaluate
+from monitor.facts import Known, OrderFacts, RuleConfig, computed_deadlines, deadlines
+from monitor.rules import evaluate
 
 FRIDAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
 CONFIG = RuleConfig()
+GRACE = CONFIG.grace
+SECOND = dt.timedelta(seconds=1)
 
 
 def fired(order, now, config=CONFIG):
     return [(f.rule, f.deadline, f.level) for f in evaluate(order, now, config)]
 
 
-def test_seller_response_overdue_after_72_hours_while_still_awaiting_cancellation():
+# ---------------------------------------------------------------- which deadline
+def test_the_sites_deadline_comes_first_the_monitors_own_only_where_the_page_shows_none():
+    site_ship_by = FRIDAY + 3 * D
+    order = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY, cancel_requested_at=FRIDAY,
+                       site_deadlines={"ship_by": site_ship_by}, episodes={"ship_by": 2})
+    known = deadlines(order, CONFIG)
+    assert known["ship_by"] == Known(site_ship_by, "site", 2)
+    assert known["seller_response_by"] == Known(FRIDAY + 72 * H, "computed", 0)
+    assert set(computed_deadlines(order, CONFIG)) == {"seller_response_by", "ship_by"}
+
+
+def test_the_grace_period_delays_overdue_rules_only():
     order = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY)
-    assert fired(order, FRIDAY + 72 * H - dt.timedelta(seconds=1)) == []
-    assert fired(order, FRIDAY + 72 * H) == [("seller_response_overdue", FRIDAY + 72 * H, "")]
-    closed = OrderFacts("1", Status.CLOSED, cancel_requested_at=FRIDAY)
+    deadline = FRIDAY + 72 * H
+    assert fired(order, deadline + GRACE - SECOND) == []
+    assert fired(order, deadline + GRACE) == [("seller_response_overdue", deadline, "")]
+    no_grace = RuleConfig(grace=dt.timedelta(0))
+    assert fired(order, deadline, no_grace) == [("seller_response_overdue", deadline, "")]
+    assert fired(order, deadline - SECOND, no_grace) == []
+
+
+# ---------------------------------------------------------------- overdue rules
+def test_seller_response_overdue_goes_by_the_sites_window_and_stops_once_closed():
+    site_48h = FRIDAY + 48 * H
+    order = OrderFacts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY,
+                       site_deadlines={"seller_response_by": site_48h})
+    assert fired(order, site_48h + GRACE) == [("seller_response_overdue", site_48h, "")]
+    closed = OrderFacts("1", Status.CLOSED, cancel_requested_at=FRIDAY, site_deadlines={"seller_response_by": site_48h})
     assert fired(closed, FRIDAY + 100 * H) == []  # the platform cancelled: nothing to say
 
 
 def test_ship_deadline_counts_business_days_over_a_weekend():
     order = OrderFacts("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
     deadline = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)  # 7 business days later, a Tuesday
-    assert fired(order, deadline - dt.timedelta(minutes=1)) == []
-    assert fired(order, deadline) == [("ship_deadline_passed", deadline, "")]
+    assert fired(order, deadline + GRACE - SECOND) == []
+    assert fired(order, deadline + GRACE) == [("ship_deadline_passed", deadline, "")]
+    cancelling = OrderFacts("2", Status.AWAITING_CANCELLATION, paid_at=FRIDAY)
+    assert "ship_deadline_passed" not in [r for r, _, _ in fired(cancelling, deadline + 2 * D)]
 
 
 def test_ship_deadline_skips_holidays():
-    config = RuleConfig(calendar=BusinessCalendar("US"))  # Thanksgiving, Thu 26 Nov 2026
+    config = RuleConfig(calendar=BusinessCalendar("US"), grace=dt.timedelta(0))  # Thanksgiving, Thu 26 Nov
     order = OrderFacts("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
     assert fired(order, dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC), config) == []
     deadline = dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
     assert fired(order, deadline, config) == [("ship_deadline_passed", deadline, "")]
 
 
-def test_refund_window_depends_on_the_payment_method():
-    config = RuleConfig(refund_business_days={m: 20 for m in PaymentMethod} | {PaymentMethod.ALIPAY: 5})
-    started = FRIDAY
+def test_the_calendar_counts_in_its_time_zone():
+    # 23:30 UTC on Friday is Saturday 07:30 in Shanghai: the 7th business day is Tuesday 1 Dec there,
+    # at 07:30 local time, which is Monday 23:30 UTC; in UTC it is Tuesday 23:30.
+    late_friday = dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.UTC)
+    order = OrderFacts("2", Status.AWAITING_SHIPMENT, paid_at=late_friday)
+    utc = computed_deadlines(order, CONFIG)["ship_by"]
+    shanghai = computed_deadlines(order, RuleConfig(calendar=BusinessCalendar(timezone=_zone("Asia/Shanghai"))))
+    assert utc == dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)
+    assert shanghai["ship_by"] == dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC)
+
+
+def _zone(name):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def test_refund_window_depends_on_the_payment_method_unless_the_site_says():
+    config = RuleConfig(refund_business_days={m: 20 for m in PaymentMethod} | {PaymentMethod.ALIPAY: 5}, grace=dt.timedelta(0))
     card = OrderFacts("3", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="pending",
-                      refund_started_at=started)
+                      refund_started_at=FRIDAY)
     alipay = OrderFacts("4", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending",
-                        refund_started_at=started)
+                        refund_started_at=FRIDAY)
     five_days = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
-    assert fired(alipay, five_days, config) == [("refund_overdue", five_days, "")]
-    assert fired(card, five_days, config) == []
     twenty = dt.datetime(2026, 12, 18, 10, tzinfo=dt.UTC)
+    assert fired(alipay, five_days, config) == [("refund_overdue", five_days, "")]
+    assert fired(alipay, five_days - SECOND, config) == []
+    assert fired(card, five_days, config) == []
     assert fired(card, twenty, config) == [("refund_overdue", twenty, "")]
-    done = OrderFacts("3", Status.CLOSED, refund_status="completed", refund_started_at=started)
+    told = OrderFacts("3", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="pending",
+                      refund_started_at=FRIDAY, site_deadlines={"refund_expected_by": five_days})
+    assert fired(told, five_days, config) == [("refund_overdue", five_days, "")]
+    done = OrderFacts("3", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY)
     assert fired(done, twenty + 100 * D, config) == []
 
 
-def test_protection_expiring_levels_each_once():
-    shipped = FRIDAY
-    order = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=shipped)
-    end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
-    assert fired(order, end - 15 * D) == []
-    assert fired(order, end - 14 * D) == [("protection_expiring", end, "14d")]
-    assert fired(order, end - 7 * D) == [("protection_expiring", end, "7d")]
-    assert fired(order, end - 3 * D) == [("protection_expiring", end, "3d")]
-    assert fired(order, end) == []
-
-
-def test_protection_end_on_a_weekend_moves_to_monday():
-    shipped = dt.datetime(2026, 10, 2, 10, tzinfo=dt.UTC)  # + 60 days = Tue 1 Dec
-    saturday_ship = dt.datetime(2026, 10, 5, 10, tzinfo=dt.UTC)  # + 60 days = Fri 4 Dec
-    assert rules.protection_end(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=shipped), CONFIG).day == 1
-    friday_plus = dt.datetime(2026, 10, 6, 10, tzinfo=dt.UTC)  # + 60 = Sat 5 Dec -> Mon 7 Dec
-    end = rules.protection_end(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=friday_plus), CONFIG)
-    assert end == dt.datetime(2026, 12, 7, 10, tzinfo=dt.UTC)
-    assert rules.protection_end(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=saturday_ship), CONFIG).day == 4
+@pytest.mark.parametrize("method, where", [
+    (PaymentMethod.CARD, "the original payment method"), (PaymentMethod.ALIPAY, "the Alipay balance"),
+    (PaymentMethod.WESTERN_UNION, "the Alipay balance"), (PaymentMethod.CASH, "the Alipay balance"),
+    (PaymentMethod.COD, "a coupon"), (None, "the original payment method"),
+])
+def test_the_refund_alert_says_where_to_look_for_the_money(method, where):
+    order = OrderFacts("3", Status.CLOSED, payment_method=method, refund_status="pending", refund_started_at=FRIDAY)
+    (finding,) = evaluate(order, FRIDAY + 60 * D, CONFIG)
+    assert f"to {where}" in finding.summary and finding.next_step.startswith(f"check {where}")
+    site_says = OrderFacts("3", Status.CLOSED, payment_method=method, refund_status="pending",
+                           refund_started_at=FRIDAY, refund_destination="your bank account")
+    assert "to your bank account" in evaluate(site_says, FRIDAY + 60 * D, CONFIG)[0].summary
 
 
 def test_payment_unverified_after_24_hours():
     order = OrderFacts("6", Status.PAYMENT_VERIFYING, paid_at=FRIDAY)
-    assert fired(order, FRIDAY + 23 * H) == []
-    assert fired(order, FRIDAY + 24 * H) == [("payment_unverified", FRIDAY + 24 * H, "")]
+    assert fired(order, FRIDAY + 24 * H + GRACE - SECOND) == []
+    assert fired(order, FRIDAY + 24 * H + GRACE) == [("payment_unverified", FRIDAY + 24 * H, "")]
+    assert fired(OrderFacts("6", Status.AWAITING_SHIPMENT, paid_at=FRIDAY), FRIDAY + 30 * H) == []
+
+
+def test_parcel_overdue_after_the_latest_estimate_of_its_shipping_method():
+    cal = CONFIG.calendar
+    standard = OrderFacts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    premium = OrderFacts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium")
+    late_standard, late_premium = cal.add_business_days(FRIDAY, 45), cal.add_business_days(FRIDAY, 15)
+    assert "parcel_overdue" not in [r for r, _, _ in fired(standard, late_standard + GRACE - SECOND)]
+    assert ("parcel_overdue", late_standard, "") in fired(standard, late_standard + GRACE)
+    assert ("parcel_overdue", late_premium, "") in fired(premium, late_premium + GRACE)
+    site = OrderFacts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, site_deadlines={"delivery_expected_by": FRIDAY + 3 * D})
+    (finding,) = [f for f in evaluate(site, FRIDAY + 3 * D + GRACE, CONFIG) if f.rule == "parcel_overdue"]
+    assert finding.deadline == FRIDAY + 3 * D and "open a dispute" in finding.next_step
+
+
+# ---------------------------------------------------------------- warnings before a deadline
+def test_protection_expiring_levels_each_once_without_grace():
+    order = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
+
+    def levels(now):
+        return [(f.level, f.summary.split("(")[-1]) for f in evaluate(order, now, CONFIG) if f.rule == "protection_expiring"]
+
+    assert levels(end - 14 * D - SECOND) == []
+    assert levels(end - 14 * D) == [("14d", "watch)")]
+    assert levels(end - 7 * D) == [("7d", "soon)")]
+    assert levels(end - 3 * D) == [("3d", "urgent)")]
+    assert levels(end) == []
+    completed = OrderFacts("5", Status.COMPLETED, shipped_at=FRIDAY)
+    assert [f for f in evaluate(completed, end - 3 * D, CONFIG) if f.rule == "protection_expiring"] == []
+
+
+def test_an_extended_protection_warns_relative_to_the_sites_end():
+    extended = dt.datetime(2027, 2, 3, 10, tzinfo=dt.UTC)  # 60 + 15 days after shipment
+    order = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY,
+                       site_deadlines={"protection_ends": extended}, episodes={"protection_ends": 1})
+    own_end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
+    assert [f for f in evaluate(order, own_end - 14 * D, CONFIG) if f.rule == "protection_expiring"] == []
+    (finding,) = [f for f in evaluate(order, extended - 14 * D, CONFIG) if f.rule == "protection_expiring"]
+    assert (finding.deadline, finding.episode) == (extended, "protection_ends:1")
+
+
+def test_protection_end_on_a_weekend_moves_to_monday():
+    def end(shipped):
+        return computed_deadlines(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=shipped), CONFIG)["protection_ends"]
+
+    assert end(dt.datetime(2026, 10, 2, 10, tzinfo=dt.UTC)).day == 1  # + 60 days = Tue 1 Dec
+    assert end(dt.datetime(2026, 10, 6, 10, tzinfo=dt.UTC)) == dt.datetime(2026, 12, 7, 10, tzinfo=dt.UTC)  # Sat -> Mon
 
 
 def test_unpaid_closing_two_days_before():
     order = OrderFacts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)
     close = dt.datetime(2026, 12, 10, 10, tzinfo=dt.UTC)
-    assert fired(order, close - 3 * D) == []
+    assert fired(order, close - 2 * D - SECOND) == []
     assert fired(order, close - 2 * D) == [("unpaid_closing", close, "")]
     assert fired(order, close) == []
+    assert fired(OrderFacts("7", Status.PAYMENT_VERIFYING, placed_at=FRIDAY), close - D) == []
 
 
+def test_dispute_window_closing_only_after_protection_ran_out():
+    completed_at = FRIDAY + 60 * D
+    closes = completed_at + 15 * D
+    ran_out = OrderFacts("8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at,
+                         completed_by="protection_ended")
+    assert fired(ran_out, completed_at) == [("dispute_window_closing", closes, "")]
+    assert fired(ran_out, closes) == []
+    confirmed = OrderFacts("8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at,
+                           completed_by="buyer_confirmed")
+    assert fired(confirmed, completed_at) == []
+
+
+# ---------------------------------------------------------------- what happened
+def test_cancellation_refused_once_per_refusal_while_it_matters():
+    refused = FRIDAY + 2 * H
+    order = OrderFacts("9", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - D,
+                       timeline=((FRIDAY, "cancel_requested"), (refused, "cancel_refused")))
+    (finding,) = evaluate(order, refused + H, CONFIG)
+    assert (finding.rule, finding.episode, finding.deadline_name) == ("cancellation_refused", refused.isoformat(), "ship_by")
+    assert "refuse the delivery" in finding.next_step
+    assert evaluate(order, refused + CONFIG.recent + SECOND, CONFIG) == []  # old news when first seen
+    twice = OrderFacts("9", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - D, timeline=(
+        (FRIDAY, "cancel_requested"), (refused, "cancel_refused"),
+        (refused + H, "cancel_requested"), (refused + 2 * H, "cancel_refused")))
+    assert len({f.episode for f in evaluate(twice, refused + 3 * H, CONFIG)}) == 2
+    closed = OrderFacts("9", Status.CLOSED, timeline=order.timeline)
+    assert evaluate(closed, refused + H, CONFIG) == []
+
+
+def test_shipped_while_cancelling_but_not_after_a_refusal():
+    asked, shipped = FRIDAY, FRIDAY + 5 * H
+    order = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped,
+                       timeline=((asked, "cancel_requested"), (shipped, "shipped")))
+    (finding,) = [f for f in evaluate(order, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"]
+    assert finding.episode == shipped.isoformat() and finding.deadline_name == "delivery_expected_by"
+    after_refusal = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped,
+                               timeline=((asked, "cancel_requested"), (asked + H, "cancel_refused"), (shipped, "shipped")))
+    assert [f for f in evaluate(after_refusal, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"] == []
+    never_asked = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped, timeline=((shipped, "shipped"),))
+    assert [f for f in evaluate(never_asked, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"] == []
+
+
+def test_refund_arrived_names_the_amount_and_where_it_went():
+    arrived = FRIDAY + 10 * D
+    order = OrderFacts("11", Status.CLOSED, payment_method=PaymentMethod.COD, refund_status="completed",
+                       refund_started_at=FRIDAY, refunded_at=arrived, total=Decimal("19.90"), currency="USD")
+    (finding,) = evaluate(order, arrived + H, CONFIG)
+    assert finding.rule == "refund_arrived" and "19.90 USD" in finding.summary and "a coupon" in finding.summary
+    assert finding.episode == arrived.isoformat()
+    assert evaluate(order, arrived + CONFIG.recent + SECOND, CONFIG) == []
+
+
+# ---------------------------------------------------------------- what every alert says
 @pytest.mark.parametrize("status", ["completed", "dispute"])
 def test_finished_orders_raise_nothing(status):
     order = OrderFacts("8", Status(status), paid_at=FRIDAY, shipped_at=FRIDAY)
     assert fired(order, FRIDAY + 400 * D) == []
 
 
-def test_message_names_order_rule_deadline_lateness_and_next_step():
+def test_message_names_order_deadline_lateness_and_next_step():
     order = OrderFacts("8123456789012345", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
     (finding,) = evaluate(order, FRIDAY + 75 * H, CONFIG)
-    assert "8123456789012345" in finding.message
-    assert "2026-11-23 10:00 UTC" in finding.message
-    assert "3h 0m overdue" in finding.message
-    assert "Next step:" in finding.message
+    assert finding.message.startswith("Order 8123456789012345: ")
+    assert "Seller must answer by 2026-11-23 10:00 UTC (3h 0m overdue)" in finding.message
+    assert "Next step: contact customer service" in finding.message
+    assert finding.title == "Seller hasn't answered your cancellation"
+    assert finding.episode == "seller_response_by:0"
 
 
-def test_deadlines_per_status():
-    order = OrderFacts("9", Status.AWAITING_CANCELLATION, paid_at=FRIDAY, cancel_requested_at=FRIDAY)
-    assert set(rules.deadlines(order, CONFIG)) == {"seller_response_by", "ship_by"}
+def test_every_rule_has_a_title_in_words():
+    assert set(rules.TITLES) == {rule.__name__ for rule in rules.ORDER_RULES} | {"monitor_failing", "monitor_recovered"}
+
+
+def test_monitor_failing_and_recovered_belong_to_their_outage():
+    failing = rules.monitor_failing("acct", FRIDAY, FRIDAY + H, 3, "HTTP 500")
+    recovered = rules.monitor_recovered("acct", FRIDAY, FRIDAY + 2 * H)
+    assert failing.episode == recovered.episode == FRIDAY.isoformat()
+    assert "failed 3 polls in a row (HTTP 500)" in failing.message and "works again" in recovered.message

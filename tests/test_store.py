@@ -23,8 +23,9 @@ def store(tmp_path):
     store.close()
 
 
-def finding(order_id="8100000000001234", rule="refund_overdue", level=""):
-    return Finding(rule, order_id, NOW - dt.timedelta(days=1), NOW, "the refund has not arrived", "check", level)
+def finding(order_id="8100000000001234", rule="refund_overdue", level="", episode="refund_expected_by:0"):
+    return Finding(rule, order_id, NOW - dt.timedelta(days=1), NOW, "the refund has not arrived", "check", level,
+                   episode, "refund_expected_by")
 
 
 def order_row(order_id="8100000000001234", status="closed", refund="pending"):
@@ -44,7 +45,7 @@ def test_a_poll_writes_orders_history_alerts_and_one_delivery_per_target(store):
     assert [a.message for a in created] == [finding().message]
     assert store.known_orders("a")["8100000000001234"]["status"] == "closed"
     assert [h["status_to"] for h in store.history("8100000000001234")] == ["closed"]
-    assert store.alert_keys("a") == {("8100000000001234", "refund_overdue", finding().deadline.isoformat(), "")}
+    assert store.alert_keys("a") == {("8100000000001234", "refund_overdue", "", "refund_expected_by:0")}
     assert [d["state"] for d in store.deliveries(created[0].id)] == ["pending", "pending"]
     assert store.counts() == {"orders": 1, "history": 1, "polls": 1, "alerts": 1, "deliveries": 2}
     assert store.site_now("a") == NOW
@@ -54,7 +55,31 @@ def test_the_same_alert_is_created_once_however_often_it_is_found(store):
     assert len(record(store, [finding()])) == 1
     assert record(store, [finding()]) == []
     assert len(record(store, [finding(level="7d")])) == 1  # another level is another alert
-    assert store.counts()["alerts"] == 2
+    assert len(record(store, [finding(episode="refund_expected_by:1")])) == 1  # so is another episode
+    assert store.counts()["alerts"] == 3
+
+
+def test_a_deadline_the_site_moved_supersedes_the_alerts_of_its_earlier_episodes(store):
+    record(store, [finding(rule="protection_expiring", level="14d", episode="protection_ends:0"),
+                   finding(rule="refund_overdue")])
+    store.record_poll("a", started=NOW, site_now=NOW, orders_seen=1, details_read=1, orders=[], changes=[],
+                      findings=[], targets=TARGETS, moved=[("8100000000001234", "protection_ends", 1)])
+    superseded = {a["rule"]: a["superseded"] for a in store.alerts()}
+    assert superseded == {"protection_expiring": 1, "refund_overdue": 0}
+
+
+def test_more_new_alerts_than_the_limit_go_out_as_one_digest(store):
+    many = [finding(order_id=f"81000000000012{n:02}") for n in range(7)]
+    created = store.record_poll("a", started=NOW, site_now=NOW, orders_seen=7, details_read=7, orders=[],
+                                changes=[], findings=many, targets=TARGETS, digest_over=5)
+    assert len(created) == 7 and store.counts()["deliveries"] == 2  # one per target, for all seven
+    assert [a["order_id"] for a in store.digest(created[0].id)] == [f.order_id for f in many]
+    store.mark_sending(created[0].id, "t1", attempts=1)
+    store.mark_delivered(created[0].id, "t1")
+    assert {a["states"] for a in store.alerts()} == {"delivered,pending"}  # every alert shows its digest's delivery
+    few = store.record_poll("a", started=NOW, site_now=NOW, orders_seen=1, details_read=1, orders=[], changes=[],
+                            findings=[finding(order_id="8100000000009999")], targets=TARGETS, digest_over=5)
+    assert len(store.deliveries(few[0].id)) == 2
 
 
 def test_failures_grow_an_outage_that_a_recorded_poll_ends(store):
@@ -128,9 +153,11 @@ def test_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
     store = Store(path)
     assert (store.migrated_from, store.version) == (1, SCHEMA_VERSION)
     (order,) = store.orders()
-    assert json.loads(order["deadlines"]) == {"refund_expected_by": NOW.isoformat()}
+    assert json.loads(order["deadlines"]) == {"refund_expected_by": {"site": None, "computed": NOW.isoformat(),
+                                                                     "episode": 0}}
     assert "last_seen" not in order
-    assert store.alerts()[0]["level"] == ""
+    (alert,) = store.alerts()
+    assert (alert["level"], alert["episode"], alert["superseded"]) == ("", "2026-01-01T00:00:00+00:00", 0)
     store.close()
 
 

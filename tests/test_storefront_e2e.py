@@ -166,6 +166,8 @@ def test_every_deadline_label_ordermon_shows_is_the_pages_own(page: Page, storef
         Deadline.REFUND_EXPECTED_BY: {"status": "closed", "refund_business_days": None},
         Deadline.DISPUTE_OPENS: {"status": "awaiting_delivery"},
         Deadline.PROTECTION_ENDS: {"status": "awaiting_delivery"},
+        Deadline.DELIVERY_EXPECTED_BY: {"status": "awaiting_delivery"},
+        Deadline.DISPUTE_CLOSES: {"status": "completed"},
     }
     assert set(shown_on) == set(Deadline)
     sign_in(page, storefront)
