@@ -70,6 +70,7 @@ class OrderFacts:
     timeline: tuple[tuple[dt.datetime, str], ...] = ()
     site_deadlines: dict[str, dt.datetime] = field(default_factory=dict)
     episodes: dict[str, int] = field(default_factory=dict)
+    last_shown: dict[str, dt.datetime] = field(default_factory=dict)  # what the page last showed, even gone
 
     @classmethod
     def from_row(cls, row: dict) -> OrderFacts:
@@ -89,7 +90,9 @@ class OrderFacts:
             refund_destination=row.get("refund_destination"),
             total=Decimal(row["total"]) if row.get("total") else None, currency=row.get("currency"),
             timeline=tuple((dt.datetime.fromisoformat(at), kind) for at, kind in json.loads(row.get("timeline") or "[]")),
-            site_deadlines={k: dt.datetime.fromisoformat(v["site"]) for k, v in stored.items() if v.get("site")},
+            site_deadlines={k: dt.datetime.fromisoformat(v["site"]) for k, v in stored.items()
+                            if v.get("site") and v.get("shown", True)},
+            last_shown={k: dt.datetime.fromisoformat(v["site"]) for k, v in stored.items() if v.get("site")},
             episodes={k: v.get("episode", 0) for k, v in stored.items()},
         )
 

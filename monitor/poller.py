@@ -103,13 +103,16 @@ def _row(account: str, summary: OrderSummary, known: dict | None, detail: OrderD
         site = {name: iso(at) for name, at in detail.deadlines.items()}
     computed = facts.computed_deadlines(facts.OrderFacts.from_row(row), config)
     merged, moved = {}, []
-    for name in sorted(set(site) | {d.value for d in computed}):
+    for name in sorted(set(site) | {d.value for d in computed} | set(stored)):
         before = stored.get(name, {})
         episode = before.get("episode", 0)
         if before.get("site") and site.get(name) and abs(parse(site[name]) - parse(before["site"])) >= MOVED:
             episode += 1
             moved.append(name)
-        merged[name] = {"site": site.get(name), "computed": iso(computed.get(name)), "episode": episode}
+        if name in site or name in computed:
+            merged[name] = {"site": site.get(name), "computed": iso(computed.get(name)), "episode": episode}
+        elif before.get("site"):  # the page no longer shows it: remembered, no longer a deadline
+            merged[name] = {"site": before["site"], "computed": None, "episode": episode, "shown": False}
     row["deadlines"] = json.dumps(merged)
     return row, moved
 
@@ -118,7 +121,7 @@ def _effective(row: dict) -> dict[str, dt.datetime]:
     """The stored deadlines the rules go by: the site's, else the monitor's own."""
     stored = json.loads(row.get("deadlines") or "{}")
     return {name: parse(v.get("site") or v.get("computed")) for name, v in stored.items()
-            if v.get("site") or v.get("computed")}
+            if v.get("shown", True) and (v.get("site") or v.get("computed"))}
 
 
 def _same(row: dict, summary: OrderSummary) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from flows.domain import Deadline, Event, PaymentMethod, Status
 
-from .deadlines import label, relative
+from .deadlines import format_duration, label, relative
 from .facts import Known, OrderFacts, RuleConfig, deadlines, refund_expected_by
 from .windows import REFUND_DESTINATIONS
 
@@ -48,6 +48,7 @@ class Finding:
     level: str = ""
     episode: str = ""
     deadline_name: str | None = None
+    timing: str | None = None  # how it compares with the deadline, where "left" or "overdue" would not fit
 
     @property
     def title(self) -> str:
@@ -58,7 +59,7 @@ class Finding:
         subject = f"Order {self.order_id}: " if self.order_id else ""
         what = label(self.deadline_name) if self.deadline_name else "Deadline"
         return (f"{subject}{self.summary}. {what} {self.deadline:%Y-%m-%d %H:%M} UTC "
-                f"({relative(self.deadline, self.now)}). Next step: {self.next_step}")
+                f"({self.timing or relative(self.deadline, self.now)}). Next step: {self.next_step}")
 
 
 def _finding(rule: str, o: OrderFacts, name: Deadline, d: Known, now: dt.datetime, summary: str, next_step: str,
@@ -209,11 +210,13 @@ def refund_arrived(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Findi
     if o.refund_status != "completed" or o.refunded_at is None or now - o.refunded_at > c.recent:
         return []
     amount = f"{o.total} {o.currency}" if o.total is not None else "the money"
-    expected = refund_expected_by(o, c) or o.refunded_at
+    expected = o.last_shown.get(Deadline.REFUND_EXPECTED_BY) or refund_expected_by(o, c) or o.refunded_at
+    early = expected >= o.refunded_at
+    timing = f"arrived {format_duration(expected - o.refunded_at)} {'before' if early else 'after'} it"
     return [Finding("refund_arrived", o.order_id, expected, now,
                     f"the refund of {amount} arrived on {o.refunded_at:%Y-%m-%d} to {_destination(o)}",
                     f"check {_destination(o)}; nothing else to do", episode=o.refunded_at.isoformat(),
-                    deadline_name=Deadline.REFUND_EXPECTED_BY.value)]
+                    deadline_name=Deadline.REFUND_EXPECTED_BY.value, timing=timing)]
 
 
 ORDER_RULES = (

@@ -18,6 +18,8 @@ def order_deadlines(order: dict, now: dt.datetime | None) -> list[dict]:
     settings are probably wrong)."""
     out = []
     for name, known in json.loads(order["deadlines"] or "{}").items():
+        if not known.get("shown", True):
+            continue
         site, computed = parse(known.get("site")), parse(known.get("computed"))
         at = site or computed
         if at is None:

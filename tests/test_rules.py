@@ -234,6 +234,10 @@ def test_refund_arrived_names_the_amount_and_where_it_went():
     (finding,) = evaluate(order, arrived + H, CONFIG)
     assert finding.rule == "refund_arrived" and "19.90 USD" in finding.summary and "a coupon" in finding.summary
     assert finding.episode == arrived.isoformat()
+    assert "Refund expected by 2026-12-18 10:00 UTC (arrived 18d 0h before it)" in finding.message  # 20 business days
+    told = OrderFacts("11", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY, refunded_at=arrived,
+                      last_shown={"refund_expected_by": arrived - 2 * D})  # what the page showed while it was pending
+    assert "(arrived 2d 0h after it)" in evaluate(told, arrived + H, CONFIG)[0].message
     assert evaluate(order, arrived + CONFIG.recent + SECOND, CONFIG) == []
 
 
