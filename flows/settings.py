@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def check_http_url(value: str) -> str:
-    """A settings validator: an http(s) base URL, without a trailing slash."""
+    """A settings validator: an http(s) base URL, without a trailing slash, and without
+    credentials (they would end up in logs and the database; the password has its own setting)."""
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        raise ValueError("must not contain a user name or password (use ORDERMON_EMAIL and ORDERMON_PASSWORD)")
+    if not parts.hostname:
+        raise ValueError("has no host")
     return value.rstrip("/")
 
 

@@ -14,8 +14,10 @@ import logging
 
 import apprise
 
+from flows.errors import SettingsError
+
 from .deadlines import label
-from .settings import redact_url
+from .redact import describe_target, scrub
 from .store import Store
 
 log = logging.getLogger("ordermon.alerts")
@@ -37,11 +39,13 @@ class Notifier:
         self._urls: dict[str, str] = {}
         for url in urls:
             instance = apprise.Apprise()
-            if not instance.add(url):
-                raise ValueError(f"bad Apprise URL {redact_url(url)}")
+            with apprise.LogCapture(level=logging.DEBUG):  # its warnings may quote the URL
+                added = instance.add(url)
+            if not added:
+                raise SettingsError(f"bad setting ORDERMON_ALERT_URLS: cannot use {describe_target(url)}")
             key = target_key(url)
             self._apprise[key] = instance
-            self._labels[key] = redact_url(url)
+            self._labels[key] = describe_target(url)
             self._urls[key] = url
 
     def targets(self) -> list[tuple[str, str]]:
@@ -68,7 +72,7 @@ class Notifier:
                 counts["delivered"] += 1
                 continue
             # An error text must not carry the URL's token or password.
-            error = (error or "").replace(self._urls[row["target"]], self._labels[row["target"]])
+            error = scrub(error or "delivery failed", [self._urls[row["target"]]])
             delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
             retry_at = None if attempts >= self.max_attempts else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
             store.mark_failed(row["alert_id"], row["target"], error, retry_at=retry_at)

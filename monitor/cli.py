@@ -137,7 +137,8 @@ def storefront(host, port, orders, seed, time_scale, email, password, admin_toke
 
     def announce(url: str) -> None:
         click.echo(f"Storefront:  {url}/p/order/index.html")
-        click.echo(f"Sign in:     {site.email} / {password or DEFAULT_PASSWORD}")
+        shown = "(the --password you gave)" if password else DEFAULT_PASSWORD  # only the public demo one
+        click.echo(f"Sign in:     {site.email} / {shown}")
         if site.admin_enabled:
             click.echo(f"Admin API:   {url}/__admin/state  (header X-Admin-Token: {site.admin_token})")
         else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -117,11 +116,11 @@ class MonitorSettings(FlowSettings):
     @field_validator("alert_urls")
     @classmethod
     def _apprise_urls(cls, value: list[str]) -> list[str]:
-        import apprise
+        from .redact import describe_target, plugin_for
 
         for url in value:
-            if not apprise.Apprise().add(url):
-                raise ValueError(f"not an Apprise URL this install can use: {redact_url(url)}")
+            if plugin_for(url) is None:
+                raise ValueError(f"not an Apprise URL this install can use: {describe_target(url)}")
         return value
 
     @model_validator(mode="after")
@@ -150,12 +149,3 @@ class MonitorSettings(FlowSettings):
         windows["protection_warning_days"] = tuple(sorted(windows["protection_warning_days"], reverse=True))
         return RuleConfig(calendar=self.calendar(), grace=dt.timedelta(minutes=self.grace_minutes),
                           recent=dt.timedelta(days=self.recent_days), **windows)
-
-
-def redact_url(url: str) -> str:
-    """scheme://host only: Apprise URLs carry tokens and passwords."""
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    if parsed.port:
-        host += f":{parsed.port}"
-    return f"{parsed.scheme}://{host}" if parsed.scheme else "(unparsable URL)"

@@ -18,6 +18,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any, Iterable
 
 import sqlite_utils
@@ -136,29 +137,58 @@ def _v4(db: sqlite_utils.Database) -> None:
 MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
+TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages"})
+
+
 def _create_private(path: Path) -> None:
     """The database holds order data: readable by its owner only."""
-    if str(path) == ":memory:" or path.exists():
+    if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _connect(path: Path, read_only: bool) -> sqlite_utils.Database:
+    if not read_only:
+        return sqlite_utils.Database(path)
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.OperationalError:  # a read-only folder: no shared memory for the WAL, so read as is
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+    return sqlite_utils.Database(conn)
 
 
 class Store:
-    def __init__(self, path: Path | str):
+    """The monitor's database. ``read_only``: for the commands that only show it (status,
+    alerts, history, report): opened read-only, never created nor migrated."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
-        _create_private(self.path)
-        self.db = sqlite_utils.Database(self.path)
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path} is not a database file")
+        if read_only and not self.path.exists():
+            raise StoreError(f"no database at {self.path}: run `ordermon monitor --once` first (or set ORDERMON_DB)")
+        if not read_only:
+            _create_private(self.path)
         try:
+            self.db = _connect(self.path, read_only)
             self.db.execute("PRAGMA busy_timeout = 5000")
             self.migrated_from = self.version
+            tables = set(self.db.table_names())
         except sqlite3.DatabaseError as exc:
-            self.db.close()
             raise StoreError(f"{self.path} is not an ordermon database ({exc})") from None
-        if self.migrated_from > SCHEMA_VERSION:  # refuse before touching the file (WAL rewrites its header)
-            self.db.close()
-            raise StoreError(f"{self.path} has schema version {self.migrated_from}, "
-                             f"newer than this ordermon ({SCHEMA_VERSION})")
+        # Refuse before touching the file: enabling WAL or migrating would rewrite it.
+        if self.migrated_from > SCHEMA_VERSION:
+            self._refuse(f"has schema version {self.migrated_from}, newer than this ordermon ({SCHEMA_VERSION})")
+        if tables - TABLES - {"sqlite_sequence"} or (self.migrated_from == 0 and tables):
+            self._refuse("is not an ordermon database (it has tables of another program)")
+        if read_only:
+            if self.migrated_from < SCHEMA_VERSION:
+                self._refuse(f"was written by an older ordermon (schema {self.migrated_from}): "
+                             "run `ordermon monitor --once` to upgrade it")
+            return
         self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
         for version in range(self.migrated_from + 1, SCHEMA_VERSION + 1):
@@ -166,12 +196,14 @@ class Store:
                 MIGRATIONS[version](self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
 
+    def _refuse(self, why: str):
+        self.db.close()
+        raise StoreError(f"{self.path} {why}")
+
     @classmethod
     def existing(cls, path: Path | str) -> Store:
-        """The database of the read-only commands: it must exist already."""
-        if str(path) != ":memory:" and not Path(path).exists():
-            raise StoreError(f"no database at {path}: run `ordermon monitor --once` first (or set ORDERMON_DB)")
-        return cls(path)
+        """The database of the read-only commands, opened read-only: it must exist already."""
+        return cls(path, read_only=True)
 
     @property
     def version(self) -> int:
