@@ -43,11 +43,12 @@ class Result:
 class Storefront:
     """`ordermon storefront` in its own process, so its CPU and memory are not the monitor's."""
 
-    def __init__(self, orders: int, seed: int = 1):
+    def __init__(self, orders: int, seed: int = 1, password: str | None = None):
         self.token = secrets.token_urlsafe(12)
+        self.password = password or DEFAULT_PASSWORD
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "storefront", "--port", "0", "--orders", str(orders),
-             "--seed", str(seed), "--admin-token", self.token],
+             "--seed", str(seed), "--admin-token", self.token, "--password", self.password],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         self.url = ""

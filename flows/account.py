@@ -53,6 +53,9 @@ def write_private(path: Path, data: str) -> None:
     os.replace(tmp, path)
 
 
+COOKIE_FIELDS = ("name", "value", "domain", "path")
+
+
 class StateFile:
     """The kept session of one account: ``data_dir/state-<key>.json``."""
 
@@ -66,8 +69,11 @@ class StateFile:
             state = json.loads(self.path.read_text())
             if not isinstance(state, dict) or not isinstance(state.get("cookies"), list):
                 raise ValueError("not a storage state")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise LocalStateError(f"storage state {self.path} is corrupt ({exc}); delete it to sign in again") from None
+            for cookie in state["cookies"]:
+                if not (isinstance(cookie, dict) and all(isinstance(cookie.get(k), str) for k in COOKIE_FIELDS)):
+                    raise ValueError("a cookie without name, value, domain and path")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise LocalStateError(f"storage state {self.path} is unusable ({exc}); delete it to sign in again") from None
         return state
 
     def save(self, state: dict) -> None:

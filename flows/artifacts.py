@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,4 +68,32 @@ def _stop(tracing, path: Path | None = None) -> None:
     with contextlib.suppress(Exception):
         tracing.stop(path=path)
         if path is not None:
+            scrub_trace(path)
             os.chmod(path, 0o600)
+
+
+SECRET_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
+
+
+def _scrubbed(value):
+    """The recorded network without cookies or credentials (a shared trace must not be a session)."""
+    if isinstance(value, dict):
+        return {k: ([] if k == "cookies" else _scrubbed(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value
+                if not (isinstance(v, dict) and str(v.get("name", "")).lower() in SECRET_HEADERS and "value" in v)]
+    return value
+
+
+def scrub_trace(path: Path) -> None:
+    """Rewrite a Playwright trace without the cookies and credentials its network log recorded."""
+    with zipfile.ZipFile(path) as source:
+        members = [(info, source.read(info)) for info in source.infolist()]
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in members:
+            if info.filename.endswith((".network", ".trace")):
+                lines = [json.dumps(_scrubbed(json.loads(line))) for line in data.decode().splitlines() if line]
+                data = "\n".join(lines).encode()
+            target.writestr(info, data)
+    os.replace(tmp, path)

@@ -6,12 +6,22 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from .domain import Status
+from .text import printable
 
 
-class OrderSummary(BaseModel):
+class SiteText(BaseModel):
+    """A record read from the site: every string in it is printable (flows/text.py)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value):
+        return printable(value) if isinstance(value, str) else value
+
+
+class OrderSummary(SiteText):
     """One order as the orders list shows it."""
 
     id: str
@@ -24,7 +34,7 @@ class OrderSummary(BaseModel):
     order_date: dt.date
 
 
-class TimelineEvent(BaseModel):
+class TimelineEvent(SiteText):
     at: dt.datetime
     kind: str
     text: str = ""
@@ -69,7 +79,7 @@ Outcome = Literal[
 ]
 
 
-class CancelResult(BaseModel):
+class CancelResult(SiteText):
     order_id: str
     status_before: Status | None = None
     status_after: Status | None = None

@@ -19,7 +19,7 @@ from playwright.sync_api import Error as PlaywrightError
 from .account import Account, StateFile
 from .browser import Browser
 from .domain import Tab
-from .errors import SignInFailed, SiteUnavailable, UnexpectedPage, check_available, first_line
+from .errors import LocalStateError, SignInFailed, SiteUnavailable, UnexpectedPage, check_available, first_line
 from .fetch import PageFetcher
 from .pages import OrdersPage, SignInPage
 
@@ -46,11 +46,15 @@ class AccountSession:
         self.own_tracing = own_tracing
         self.state_file = StateFile(self.settings, account)
         state = self.state_file.load()
-        if context is None:
-            context = browser.browser.new_context(base_url=self.base_url, storage_state=state,
-                                                  service_workers="block")
-        elif state:
-            context.add_cookies(state["cookies"])
+        try:
+            if context is None:
+                context = browser.browser.new_context(base_url=self.base_url, storage_state=state,
+                                                      service_workers="block")
+            elif state:
+                context.add_cookies(state["cookies"])
+        except PlaywrightError as exc:  # cookies the browser will not take
+            raise LocalStateError(f"storage state {self.state_file.path} is unusable ({first_line(exc)}); "
+                                  "delete it to sign in again") from None
         self.context = context
         context.set_default_timeout(self.settings.timeout * 1000)
         context.set_default_navigation_timeout(self.settings.timeout * 1000)

@@ -17,6 +17,8 @@ from flows.errors import (
     SignInFailed, SiteUnavailable, first_line,
 )
 
+from flows.text import printable
+
 from .store import StoreError
 
 
@@ -56,7 +58,11 @@ def code_for(exc: BaseException) -> Exit:
 
 
 def message_for(exc: BaseException) -> str:
-    """One line, without the "error:" prefix."""
+    """One line, without the "error:" prefix, and no control character (it may quote the site)."""
+    return printable(_message(exc))
+
+
+def _message(exc: BaseException) -> str:
     if isinstance(exc, click.UsageError):
         command = exc.ctx.command_path if exc.ctx else "ordermon"
         return f"{first_line(exc.format_message())} (see {command} --help)"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -109,5 +110,10 @@ def render(store: Store, config_of: Callable[[str], RuleConfig] | None = None) -
 
 
 def write_report(store: Store, out: Path, config_of: Callable[[str], RuleConfig] | None = None) -> Path:
-    out.write_text(render(store, config_of), encoding="utf-8")
+    """The page holds order data: like the database, readable by its owner only."""
+    html = render(store, config_of)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(html)
     return out

@@ -151,6 +151,25 @@ def test_reset_with_seed_and_count(storefront):
         ("POST", "/__admin/orders/8100000000000000/seller", b'{"action": "dance"}', 422),
         ("POST", "/__admin/faults", b'{"error_rate": 2}', 422),
         ("POST", "/__admin/reset", b'{"orders": -1}', 422),
+        # refused, and nothing stored (each once answered 500 or 422 but changed the state)
+        ("POST", "/__admin/orders", b'{"status": "payment_verifying", "verification_minutes": 1e308}', 422),
+        ("POST", "/__admin/orders", b'{"status": "awaiting_shipment", "paid_at": "9999-12-25T00:00:00Z"}', 422),
+        ("POST", "/__admin/clock", b'{"set": "2031-01-01T00:00:00Z", "advance": 1e300}', 422),
+        # bad input that once answered 500
+        ("POST", "/__admin/clock", b"[" * 5000 + b"]" * 5000, 400),
+        ("POST", "/__admin/clock", b'{"advance": "\xff"}', 400),
+        ("POST", "/__admin/faults", b'{"fail_next": ' + b"9" * 5000 + b"}", 400),
+        ("POST", "/__admin/clock", b'{"advance": Infinity}', 422),
+        ("POST", "/__admin/clock", b'{"advance": 1e300}', 422),
+        # loose types once accepted with 200
+        ("POST", "/__admin/clock", b'{"advance": "10"}', 422),
+        ("POST", "/__admin/clock", b'{"freeze": "yes"}', 422),
+        ("POST", "/__admin/faults", b'{"fail_next": "3"}', 422),
+        # settings checked as a whole, not one by one
+        ("POST", "/__admin/settings", b'{"refund_business_days_min": 30, "refund_business_days_max": 5}', 422),
+        ("POST", "/__admin/settings", b'{"refund_business_days_min": 30}', 422),
+        # no body is read in full beyond the limit
+        ("POST", "/__admin/orders", b'{"store": "' + b"x" * 300_000 + b'"}', 413),
     ],
 )
 def test_bad_admin_input_gets_a_clear_4xx_and_changes_nothing(storefront, method, path, body, status):
@@ -160,8 +179,10 @@ def test_bad_admin_input_gets_a_clear_4xx_and_changes_nothing(storefront, method
     assert response.status_code == status
     assert response.json()["error"]
     after = storefront.admin.state()
-    assert after["orders"] == before["orders"]
+    moved = dt.datetime.fromisoformat(after["clock"]["now"]) - dt.datetime.fromisoformat(before["clock"]["now"])
+    assert after["orders"] == before["orders"] and dt.timedelta(0) <= moved < dt.timedelta(seconds=30)
     assert after["faults"] == before["faults"] and after["settings"] == before["settings"]
+    assert httpx.get(storefront.url + "/login").status_code == 200  # the site still serves
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong-token"])

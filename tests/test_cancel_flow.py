@@ -178,14 +178,17 @@ def test_unexpected_page_leaves_a_trace_and_screenshot_without_the_password(shop
         shopper.cancel(order["id"], "wrong")
     paths = [Path(p) for p in err.value.artifacts]
     assert any(p.suffix == ".png" for p in paths) and any(p.name.endswith(".trace.zip") for p in paths)
-    password = storefront.password.encode()
+    cookies = [c["value"].encode() for c in shopper.session.context.cookies()]  # a live session, 14 days long
+    secrets = [storefront.password.encode(), *cookies]
+    assert cookies
     for path in paths:
         assert path.exists()
-        assert password not in path.read_bytes()
+        assert not any(secret in path.read_bytes() for secret in secrets)
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as trace:
+                assert any(name.endswith(".network") for name in trace.namelist())
                 for name in trace.namelist():
-                    assert password not in trace.read(name), name
+                    assert not any(secret in trace.read(name) for secret in secrets), name
     assert storefront.admin.order(order["id"])["cancel_requests"] == 0
 
 
@@ -196,7 +199,7 @@ def test_corrupt_storage_state_is_a_clear_error(storefront, browser, shopper_set
     path.write_text("{not json")
     from flows.errors import LocalStateError
 
-    with pytest.raises(LocalStateError, match="corrupt"):
+    with pytest.raises(LocalStateError, match="unusable.*delete it"):
         Browser(shopper_settings, browser=browser).session(account)
     assert path.read_text() == "{not json"
 

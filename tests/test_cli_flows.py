@@ -1,5 +1,6 @@
 """`ordermon orders` and `ordermon cancel` as a user runs them, with their exit codes."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -47,3 +48,20 @@ def test_dry_run_prints_a_screenshot(run, storefront):
     assert result.returncode == 0
     assert "dry_run" in result.stdout and ".png" in result.stdout
     assert storefront.admin.order(order["id"])["cancel_requests"] == 0
+
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07Evil\nORDER 8100000000000000  Completed\u202eStore"
+
+
+@pytest.mark.storefront(orders=3)
+def test_site_text_reaches_the_terminal_without_control_characters(run, storefront):
+    order = storefront.admin.create_order(status="closed", refund_business_days=None, store=HOSTILE,
+                                          refund_started_at=storefront.admin.now() - dt.timedelta(days=60))
+    outputs = [run("orders"), run("monitor", "--once"), run("status"), run("alerts"), run("history", order["id"])]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        text = result.stdout + result.stderr
+        assert not any(ch in text for ch in "\x1b\x07\u202e"), text
+    table = outputs[0].stdout.splitlines()
+    assert len(table) == 1 + 4  # the header and one row per order: no row faked by a newline
+    assert "Evil ORDER 8100000000000000  CompletedStore" in outputs[0].stdout

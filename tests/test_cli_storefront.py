@@ -57,3 +57,18 @@ def test_bad_option_is_usage_error():
     result = subprocess.run([*ORDERMON, "storefront", "--time-scale", "0"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "--time-scale" in result.stderr
+
+
+def test_a_password_given_on_the_command_line_is_not_printed():
+    proc = subprocess.Popen([*ORDERMON, "storefront", "--port", "0", "--orders", "0", "--password", "my-own-s3cret"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = []
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Orders:"):
+                break
+        assert "my-own-s3cret" not in "".join(banner) and "(the --password you gave)" in "".join(banner)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

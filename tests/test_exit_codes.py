@@ -4,6 +4,7 @@ Every case below asserts the code it declares; ``test_the_matrix_covers_the_read
 checks that the declared codes are exactly the README's table.
 """
 
+import json
 import re
 import socket
 import sqlite3
@@ -94,6 +95,34 @@ def corrupt_state(w: World) -> Path:
     return state
 
 
+def state_of(w: World, content: str | None) -> Path:
+    """The kept session replaced: by ``content``, or by a folder."""
+    state = corrupt_state(w)
+    state.unlink()
+    if content is None:
+        state.mkdir()
+    else:
+        state.write_text(content)
+    return state
+
+
+def other_app(w: World) -> Path:
+    path = w.tmp / "other-app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table notes (id integer primary key, text text)")
+        conn.execute("insert into notes (text) values ('mine')")
+    conn.close()
+    return path
+
+
+def first_schema(w: World) -> Path:
+    path = w.tmp / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((Path(__file__).parent / "data" / "schema_v1.sql").read_text())
+    conn.close()
+    return path
+
+
 NOT_SQLITE = b"not a database\n" * 100
 CASES = [
     # 2: bad usage, a bad or missing setting, an unknown or ambiguous reason
@@ -107,6 +136,9 @@ CASES = [
     Case(2, ["cancel", "8100000000001234", "--reason", "wrong"], "ORDERMON_STOREFRONT_URL",
          env={"ORDERMON_STOREFRONT_URL": "ftp://x"}),
     Case(2, ["cancel", "12ab", "--reason", "wrong"], "16 digits"),
+    Case(2, ["cancel", "\uff18\uff11\uff17\uff19" * 4, "--reason", "wrong"], "16 digits"),  # full-width digits
+    Case(2, ["monitor", "--once"], "user name or password", env={"ORDERMON_STOREFRONT_URL": "http://bob:s3cret@x:1"},
+         after=lambda w, _: not w.db.exists() or pytest.fail("a database was made")),
     Case(2, ["orders", "--tab", "nope"], "--tab"),
     Case(2, ["status", "--bogus"], "--bogus"),
     Case(2, ["history"], "ORDER_ID"),
@@ -136,8 +168,16 @@ CASES = [
          before=a_file("notes.txt", NOT_SQLITE), after=unchanged(NOT_SQLITE)),
     Case(7, ["alerts", "--db", "{tmp}/newer.db"], "newer than this ordermon", before=newer_database,
          after=lambda w, path: None),
-    Case(7, ["orders"], "corrupt", before=corrupt_state, after=lambda w, state: state.read_text() == "{broken"
+    Case(7, ["orders"], "delete it", before=corrupt_state, after=lambda w, state: state.read_text() == "{broken"
          or pytest.fail("rewritten")),
+    Case(7, ["orders"], "delete it", before=lambda w: state_of(w, json.dumps({"cookies": [{"name": 1}]}))),
+    Case(7, ["orders"], "delete it", before=lambda w: state_of(w, json.dumps(
+        {"cookies": [{"name": "a", "value": "b", "domain": "", "path": "/", "sameSite": "Sometimes"}]}))),
+    Case(7, ["orders"], "delete it", before=lambda w: state_of(w, None)),
+    Case(7, ["status", "--db", "{tmp}/other-app.db"], "not an ordermon database", before=other_app),
+    Case(7, ["status"], "not a database file", env={"ORDERMON_DB": "/dev/null"},
+         after=lambda w, _: not Path("/dev/null-journal").exists() or pytest.fail("journal")),
+    Case(7, ["alerts", "--db", "{tmp}/old.db"], "older ordermon", before=first_schema),
     Case(7, ["monitor", "--once"], "another ordermon monitor", before=lambda w: MonitorLock(w.db).acquire()),
     # 1: unexpected (an unknown page keeps artifacts)
     Case(1, ["orders"], "order list", before=lambda w: w.storefront.admin.faults(maintenance=True)),
@@ -151,7 +191,7 @@ def test_bad_input(case: Case, storefront, cli_env, tmp_path):
     fill = {"order": prepared if isinstance(prepared, str) else "", "tmp": str(tmp_path),
             "closed_port": f"http://127.0.0.1:{free_port()}"}
     args = [arg.format(**fill) for arg in case.args]
-    before = prepared.read_bytes() if isinstance(prepared, Path) else None
+    before = prepared.read_bytes() if isinstance(prepared, Path) and prepared.is_file() else None
     one_line_error(ordermon(cli_env, *args, **case.env), case.code, case.text)
     if case.after:
         case.after(world, prepared)

@@ -43,6 +43,7 @@ def test_report_marks_overdue_orders_at_a_glance(scenario_db, page, tmp_path, st
     result = CliRunner().invoke(cli, ["report", "--db", str(db), "--out", str(out)])
     assert result.exit_code == 0, result.output
     html = out.read_text()
+    assert oct(out.stat().st_mode)[-3:] == "600"  # order data, like the database
     assert "http://" not in html.replace("http://www.w3.org", "") and "<link" not in html  # self-contained
     assert storefront.password not in html and "sf_session" not in html
 

@@ -63,7 +63,8 @@ def test_orders_json_pages_through_every_order(storefront, buyer_http):
 
 
 @pytest.mark.parametrize("query, status", [
-    ("tab=nope", 400), ("page=0", 400), ("pageSize=1000", 400), ("page=x", 400),
+    ("tab=nope", 400), ("page=0", 400), ("pageSize=1000", 400), ("page=x", 400), ("page=\u00b2", 400),
+    ("page=" + "9" * 5000, 400),
 ])
 def test_orders_json_bad_parameters(buyer_http, query, status):
     response = buyer_http.get("/p/order/list.json?" + query)
@@ -126,3 +127,35 @@ def test_open_redirect_is_not_followed(storefront):
         response = client.post("/login?next=//evil.example/", data={
             "email": storefront.email, "password": storefront.password, "csrf_token": token})
         assert response.headers["location"] == "/p/order/index.html"
+
+
+def test_pages_send_a_content_security_policy_and_nosniff(storefront, buyer_http):
+    for path in ("/login", "/p/order/index.html", "/p/order/list.json"):
+        response = buyer_http.get(path)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in buyer_http.get("/p/order/index.html").text  # no inline script to allow
+
+
+def test_failed_sign_ins_are_throttled_per_account(storefront):
+    with httpx.Client(base_url=storefront.url) as client:
+        for _ in range(storefront.site.settings.sign_in_attempts):
+            token = csrf_from(client.get("/login"))
+            assert client.post("/login", data={"email": storefront.email, "password": "nope",
+                                               "csrf_token": token}).status_code == 401
+        token = csrf_from(client.get("/login"))
+        refused = client.post("/login", data={"email": storefront.email, "password": storefront.password,
+                                              "csrf_token": token})
+        assert refused.status_code == 429 and "Too many" in refused.text
+    storefront.admin.advance(minutes=16)
+    with httpx.Client(base_url=storefront.url) as client:
+        token = csrf_from(client.get("/login"))
+        assert client.post("/login", data={"email": storefront.email, "password": storefront.password,
+                                           "csrf_token": token}).status_code == 303
+
+
+def test_anonymous_sessions_are_capped(storefront):
+    for _ in range(600):
+        httpx.get(storefront.url + "/login")
+    assert len(storefront.site.sessions) <= 200
+
