@@ -176,3 +176,32 @@ def test_read_commands_need_an_existing_database(tmp_path):
     with pytest.raises(StoreError, match="no database"):
         Store.existing(tmp_path / "missing.db")
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_read_only_commands_open_it_read_only_and_never_migrate(tmp_path):
+    path = tmp_path / "ordermon.db"
+    Store(path).close()
+    store = Store.existing(path)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.db.execute("create table mine (x)")
+    store.close()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(V1_SCHEMA)
+    conn.close()
+    before = old.read_bytes()
+    with pytest.raises(StoreError, match="older ordermon"):
+        Store.existing(old)
+    assert old.read_bytes() == before
+
+
+def test_a_database_of_another_program_is_refused_untouched(tmp_path):
+    path = tmp_path / "other-app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table notes (text)")
+    conn.close()
+    before = path.read_bytes()
+    for open_it in (Store, Store.existing):
+        with pytest.raises(StoreError, match="not an ordermon database"):
+            open_it(path)
+    assert path.read_bytes() == before and {p.name for p in tmp_path.iterdir()} == {"other-app.db"}
