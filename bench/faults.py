@@ -30,6 +30,7 @@ from pathlib import Path
 
 from fixtures.receiver import AlertReceiver
 from fixtures.storefront import DEFAULT_EMAIL, DEFAULT_PASSWORD
+from flows.browser import Browser
 from flows.cancel import cancel_order
 from flows.errors import FlowError
 from monitor.service import Monitor
@@ -88,6 +89,7 @@ class Campaign:
         # request on the storefront can only be a flow's double submit (a seller's
         # refusal would otherwise make a second, legitimate request possible).
         self.attempted: set[str] = set()
+        self._browser = None
 
     # ---------------------------------------------------------------- bookkeeping
     def injected(self) -> Counter:
@@ -120,12 +122,17 @@ class Campaign:
             return
         order = self.rng.choice(candidates)
         self.attempted.add(order["id"])
-        session = self.monitor.poller.sessions[next(iter(self.monitor.poller.sessions))]
         try:
-            result = cancel_order(session, order["id"], self.rng.choice(["wrong", "duplicate", "shipping"]))
+            result = cancel_order(self.session(), order["id"], self.rng.choice(["wrong", "duplicate", "shipping"]))
             self.flow_outcomes[result.outcome] += 1
         except FlowError as exc:
             self.flow_outcomes[exc.outcome] += 1
+
+    def session(self):
+        """The cancel flow's own browser session (the monitor has none in http mode)."""
+        if self._browser is None:
+            self._browser = Browser(self.settings)
+        return self._browser.session(self.settings.account_list()[0])
 
     def _poll(self) -> None:
         if self.monitor is not None:
@@ -201,9 +208,8 @@ class Campaign:
         self.kills["kill_cancel"] += 1
         self.admin.faults(clear=True)
         self._open_monitor()
-        session = self.monitor.poller.sessions[next(iter(self.monitor.poller.sessions))]
         try:  # the same cancel again: must not send a second request
-            self.flow_outcomes[cancel_order(session, order["id"], "wrong").outcome] += 1
+            self.flow_outcomes[cancel_order(self.session(), order["id"], "wrong").outcome] += 1
         except FlowError as exc:
             self.flow_outcomes[exc.outcome] += 1
 
@@ -234,6 +240,8 @@ class Campaign:
                 result = self._verify(tmp, receiver, rounds)
             finally:
                 self._close_monitor()
+                if self._browser is not None:
+                    self._browser.close()
                 shop.stop()
         result["seconds"] = round(time.perf_counter() - started, 1)
         return result

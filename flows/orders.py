@@ -99,6 +99,60 @@ def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, Ord
     return details
 
 
+class BrowserReader:
+    """The poller's reads in each account's signed-in browser page, with the page's own fetch:
+    every account's page fetching at the same time."""
+
+    def __init__(self, sessions: dict[str, AccountSession], progress=None):
+        self.sessions = sessions
+        self.progress = progress
+
+    def site_now(self, label: str):
+        return self.sessions[label].site_now
+
+    def lists(self, labels: list[str], tab: Tab = Tab.ALL) -> dict[str, list[OrderSummary] | Exception]:
+        started, results = {}, {}
+        for label in labels:
+            try:
+                started[label] = start_read_orders(self.sessions[label], tab)
+            except Exception as exc:  # the poller records it (and logs a surprise)
+                results[label] = exc
+        for label, pending in started.items():
+            try:
+                try:
+                    results[label] = collect_orders(pending)
+                except ListChanged:  # an order came or went meanwhile: once more
+                    results[label] = read_orders(self.sessions[label], tab)
+            except Exception as exc:
+                results[label] = exc
+        return results
+
+    def details(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, OrderDetail] | Exception]:
+        started, results = {}, {}
+        for label, ids in wanted.items():
+            if ids and len(ids) <= DETAIL_CHUNK:  # many (a first poll) are read in chunks, after the others
+                try:
+                    started[label] = start_read_details(self.sessions[label], ids)
+                except Exception as exc:
+                    results[label] = exc
+        for label, ids in wanted.items():
+            if not ids or label in results:
+                continue
+            try:
+                if label in started:
+                    results[label] = collect_details(started[label])
+                else:
+                    results[label] = {}
+                    for start in range(0, len(ids), DETAIL_CHUNK):
+                        results[label] |= collect_details(start_read_details(self.sessions[label],
+                                                                             ids[start:start + DETAIL_CHUNK]))
+                        if self.progress:
+                            self.progress(label, len(results[label]), len(ids))
+            except Exception as exc:
+                results[label] = exc
+        return results
+
+
 def read_detail(session: AccountSession, order_id: str) -> OrderDetail:
     """One order's detail, through the signed-in context."""
     status, data = session.get_json(DETAIL_JSON, {"orderId": order_id})

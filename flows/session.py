@@ -22,6 +22,7 @@ from .domain import Tab
 from .errors import LocalStateError, SignInFailed, SiteUnavailable, UnexpectedPage, check_available, first_line
 from .fetch import PageFetcher
 from .pages import OrdersPage, SignInPage
+from .settings import FlowSettings
 
 # Pages need no images, fonts or media to be read or clicked.
 BLOCKED_RESOURCE_TYPES = ("Image", "Font", "Media")
@@ -106,19 +107,9 @@ class AccountSession:
     # ---------------------------------------------------------------- sign-in
     def sign_in(self) -> None:
         """Sign in in a separate, untraced context and hand the cookies over."""
-        context = self.browser.browser.new_context(base_url=self.base_url, service_workers="block")
-        context.set_default_timeout(self.settings.timeout * 1000)
-        try:
-            page = context.new_page()
-            SignInPage(page).sign_in(self.account.email, self.account.password.get_secret_value())
-            state = context.storage_state()
-        except PlaywrightError as exc:
-            raise SiteUnavailable(f"sign-in page unavailable: {first_line(exc)}") from None
-        finally:
-            context.close()
+        state = sign_in(self.browser.browser, self.settings, self.account)
         self.context.clear_cookies()
         self.context.add_cookies(state["cookies"])
-        self.state_file.save(state)
         self.sign_ins += 1
 
     def ensure_signed_in(self) -> None:
@@ -179,3 +170,26 @@ class AccountSession:
         self.goto(orders_page.path(tab))
         orders_page.wait_loaded()
         return orders_page
+
+
+def sign_in(pw_browser, settings: FlowSettings, account: Account) -> dict:
+    """Sign in in a separate, short-lived context that is never traced (a typed password can reach
+    no trace); keep its cookies in the storage state (mode 0600); return that state."""
+    context = pw_browser.new_context(base_url=account.storefront_url, service_workers="block")
+    context.set_default_timeout(settings.timeout * 1000)
+    try:
+        page = context.new_page()
+        SignInPage(page).sign_in(account.email, account.password.get_secret_value())
+        state = context.storage_state()
+    except PlaywrightError as exc:
+        raise SiteUnavailable(f"sign-in page unavailable: {first_line(exc)}") from None
+    finally:
+        context.close()
+    StateFile(settings, account).save(state)
+    return state
+
+
+def sign_in_with_browser(settings: FlowSettings, account: Account, browser=None) -> None:
+    """Start the browser (or use ``browser``) only to sign in, then close it."""
+    with Browser(settings, browser=browser) as own:
+        sign_in(own.browser, settings, account)

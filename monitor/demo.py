@@ -20,6 +20,7 @@ from fixtures.admin_client import AdminClient
 from fixtures.receiver import AlertReceiver
 from fixtures.storefront import DEFAULT_PASSWORD, Site, StorefrontServer
 from flows.calendar import BusinessCalendar
+from flows.browser import Browser
 from flows.cancel import cancel_order
 
 from .poller import PollResult
@@ -86,14 +87,15 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
             if result.changes and not result.error:
                 echo(f"[{stamp}] poll: {result.orders_seen} orders, {result.changes} changes recorded")
 
-        with Monitor(settings, on_poll=on_poll, browser=browser) as monitor:
-            monitor.store.forget_account(ACCOUNT)  # other accounts in the database are left alone
-            session = monitor.poller.sessions[ACCOUNT]
+        with Browser(settings, browser=browser) as flows:  # the browser runs for the flows only
+            session = flows.session(settings.account_list()[0])
             for what, reason, then in (("to cancel (silent seller)", "Shipping takes too long", "will not answer"),
                                        ("to cancel (refusing seller)", "I don't need this order", "will refuse")):
                 result = cancel_order(session, orders[what], reason)
                 echo(f"Flow: cancel {orders[what]} -> {result.outcome} ({result.status_before.value} -> "
                      f"{result.status_after.value}); the seller {then}")
+        with Monitor(settings, on_poll=on_poll, browser=browser) as monitor:
+            monitor.store.forget_account(ACCOUNT)  # other accounts in the database are left alone
             echo(f"Monitoring for {seconds:g} s, polling every {poll_every:g} s ...")
             admin.clock(scale=time_scale)
             monitor.run_forever(stop_after=seconds)

@@ -1,12 +1,14 @@
 """A poll: read every account's orders, record what changed, create the alerts come due.
 
-Every account's browser page fetches at the same time, stage by stage (the
-list, then the details it needs). An account whose read fails while the site
-is unavailable is polled again with the flows' backoff; any other failure is
-recorded as a failed poll. Details are read only where needed: new orders,
-changed ones (status or refund status, as the list shows them), orders never
-read, and orders whose stored facts say an alert has come due (read fresh
-before alerting).
+The reads go through a reader: over HTTP with the session the browser signed in
+(flows/http.py, the default), or in the signed-in browser pages (flows/orders.py).
+Either reads every account at once, stage by stage: the lists, then the details
+that are needed. An account whose read fails while the site is unavailable is
+polled again with the flows' backoff; any other failure is recorded as a failed
+poll. Details are read only where needed: new orders, changed ones (status or
+refund status, as the list shows them), orders never read, an order one of whose
+deadlines has passed since its detail was read, and orders whose stored facts
+say an alert has come due (read fresh before alerting).
 """
 
 from __future__ import annotations
@@ -15,24 +17,20 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from flows.account import Account
 from flows.errors import FlowError, ListChanged, SiteUnavailable, first_line
-from flows.fetch import PendingFetch
 from flows.models import OrderDetail, OrderSummary
 from flows.pages import OrderDetailPage
-from flows.orders import DETAIL_CHUNK, collect_details, collect_orders, read_details, start_read_details, start_read_orders
 from flows.retry import backoffs
-from flows.session import AccountSession
 
 from . import facts, rules
 from .settings import MonitorSettings
 from .store import Store, iso, parse
 
 log = logging.getLogger("ordermon.poller")
-Progress = Callable[[str, int, int], None]
 RETRYABLE = (SiteUnavailable, ListChanged)
 
 DETAIL_FIELDS = (
@@ -41,6 +39,17 @@ DETAIL_FIELDS = (
     "completed_at", "completed_by", "refund_destination",
 )
 MOVED = dt.timedelta(minutes=1)  # the site moved a deadline when it shows it this much elsewhere
+
+
+class Reader(Protocol):
+    """How a poll reads the site: every account's list, then the details it needs; a failed
+    account's answer is its exception."""
+
+    def lists(self, labels: list[str]) -> dict[str, list[OrderSummary] | Exception]: ...
+
+    def details(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, OrderDetail] | Exception]: ...
+
+    def site_now(self, label: str) -> dt.datetime | None: ...
 
 
 @dataclass
@@ -62,18 +71,15 @@ class PollResult:
 
 @dataclass
 class _AccountPoll:
-    """One account's poll in flight, stage by stage."""
+    """One account's poll in flight."""
 
     account: Account
-    session: AccountSession
     started: dt.datetime
-    listing: PendingFetch | None = None
     summaries: list[OrderSummary] = field(default_factory=list)
     known: dict[str, dict] = field(default_factory=dict)
     alerted: set[tuple] = field(default_factory=set)
     site_now: dt.datetime | None = None
     wanted: list[str] = field(default_factory=list)
-    reading: PendingFetch | None = None
     details: dict[str, OrderDetail] = field(default_factory=dict)
     failure: Exception | None = None
 
@@ -132,14 +138,13 @@ def _same(row: dict, summary: OrderSummary) -> bool:
 
 
 class Poller:
-    def __init__(self, settings: MonitorSettings, store: Store, sessions: dict[str, AccountSession],
-                 targets: list[tuple[str, str]], progress: Progress | None = None):
+    def __init__(self, settings: MonitorSettings, store: Store, reader: Reader, accounts: list[Account],
+                 targets: list[tuple[str, str]]):
         self.settings = settings
         self.store = store
-        self.sessions = sessions
+        self.reader = reader
         self.targets = targets
-        self.configs = {label: settings.rule_config(label) for label in sessions}
-        self.progress = progress
+        self.configs = {a.label: settings.rule_config(a.label) for a in accounts}
 
     def _leads(self, config: facts.RuleConfig) -> dict[str, dt.timedelta]:
         """How long before its deadline a rule may warn: protection_expiring and unpaid_closing."""
@@ -148,16 +153,12 @@ class Poller:
 
     # ---------------------------------------------------------------- the poll
     def poll_all(self, accounts: list[Account]) -> list[PollResult]:
-        """Poll every account, all their pages fetching at once; retry those the site failed."""
+        """Poll every account at once; poll again those the site failed, with the flows' backoff."""
         results: dict[str, PollResult] = {}
         delays = backoffs(self.settings)
         todo = list(accounts)
         while todo:
-            polls = [_AccountPoll(a, self.sessions[a.label], dt.datetime.now(dt.UTC)) for a in todo]
-            for stage in (self._start_list, self._collect_list, self._start_details, self._collect_details):
-                for poll in polls:
-                    if poll.failure is None:
-                        self._run(stage, poll)
+            polls = self._read([_AccountPoll(a, dt.datetime.now(dt.UTC)) for a in todo])
             retry = any(isinstance(poll.failure, RETRYABLE) for poll in polls)
             delay = next(delays, None) if retry else None
             todo = []
@@ -173,38 +174,26 @@ class Poller:
                 time.sleep(delay)  # backoff while the site is unavailable
         return [results[a.label] for a in accounts]
 
-    @staticmethod
-    def _run(stage, poll: _AccountPoll) -> None:
-        try:
-            stage(poll)
-        except FlowError as exc:
-            poll.failure = exc
-        except Exception as exc:  # a surprise from the site must not stop the monitor
-            log.exception("poll of %s failed", poll.label)
-            poll.failure = exc
-
-    def _start_list(self, poll: _AccountPoll) -> None:
-        poll.listing = start_read_orders(poll.session)
-
-    def _collect_list(self, poll: _AccountPoll) -> None:
-        poll.summaries = collect_orders(poll.listing)
-        poll.site_now = poll.session.site_now or poll.started
-        poll.known = self.store.known_orders(poll.label)
-        poll.alerted = self.store.alert_keys(poll.label)
-        poll.wanted = self._wanted(poll)
-
-    def _start_details(self, poll: _AccountPoll) -> None:
-        # Many details (a first poll) are read in chunks, after the other accounts'.
-        if poll.wanted and len(poll.wanted) <= DETAIL_CHUNK:
-            poll.reading = start_read_details(poll.session, poll.wanted)
-
-    def _collect_details(self, poll: _AccountPoll) -> None:
-        if poll.reading is not None:
-            poll.details = collect_details(poll.reading)
-        elif poll.wanted:
-            poll.details = read_details(poll.session, poll.wanted)
-        if self.progress and poll.wanted:
-            self.progress(poll.label, len(poll.details), len(poll.wanted))
+    def _read(self, polls: list[_AccountPoll]) -> list[_AccountPoll]:
+        lists = self.reader.lists([poll.label for poll in polls])
+        for poll in polls:
+            found = lists[poll.label]
+            if isinstance(found, Exception):
+                poll.failure = _noted(poll.label, found)
+                continue
+            poll.summaries = found
+            poll.site_now = self.reader.site_now(poll.label) or poll.started
+            poll.known = self.store.known_orders(poll.label)
+            poll.alerted = self.store.alert_keys(poll.label)
+            poll.wanted = self._wanted(poll)
+        details = self.reader.details({poll.label: poll.wanted for poll in polls if poll.failure is None})
+        for poll in polls:
+            found = details.get(poll.label, {})
+            if isinstance(found, Exception):
+                poll.failure = _noted(poll.label, found)
+            elif poll.failure is None:
+                poll.details = found
+        return polls
 
     # ---------------------------------------------------------------- which details to read
     def _may_fire(self, row: dict, now: dt.datetime, config: facts.RuleConfig) -> bool:
@@ -262,7 +251,7 @@ class Poller:
         outage = self.store.outage(label)
         if outage and outage["alerted"]:
             findings.append(rules.monitor_recovered(label, parse(outage["since"]), now))
-        urls = {f.order_id: poll.session.url(OrderDetailPage.path(f.order_id)) for f in findings if f.order_id}
+        urls = {f.order_id: poll.account.storefront_url + OrderDetailPage.path(f.order_id) for f in findings if f.order_id}
         created = self.store.record_poll(
             label, started=poll.started, site_now=now, orders_seen=len(poll.summaries),
             details_read=len(poll.details), orders=rows, changes=changes, findings=findings, targets=self.targets,
@@ -281,3 +270,10 @@ class Poller:
         created = self.store.record_failure(poll.label, started=poll.started, error=error, findings=findings,
                                             targets=self.targets)
         return PollResult(poll.label, error=error, failure=failure, alerts=[a.message for a in created])
+
+
+def _noted(label: str, failure: Exception) -> Exception:
+    """An expected failure (the site's) is recorded as such; a surprise is logged with its traceback."""
+    if not isinstance(failure, FlowError):
+        log.error("poll of %s failed", label, exc_info=failure)
+    return failure

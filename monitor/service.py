@@ -1,5 +1,8 @@
-"""The monitor: a lock on the database, a browser with a context per account, and a schedule.
+"""The monitor: a lock on the database, a reader of the site, and a schedule.
 
+Polls read the site over HTTP with the session the browser signed in, and the
+browser runs only to sign in (``ORDERMON_POLL_VIA=http``, the default); or they
+read it in a browser kept open with a context per account (``browser``).
 APScheduler runs the polls in the main thread (Playwright's sync API and a
 sqlite-utils Database both belong to the thread that made them): an interval
 with jitter, coalesced, one at a time, a poll at start, and a stop on SIGINT
@@ -20,10 +23,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from flows.browser import Browser
+from flows.http import HttpReader
+from flows.orders import BrowserReader
+from flows.session import sign_in_with_browser
 
 from .alerts import Notifier
 from .lock import MonitorLock
-from .poller import PollResult, Poller, Progress
+from .poller import PollResult, Poller
 from .settings import MonitorSettings
 from .store import Store
 
@@ -34,7 +40,7 @@ DELIVERY_INTERVAL = 10.0  # seconds between delivery passes for retried alerts
 
 class Monitor:
     def __init__(self, settings: MonitorSettings, *, on_poll: Callable[[PollResult], None] | None = None,
-                 progress: Progress | None = None, browser=None):
+                 progress: Callable[[str, int, int], None] | None = None, browser=None):
         self.settings = settings
         self._pw_browser = browser  # an already running Playwright browser, if given
         self.accounts = settings.account_list()
@@ -55,13 +61,20 @@ class Monitor:
         try:
             self.store = Store(self.settings.db)
             self.notifier.recover(self.store)
-            self.browser = Browser(self.settings, browser=self._pw_browser)
-            sessions = {a.label: self.browser.session(a) for a in self.accounts}
-            self.poller = Poller(self.settings, self.store, sessions, self.notifier.targets(), self.progress)
+            if self.settings.poll_via == "browser":
+                self.browser = Browser(self.settings, browser=self._pw_browser)
+                sessions = {a.label: self.browser.session(a) for a in self.accounts}
+                reader = BrowserReader(sessions, self.progress)
+            else:  # no browser until the site asks to sign in
+                reader = HttpReader(self.settings, self.accounts, self._sign_in, self.progress)
+            self.poller = Poller(self.settings, self.store, reader, self.accounts, self.notifier.targets())
         except BaseException:
             self.close()
             raise
         return self
+
+    def _sign_in(self, account) -> None:
+        sign_in_with_browser(self.settings, account, browser=self._pw_browser)
 
     def close(self) -> None:
         if self.browser is not None:
