@@ -128,11 +128,15 @@ class Campaign:
         except FlowError as exc:
             self.flow_outcomes[exc.outcome] += 1
 
-    def session(self):
-        """The cancel flow's own browser session (the monitor has none in http mode)."""
+    def browser(self) -> Browser:
+        """The campaign's browser: for the cancel flows, and the monitor's sign-ins (one Playwright
+        driver per thread)."""
         if self._browser is None:
             self._browser = Browser(self.settings)
-        return self._browser.session(self.settings.account_list()[0])
+        return self._browser
+
+    def session(self):
+        return self.browser().session(self.settings.account_list()[0])
 
     def _poll(self) -> None:
         if self.monitor is not None:
@@ -177,7 +181,7 @@ class Campaign:
             self.monitor = None
 
     def _open_monitor(self) -> None:
-        self.monitor = Monitor(self.settings).open()
+        self.monitor = Monitor(self.settings, browser=self.browser().browser).open()
 
     def _kill_monitor(self) -> None:
         self._close_monitor()  # it holds the database lock

@@ -1,6 +1,8 @@
-"""What a flow leaves behind when it meets a page it does not know: a screenshot and a
-trace, mode 0600 in the artifacts folder. Expected answers (not cancellable, not
-found, sign-in failed, site down) leave nothing."""
+"""What a flow leaves behind when it meets a page it does not know: a screenshot and the
+page's HTML, mode 0600 in the artifacts folder; nothing when all goes well, so it costs
+nothing then. ``ORDERMON_TRACE=true`` records a Playwright trace of every flow as well
+(slower: DOM snapshots at each step), kept on failure without cookies or credentials.
+Expected answers (not cancellable, not found, sign-in failed, site down) leave nothing."""
 
 from __future__ import annotations
 
@@ -24,17 +26,35 @@ def _folder(session: AccountSession) -> Path:
     return folder
 
 
+def _base(session: AccountSession, name: str) -> Path:
+    return _folder(session) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}"
+
+
 def screenshot(session: AccountSession, name: str) -> str:
-    path = _folder(session) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}.png"
+    path = _base(session, name).with_suffix(".png")
     session.page.screenshot(path=path, full_page=True)
     os.chmod(path, 0o600)
     return str(path)
 
 
+def _keep(session: AccountSession, name: str) -> list[str]:
+    """A screenshot and the HTML of the page as it is now."""
+    saved = []
+    with contextlib.suppress(Exception):
+        saved.append(screenshot(session, name))
+    with contextlib.suppress(Exception):
+        html = _base(session, name).with_suffix(".html")
+        fd = os.open(html, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"<!-- {session.page.url} -->\n{session.page.content()}")
+        saved.append(str(html))
+    return saved
+
+
 @contextlib.contextmanager
-def traced(session: AccountSession, name: str) -> Iterator[None]:
-    """Trace the block; on an unexpected failure keep the trace and a screenshot."""
-    tracing = session.context.tracing if session.own_tracing else None
+def kept_on_failure(session: AccountSession, name: str) -> Iterator[None]:
+    """Run the block; on an unexpected failure keep a screenshot and the page's HTML (and the trace)."""
+    tracing = session.context.tracing if session.own_tracing and session.settings.trace else None
     if tracing:
         tracing.start(screenshots=False, snapshots=True, sources=False)
     try:
@@ -43,11 +63,9 @@ def traced(session: AccountSession, name: str) -> Iterator[None]:
         if isinstance(exc, FlowError) and not isinstance(exc, UnexpectedPage):
             _stop(tracing)
             raise  # an answer the flow expects: no artifacts needed
-        saved = []
-        with contextlib.suppress(Exception):
-            saved.append(screenshot(session, name))
+        saved = _keep(session, name)
         if tracing:
-            trace = _folder(session) / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{name}.trace.zip"
+            trace = _base(session, name).with_suffix(".trace.zip")
             _stop(tracing, trace)
             saved.append(str(trace))
         if isinstance(exc, FlowError):

@@ -65,7 +65,7 @@ class _Attempt:
 def cancel_order(session: AccountSession, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
     """Sign-in, when the session has expired, happens in a separate untraced context."""
     attempt = _Attempt()
-    with artifacts.traced(session, f"cancel-{order_id}"):
+    with artifacts.kept_on_failure(session, f"cancel-{order_id}"):
         return retrying(session.settings, _cancel_once, session, order_id, reason, dry_run, attempt)
 
 
@@ -102,7 +102,7 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
                              f"{NEXT_STEPS.get(status, '')}")
 
     refund = detail.start_cancel()
-    reason = match_reason(wanted, refund.offered_reasons())
+    reason = match_reason(wanted, refund.open_reasons())
     refund.choose(reason)
     if dry_run:
         return CancelResult(

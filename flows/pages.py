@@ -158,16 +158,16 @@ class RefundPage:
         except AssertionError:
             raise UnexpectedPage("Cancel order did not open the refund page") from None
 
-    def offered_reasons(self) -> list[str]:
-        """The drop-down's options, read without opening it."""
-        texts = self.page.get_by_role("option", include_hidden=True).all_text_contents()
+    def open_reasons(self) -> list[str]:
+        """Open the drop-down; the reasons it offers."""
+        self.reason.click()
+        texts = self.options.all_text_contents()
         if not texts:
             raise UnexpectedPage("the Refund information drop-down offers no reasons")
         return [text.strip() for text in texts]
 
     def choose(self, reason: str) -> None:
-        """Open the drop-down, pick the reason, and check the drop-down shows it."""
-        self.reason.click()
+        """Pick a reason in the open drop-down, and check the drop-down shows it."""
         self.page.get_by_role("option", name=reason, exact=True).click()
         expect(self.reason).to_have_text(reason)
 

@@ -47,6 +47,7 @@ class FlowSettings(BaseSettings):
     retry_backoff: float = Field(0.5, ge=0, le=60, description="seconds, doubled per retry")
     data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")
     artifacts_dir: Path | None = Field(None, description="screenshots and traces (default: data_dir/artifacts)")
+    trace: bool = Field(False, description="record a Playwright trace of each flow, kept on failure (slower)")
 
     _storefront_url = field_validator("storefront_url")(check_http_url)
 

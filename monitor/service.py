@@ -39,6 +39,9 @@ DELIVERY_INTERVAL = 10.0  # seconds between delivery passes for retried alerts
 
 
 class Monitor:
+    """``browser``: a Playwright browser already running in this thread (one sync driver per thread),
+    for the sign-ins (and the browser reader); by default one is started when needed."""
+
     def __init__(self, settings: MonitorSettings, *, on_poll: Callable[[PollResult], None] | None = None,
                  progress: Callable[[str, int, int], None] | None = None, browser=None):
         self.settings = settings

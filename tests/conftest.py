@@ -57,3 +57,9 @@ def one_line_error(result: subprocess.CompletedProcess, code: int, text: str) ->
     assert result.returncode == code, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], result.stderr
+
+
+@pytest.fixture
+def own_settings(shopper_settings, tmp_path):
+    """The shopper's settings with a session folder of the test's own (not the worker's shared one)."""
+    return shopper_settings.model_copy(update={"data_dir": tmp_path / "own-session"})

@@ -112,8 +112,8 @@ def test_500_on_submit_is_retried_without_a_second_request(shopper, storefront):
     assert storefront.admin.order(order["id"])["cancel_requests"] == 1
 
 
-def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, shopper_settings):
-    settings = shopper_settings.model_copy(update={"timeout": 2})
+def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, own_settings):
+    settings = own_settings.model_copy(update={"timeout": 2})
     session = Browser(settings, browser=browser).session(Account.from_settings(settings))
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target="POST /p/order/cancel", latency_ms=3000, latency_after=True)
@@ -135,42 +135,56 @@ def test_site_down_after_retries(shopper, storefront):
     assert storefront.admin.order(order["id"])["cancel_requests"] == 0
 
 
-def test_captcha_is_reported_not_retried(storefront, browser, shopper_settings):
+def test_captcha_is_reported_not_retried(storefront, browser, own_settings):
     storefront.admin.faults(captcha=True)
-    session = Browser(shopper_settings, browser=browser).session(Account.from_settings(shopper_settings))
+    session = Browser(own_settings, browser=browser).session(Account.from_settings(own_settings))
     with pytest.raises(CaptchaRequired) as err:
         session.ensure_signed_in()
     assert code_for(err.value) == 5
     session.close()
 
 
-def test_wrong_password(storefront, browser, shopper_settings):
-    settings = shopper_settings.model_copy(update={"password": "wrong"})
+def test_wrong_password(storefront, browser, own_settings):
+    settings = own_settings.model_copy(update={"password": "wrong"})
     from pydantic import SecretStr
 
-    settings = shopper_settings.model_copy(update={"password": SecretStr("not-the-password")})
+    settings = own_settings.model_copy(update={"password": SecretStr("not-the-password")})
     session = Browser(settings, browser=browser).session(Account.from_settings(settings))
     with pytest.raises(SignInFailed, match="incorrect"):
         session.ensure_signed_in()
     session.close()
 
 
-def test_session_is_kept_between_runs_in_a_private_file(storefront, browser, shopper_settings):
-    account = Account.from_settings(shopper_settings)
-    first = Browser(shopper_settings, browser=browser).session(account)
+def test_session_is_kept_between_runs_in_a_private_file(storefront, browser, own_settings):
+    account = Account.from_settings(own_settings)
+    first = Browser(own_settings, browser=browser).session(account)
     first.ensure_signed_in()
     assert first.sign_ins == 1
     state = first.state_path
     assert oct(state.stat().st_mode)[-3:] == "600"
-    assert shopper_settings.password.get_secret_value() not in state.read_text()
+    assert own_settings.password.get_secret_value() not in state.read_text()
     first.close()
-    second = Browser(shopper_settings, browser=browser).session(account)
+    second = Browser(own_settings, browser=browser).session(account)
     second.ensure_signed_in()
     assert second.sign_ins == 0
     second.close()
 
 
-def test_unexpected_page_leaves_a_trace_and_screenshot_without_the_password(shopper, storefront):
+def test_unexpected_page_leaves_a_screenshot_and_the_html_and_nothing_else_otherwise(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert not shopper.settings.artifacts.exists()  # nothing when all goes well
+    other = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(maintenance=True, target="GET /p/order/index.html")
+    with pytest.raises(UnexpectedPage) as err:
+        shopper.cancel(other["id"], "wrong")
+    paths = sorted(Path(p) for p in err.value.artifacts)
+    assert [p.suffix for p in paths] == [".html", ".png"]
+    assert "back soon" in paths[0].read_text() and all(oct(p.stat().st_mode)[-3:] == "600" for p in paths)
+
+
+def test_a_trace_on_request_is_kept_without_the_password_or_the_session(shopper, storefront):
+    shopper.settings.trace = True
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(expire_sessions=True)  # the flow must sign in again mid-way
     storefront.admin.faults(maintenance=True, target="GET /p/order/index.html")
@@ -192,15 +206,15 @@ def test_unexpected_page_leaves_a_trace_and_screenshot_without_the_password(shop
     assert storefront.admin.order(order["id"])["cancel_requests"] == 0
 
 
-def test_corrupt_storage_state_is_a_clear_error(storefront, browser, shopper_settings):
-    account = Account.from_settings(shopper_settings)
-    path = shopper_settings.data_dir / f"state-{account.key}.json"
+def test_corrupt_storage_state_is_a_clear_error(storefront, browser, own_settings):
+    account = Account.from_settings(own_settings)
+    path = own_settings.data_dir / f"state-{account.key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{not json")
     from flows.errors import LocalStateError
 
     with pytest.raises(LocalStateError, match="unusable.*delete it"):
-        Browser(shopper_settings, browser=browser).session(account)
+        Browser(own_settings, browser=browser).session(account)
     assert path.read_text() == "{not json"
 
 

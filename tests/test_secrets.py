@@ -37,7 +37,7 @@ def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env):
     other = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(expire_sessions=True)
     storefront.admin.faults(maintenance=True, target="GET /p/order/detail.html")
-    failed = run(env, "cancel", other["id"], "--reason", "wrong", "--json", "--timeout", "2")
+    failed = run(env, "cancel", other["id"], "--reason", "wrong", "--json", "--timeout", "2", ORDERMON_TRACE="true")
     outputs.append(failed)
     assert failed.returncode == 1 and "artifacts" in failed.stdout
     storefront.admin.faults(clear=True)
