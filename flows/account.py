@@ -72,6 +72,8 @@ class StateFile:
             for cookie in state["cookies"]:
                 if not (isinstance(cookie, dict) and all(isinstance(cookie.get(k), str) for k in COOKIE_FIELDS)):
                     raise ValueError("a cookie without name, value, domain and path")
+                if cookie.get("sameSite", "Lax") not in ("Strict", "Lax", "None"):
+                    raise ValueError(f"a cookie with sameSite {cookie.get('sameSite')!r}")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise LocalStateError(f"storage state {self.path} is unusable ({exc}); delete it to sign in again") from None
         return state

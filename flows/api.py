@@ -10,9 +10,11 @@ from .browser import Browser
 from .cancel import cancel_order
 from .domain import Tab
 from .errors import SettingsError
+from .http import HttpReader
 from .models import CancelResult, OrderDetail, OrderSummary
 from .orders import read_detail, read_orders
 from .retry import retrying
+from .session import sign_in_with_browser
 from .settings import FlowSettings
 
 
@@ -41,6 +43,8 @@ def describe_source_error(exc: PydanticSettingsError) -> str:
 
 def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL) -> list[OrderSummary]:
     account = Account.from_settings(settings)
+    if settings.poll_via == "http":  # the browser only to sign in, when the site asks
+        return _answer(_reader(settings, account).lists([account.label], tab)[account.label])
     with Browser(settings) as browser:
         session = browser.session(account)
         return retrying(settings, read_orders, session, tab)
@@ -48,9 +52,21 @@ def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL) -> list[OrderSummary
 
 def order_detail(settings: FlowSettings, order_id: str) -> OrderDetail:
     account = Account.from_settings(settings)
+    if settings.poll_via == "http":
+        return _answer(_reader(settings, account).details({account.label: [order_id]})[account.label])[order_id]
     with Browser(settings) as browser:
         session = browser.session(account)
         return retrying(settings, read_detail, session, order_id)
+
+
+def _reader(settings: FlowSettings, account: Account) -> HttpReader:
+    return HttpReader(settings, [account], sign_in=lambda a: sign_in_with_browser(settings, a))
+
+
+def _answer(found):
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def cancel(settings: FlowSettings, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:

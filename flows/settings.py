@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -48,6 +49,9 @@ class FlowSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")
     artifacts_dir: Path | None = Field(None, description="screenshots and traces (default: data_dir/artifacts)")
     trace: bool = Field(False, description="record a Playwright trace of each flow, kept on failure (slower)")
+    poll_via: Literal["http", "browser"] = Field(
+        "http", description="read orders over HTTP with the browser's session (the browser only signs in), "
+        "or in the browser")
 
     _storefront_url = field_validator("storefront_url")(check_http_url)
 

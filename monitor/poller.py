@@ -145,11 +145,9 @@ class Poller:
         self.reader = reader
         self.targets = targets
         self.configs = {a.label: settings.rule_config(a.label) for a in accounts}
-
-    def _leads(self, config: facts.RuleConfig) -> dict[str, dt.timedelta]:
-        """How long before its deadline a rule may warn: protection_expiring and unpaid_closing."""
-        return {"protection_ends": dt.timedelta(days=max(config.protection_warning_days, default=0)),
-                "pay_by": dt.timedelta(days=config.unpaid_warning_days)}
+        # Per order: its stored deadlines when last looked at, and the next moment anything may come
+        # due (rules.next_moment): an unchanged order is looked at again only then.
+        self._next: dict[tuple[str, str], tuple[str, dt.datetime | None]] = {}
 
     # ---------------------------------------------------------------- the poll
     def poll_all(self, accounts: list[Account]) -> list[PollResult]:
@@ -196,12 +194,16 @@ class Poller:
         return polls
 
     # ---------------------------------------------------------------- which details to read
-    def _may_fire(self, row: dict, now: dt.datetime, config: facts.RuleConfig) -> bool:
-        """Whether a rule could fire yet on an unchanged order: a deadline, less the longest
-        warning lead, has come."""
-        leads = self._leads(config)
-        return any(at <= now + leads.get(name, dt.timedelta(0))
-                   for name, at in _effective(row).items())
+    def _due(self, label: str, row: dict, now: dt.datetime) -> bool:
+        """Whether anything may have come due for an order since it was last looked at."""
+        seen = self._next.get((label, row["order_id"]))
+        if seen is None or seen[0] != row["deadlines"]:
+            return True  # never looked at in this process, or changed since
+        return seen[1] is not None and now >= seen[1]
+
+    def _looked_at(self, label: str, row: dict, now: dt.datetime, config: facts.RuleConfig) -> None:
+        moment = rules.next_moment(facts.OrderFacts.from_row(row), now, config)
+        self._next[(label, row["order_id"])] = (row["deadlines"], moment)
 
     def _findings(self, row: dict, now: dt.datetime, alerted: set, config: facts.RuleConfig) -> list[rules.Finding]:
         return [f for f in rules.evaluate(facts.OrderFacts.from_row(row), now, config)
@@ -219,8 +221,9 @@ class Poller:
                 or row["status"] != summary.status.value
                 or row["refund_status"] != summary.refund_status
                 or row["detail_read_at"] is None
-                or any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values())
-                or (self._may_fire(row, now, config) and self._findings(row, now, poll.alerted, config))
+                or (self._due(poll.label, row, now) and (
+                    any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values())
+                    or self._findings(row, now, poll.alerted, config)))
             ):
                 wanted.append(summary.id)
         return wanted
@@ -234,7 +237,7 @@ class Poller:
             detail = poll.details.get(summary.id)
             if before is not None and detail is None and _same(before, summary):
                 row = before  # unchanged: nothing to write, deadlines as stored
-                if not self._may_fire(row, now, config):
+                if not self._due(label, row, now):
                     continue
             else:
                 row, names = _row(label, summary, before, detail, now, config)
@@ -248,6 +251,7 @@ class Poller:
                     "refund_to": row["refund_status"], "close_reason": row.get("close_reason"),
                 })
             findings.extend(self._findings(row, now, poll.alerted, config))
+            self._looked_at(label, row, now, config)
         outage = self.store.outage(label)
         if outage and outage["alerted"]:
             findings.append(rules.monitor_recovered(label, parse(outage["since"]), now))

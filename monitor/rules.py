@@ -67,9 +67,10 @@ def _finding(rule: str, o: OrderFacts, name: Deadline, d: Known, now: dt.datetim
     return Finding(rule, o.order_id, d.at, now, summary, next_step, level, f"{name.value}:{d.episode}", name.value)
 
 
-def _overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, status: Status | None, name: Deadline) -> Known | None:
+def _overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known], status: Status | None,
+             name: Deadline) -> Known | None:
     """The deadline, if the order is (still) in ``status`` and the deadline passed more than the grace ago."""
-    d = deadlines(o, c).get(name)
+    d = known.get(name)
     if d is None or (status is not None and o.status is not status) or now < d.at + c.grace:
         return None
     return d
@@ -84,8 +85,8 @@ def _events(o: OrderFacts, kind: Event) -> list[dt.datetime]:
 
 
 # ---------------------------------------------------------------------- overdue
-def seller_response_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    d = _overdue(o, now, c, Status.AWAITING_CANCELLATION, Deadline.SELLER_RESPONSE_BY)
+def seller_response_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+    d = _overdue(o, now, c, known, Status.AWAITING_CANCELLATION, Deadline.SELLER_RESPONSE_BY)
     if d is None:
         return []
     return [_finding("seller_response_overdue", o, Deadline.SELLER_RESPONSE_BY, d, now,
@@ -94,8 +95,8 @@ def seller_response_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> l
                      "if it ships anyway, refuse the delivery")]
 
 
-def ship_deadline_passed(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    d = _overdue(o, now, c, Status.AWAITING_SHIPMENT, Deadline.SHIP_BY)
+def ship_deadline_passed(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+    d = _overdue(o, now, c, known, Status.AWAITING_SHIPMENT, Deadline.SHIP_BY)
     if d is None:
         return []
     return [_finding("ship_deadline_passed", o, Deadline.SHIP_BY, d, now,
@@ -104,8 +105,8 @@ def ship_deadline_passed(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list
                      "or contact customer service")]
 
 
-def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    d = _overdue(o, now, c, None, Deadline.REFUND_EXPECTED_BY)
+def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+    d = _overdue(o, now, c, known, None, Deadline.REFUND_EXPECTED_BY)
     if d is None or o.refund_status != "pending":
         return []
     destination = _destination(o)
@@ -114,8 +115,8 @@ def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Findi
                      f"check {destination}, then contact customer service with the order id")]
 
 
-def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    d = _overdue(o, now, c, Status.PAYMENT_VERIFYING, Deadline.VERIFICATION_BY)
+def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+    d = _overdue(o, now, c, known, Status.PAYMENT_VERIFYING, Deadline.VERIFICATION_BY)
     if d is None:
         return []
     return [_finding("payment_unverified", o, Deadline.VERIFICATION_BY, d, now,
@@ -123,11 +124,11 @@ def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[F
                      "contact customer service about the payment; do not pay twice")]
 
 
-def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    d = _overdue(o, now, c, Status.AWAITING_DELIVERY, Deadline.DELIVERY_EXPECTED_BY)
+def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+    d = _overdue(o, now, c, known, Status.AWAITING_DELIVERY, Deadline.DELIVERY_EXPECTED_BY)
     if d is None:
         return []
-    protection = deadlines(o, c).get(Deadline.PROTECTION_ENDS)
+    protection = known.get(Deadline.PROTECTION_ENDS)
     until = f" (buyer protection ends {protection.at:%Y-%m-%d %H:%M} UTC)" if protection else ""
     return [_finding("parcel_overdue", o, Deadline.DELIVERY_EXPECTED_BY, d, now,
                      "the parcel has not arrived by the latest delivery estimate of its shipping method",
@@ -135,9 +136,9 @@ def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Findi
 
 
 # ---------------------------------------------------------------------- warnings before a deadline
-def protection_expiring(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+def protection_expiring(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     """One finding per warning level; only the most urgent level reached counts."""
-    d = deadlines(o, c).get(Deadline.PROTECTION_ENDS)
+    d = known.get(Deadline.PROTECTION_ENDS)
     if o.status is not Status.AWAITING_DELIVERY or d is None or now >= d.at:
         return []
     reached = [days for days in c.protection_warning_days if now >= d.at - dt.timedelta(days=days)]
@@ -150,8 +151,8 @@ def protection_expiring(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[
                      "open a dispute before the protection ends, or ask the seller to extend it", level=f"{level}d")]
 
 
-def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
-    d = deadlines(o, c).get(Deadline.PAY_BY)
+def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+    d = known.get(Deadline.PAY_BY)
     if o.status is not Status.AWAITING_PAYMENT or d is None or now >= d.at:
         return []
     if now < d.at - dt.timedelta(days=c.unpaid_warning_days):
@@ -160,9 +161,9 @@ def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Findi
                      "pay before the deadline if you still want it; otherwise nothing to do")]
 
 
-def dispute_window_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+def dispute_window_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     """Completed because the protection ran out, without the buyer confirming receipt."""
-    d = deadlines(o, c).get(Deadline.DISPUTE_CLOSES)
+    d = known.get(Deadline.DISPUTE_CLOSES)
     if o.status is not Status.COMPLETED or o.completed_by != "protection_ended" or d is None or now >= d.at:
         return []
     return [_finding("dispute_window_closing", o, Deadline.DISPUTE_CLOSES, d, now,
@@ -172,10 +173,10 @@ def dispute_window_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> li
 
 
 # ---------------------------------------------------------------------- what happened
-def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     if o.status not in (Status.AWAITING_SHIPMENT, Status.AWAITING_DELIVERY):
         return []
-    ship = deadlines(o, c).get(Deadline.SHIP_BY)
+    ship = known.get(Deadline.SHIP_BY)
     found = []
     for refused in _events(o, Event.CANCEL_REFUSED):
         if now - refused > c.recent:
@@ -188,11 +189,11 @@ def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list
     return found
 
 
-def shipped_while_cancelling(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+def shipped_while_cancelling(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     if o.status is not Status.AWAITING_DELIVERY:
         return []
     requests, refusals = _events(o, Event.CANCEL_REQUESTED), _events(o, Event.CANCEL_REFUSED)
-    delivery = deadlines(o, c).get(Deadline.DELIVERY_EXPECTED_BY)
+    delivery = known.get(Deadline.DELIVERY_EXPECTED_BY)
     found = []
     for shipped in _events(o, Event.SHIPPED):
         asked = [t for t in requests if t <= shipped]
@@ -206,7 +207,7 @@ def shipped_while_cancelling(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> 
     return found
 
 
-def refund_arrived(o: OrderFacts, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+def refund_arrived(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     if o.refund_status != "completed" or o.refunded_at is None or now - o.refunded_at > c.recent:
         return []
     amount = f"{o.total} {o.currency}" if o.total is not None else "the money"
@@ -226,8 +227,29 @@ ORDER_RULES = (
 )
 
 
+OVERDUE = frozenset({Deadline.SELLER_RESPONSE_BY, Deadline.SHIP_BY, Deadline.REFUND_EXPECTED_BY,
+                     Deadline.VERIFICATION_BY, Deadline.DELIVERY_EXPECTED_BY})
+
+
 def evaluate(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> list[Finding]:
-    return [finding for rule in ORDER_RULES for finding in rule(order, now, config)]
+    known = deadlines(order, config)
+    return [finding for rule in ORDER_RULES for finding in rule(order, now, config, known)]
+
+
+def next_moment(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> dt.datetime | None:
+    """The earliest moment after ``now`` at which the order's facts may say something new: a deadline
+    passes (the site may have moved it: read it again), an overdue rule's grace ends, a warning level
+    is reached. None: nothing will come due until the order changes."""
+    moments = []
+    for name, d in deadlines(order, config).items():
+        moments.append(d.at)
+        if name in OVERDUE:
+            moments.append(d.at + config.grace)
+        if name is Deadline.PROTECTION_ENDS:
+            moments += [d.at - dt.timedelta(days=days) for days in config.protection_warning_days]
+        if name is Deadline.PAY_BY:
+            moments.append(d.at - dt.timedelta(days=config.unpaid_warning_days))
+    return min((m for m in moments if m > now), default=None)
 
 
 def monitor_failing(account: str, since: dt.datetime, now: dt.datetime, failures: int, error: str) -> Finding:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -62,8 +62,7 @@ class MonitorSettings(FlowSettings):
         default_factory=list, description="JSON list; default: the one ORDERMON_EMAIL account"
     )
     db: Path = Field(Path("ordermon.db"), description="SQLite database")
-    poll_via: Literal["http", "browser"] = Field(
-        "http", description="read the site over HTTP with the browser's session, or in the browser")
+
     poll_interval: float = Field(900, gt=0, description="seconds between polls")
     poll_jitter: float = Field(60, ge=0, description="random seconds added to each poll")
     misfire_grace: float = Field(300, ge=1, description="seconds a late poll may still run")

@@ -6,6 +6,8 @@ import sys
 import httpx
 import pytest
 
+from flows.http import tls
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -18,7 +20,7 @@ def csrf_from(response: httpx.Response) -> str:
 @pytest.fixture
 def buyer_http(storefront):
     """An httpx client signed in to the storefront as the demo buyer."""
-    with httpx.Client(base_url=storefront.url, follow_redirects=False, timeout=10) as client:
+    with httpx.Client(base_url=storefront.url, follow_redirects=False, timeout=10, verify=tls()) as client:
         token = csrf_from(client.get("/login"))
         response = client.post(
             "/login", data={"email": storefront.email, "password": storefront.password, "csrf_token": token}

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,38 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
     assert len({(a["order_id"], a["rule"], a["level"], a["episode"]) for a in alerts}) == len(alerts)
     carried = [a for a in alerts if a["digest_of"] in (None, a["id"])]  # an alert, or the first of a digest
     assert all(a["states"] == "delivered" for a in alerts) and len(carried) == len(messages)
+
+
+def descendants(pid: int) -> list[str]:
+    """The command names of every process below ``pid`` (from /proc)."""
+    names, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    names.append(Path(f"/proc/{child}/comm").read_text().strip())
+                except OSError:
+                    pass
+                todo.append(child)
+    return names
+
+
+@pytest.mark.parametrize("via, browser_between_polls", [("http", False), ("browser", True)])
+def test_between_polls_no_browser_is_resident_in_http_mode(env, via, browser_between_polls):
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+                            env=env | {"ORDERMON_POLL_VIA": via}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stderr:  # the first poll is over
+            if line.startswith("poll "):
+                break
+        names = descendants(proc.pid)
+        assert any("chrom" in n or "headless" in n or "node" in n for n in names) is browser_between_polls, names
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
