@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from fixtures.admin_client import AdminClient
 from fixtures.storefront import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from flows.account import Account, StateFile
+from flows.http import own_loop
 from flows.settings import FlowSettings
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -138,7 +139,7 @@ class BareClient:
         self.concurrency = concurrency
 
     def read_all(self) -> list[dict]:
-        return asyncio.run(self._read_all())
+        return own_loop(self._read_all())
 
     async def _read_all(self) -> list[dict]:
         limits = httpx.Limits(max_connections=self.concurrency)

@@ -162,7 +162,7 @@ class HttpReader:
 
     # ---------------------------------------------------------------- every account at once
     def _run(self, work: dict[str, Callable]) -> dict[str, Any]:
-        results = _own_loop(self._gather(work))
+        results = own_loop(self._gather(work))
         expired = [label for label, result in results.items() if isinstance(result, SessionExpired)]
         for label in expired:  # the browser signs in (outside the event loop), then once more
             try:
@@ -172,7 +172,7 @@ class HttpReader:
                 results[label] = exc
         again = {label: work[label] for label in expired if isinstance(results[label], SessionExpired)}
         if again:
-            for label, result in _own_loop(self._gather(again)).items():
+            for label, result in own_loop(self._gather(again)).items():
                 results[label] = (SignInFailed("signed in, but the site still says not signed in")
                                   if isinstance(result, SessionExpired) else result)
         for label in work:
@@ -220,7 +220,7 @@ class HttpReader:
         return details_from_responses(list(await asyncio.gather(*(one(i) for i in ids))))
 
 
-def _own_loop(coroutine):
+def own_loop(coroutine):
     """Run the reads in an event loop of their own: Playwright's sync API may hold this thread's."""
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ordermon-http") as pool:
         return pool.submit(asyncio.run, coroutine).result()

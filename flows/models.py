@@ -6,23 +6,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
 from .domain import Status
-from .text import printable
 
 
-class SiteText(BaseModel):
-    """A record read from the site: every string in it is printable (flows/text.py)."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _printable(cls, value):
-        return printable(value) if isinstance(value, str) else value
-
-
-class OrderSummary(SiteText):
-    """One order as the orders list shows it."""
+class OrderSummary(BaseModel):
+    """One order as the orders list shows it (its text made printable: flows/orders.py)."""
 
     id: str
     status: Status
@@ -34,7 +24,7 @@ class OrderSummary(SiteText):
     order_date: dt.date
 
 
-class TimelineEvent(SiteText):
+class TimelineEvent(BaseModel):
     at: dt.datetime
     kind: str
     text: str = ""
@@ -79,7 +69,7 @@ Outcome = Literal[
 ]
 
 
-class CancelResult(SiteText):
+class CancelResult(BaseModel):
     order_id: str
     status_before: Status | None = None
     status_after: Status | None = None

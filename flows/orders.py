@@ -15,6 +15,7 @@ from .errors import ListChanged, OrderNotFound, UnexpectedPage
 from .fetch import MANY_JS, PAGED_JS, PendingFetch
 from .models import OrderDetail, OrderSummary
 from .session import AccountSession
+from .text import cleaned, needs_cleaning
 
 LIST_JSON = "/p/order/list.json"
 DETAIL_JSON = "/p/order/detail.json"
@@ -39,10 +40,16 @@ def detail_url(order_id: str) -> str:
 
 
 # ---------------------------------------------------------------------- the answers, typed
+def _printable(record, raw: str):
+    """Site text reaches ordermon without control characters (a store named with escape sequences
+    must not reach a terminal); the scan of the raw text keeps the common case free."""
+    return cleaned(record) if needs_cleaning(raw) else record
+
+
 def orders_from_pages(responses: list[dict]) -> list[OrderSummary]:
     """Every page's ``{status, text}`` answer (status 200) as one list of orders."""
     try:
-        pages = [ListPage.model_validate_json(r["text"]) for r in responses]
+        pages = [_printable(ListPage.model_validate_json(r["text"]), r["text"]) for r in responses]
     except ValidationError as exc:
         raise UnexpectedPage(f"{LIST_JSON} answered something else than an order list: {exc.errors()[0]['msg']}") from None
     seen: dict[str, OrderSummary] = {}
@@ -61,7 +68,7 @@ def details_from_responses(responses: list[dict]) -> dict[str, OrderDetail]:
         if response["status"] == 404:
             raise OrderNotFound(f"order {response['key']} not found")
         try:
-            details[response["key"]] = OrderDetail.model_validate_json(response["text"])
+            details[response["key"]] = _printable(OrderDetail.model_validate_json(response["text"]), response["text"])
         except ValidationError as exc:
             raise UnexpectedPage(f"{DETAIL_JSON} answered something else than an order: {exc.errors()[0]['msg']}") from None
     return details
@@ -160,7 +167,7 @@ def read_detail(session: AccountSession, order_id: str) -> OrderDetail:
         raise OrderNotFound(f"order {order_id} not found")
     if status != 200:
         raise UnexpectedPage(f"{DETAIL_JSON} answered HTTP {status}")
-    return OrderDetail.model_validate(data)
+    return cleaned(OrderDetail.model_validate(data))
 
 
 def read_order_ids_ui(session: AccountSession, tab: Tab = Tab.ALL) -> list[str]:

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .domain import STATUS_BY_LABEL, TAB_LABELS, Status, Tab
+from .text import printable
 from .errors import CaptchaRequired, OrderNotFound, SignInFailed, SiteUnavailable, UnexpectedPage, check_available
 
 DETAILS_LINK = re.compile(r"^Order details")
@@ -164,7 +165,7 @@ class RefundPage:
         texts = self.options.all_text_contents()
         if not texts:
             raise UnexpectedPage("the Refund information drop-down offers no reasons")
-        return [text.strip() for text in texts]
+        return [printable(text).strip() for text in texts]
 
     def choose(self, reason: str) -> None:
         """Pick a reason in the open drop-down, and check the drop-down shows it."""

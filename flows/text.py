@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from enum import Enum
 
 # C0 and C1 controls, and the format characters that reorder text (bidi overrides).
 UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -14,3 +15,30 @@ def printable(text: str) -> str:
     """``text`` without control characters; line breaks and tabs become spaces."""
     text = re.sub(r"[\r\n\t]+", " ", text)
     return unicodedata.normalize("NFC", UNSAFE.sub("", text))
+
+
+# The same characters as a JSON text may write them: escaped.
+ESCAPED = re.compile(r"\\u00[01][0-9a-fA-F]|\\u00(7[fF]|[89][0-9a-fA-F])|\\u20(0[eEfF]|2[a-eA-E]|6[6-9])|\\[nrtbf]")
+
+
+def needs_cleaning(raw: str) -> bool:
+    """Whether any string of a JSON text could hold an unsafe character (cheap: one scan of the text)."""
+    return bool(UNSAFE.search(raw) or ESCAPED.search(raw))
+
+
+def cleaned(record):
+    """A pydantic record with every string in it (nested records and lists too) made printable."""
+    from pydantic import BaseModel
+
+    def clean(value):
+        if isinstance(value, Enum):  # a status is a word of ordermon's own, already checked
+            return value
+        if isinstance(value, str):
+            return printable(value)
+        if isinstance(value, BaseModel):
+            return value.model_copy(update={name: clean(getattr(value, name)) for name in type(value).model_fields})
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    return clean(record)

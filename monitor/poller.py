@@ -28,7 +28,7 @@ from flows.retry import backoffs
 
 from . import facts, rules
 from .settings import MonitorSettings
-from .store import Store, iso, parse
+from .store import DIGEST, Store, iso, parse
 
 log = logging.getLogger("ordermon.poller")
 RETRYABLE = (SiteUnavailable, ListChanged)
@@ -76,7 +76,8 @@ class _AccountPoll:
     account: Account
     started: dt.datetime
     summaries: list[OrderSummary] = field(default_factory=list)
-    known: dict[str, dict] = field(default_factory=dict)
+    digests: dict[str, tuple] = field(default_factory=dict)  # what ordermon knows of every order
+    known: dict[str, dict] = field(default_factory=dict)  # the full rows of the orders that need work
     alerted: set[tuple] = field(default_factory=set)
     site_now: dt.datetime | None = None
     wanted: list[str] = field(default_factory=list)
@@ -130,11 +131,15 @@ def _effective(row: dict) -> dict[str, dt.datetime]:
             if v.get("shown", True) and (v.get("site") or v.get("computed"))}
 
 
-def _same(row: dict, summary: OrderSummary) -> bool:
-    """Whether the list shows the order as the database has it."""
-    return (row["status"] == summary.status.value and row["refund_status"] == summary.refund_status
-            and row["status_label"] == summary.status_label and row["store"] == summary.store
-            and row["total"] == str(summary.total))
+def _same(digest: tuple, summary: OrderSummary) -> bool:
+    """Whether the list shows the order as the database has it (``store.DIGEST``)."""
+    status, refund, label, store, total = digest[:5]
+    return (status == summary.status and refund == summary.refund_status and label == summary.status_label
+            and store == summary.store and total == str(summary.total))
+
+
+def _digest(row: dict) -> tuple:
+    return tuple(row.get(name) for name in DIGEST)
 
 
 class Poller:
@@ -145,6 +150,9 @@ class Poller:
         self.reader = reader
         self.targets = targets
         self.configs = {a.label: settings.rule_config(a.label) for a in accounts}
+        # Per account, what is known of each order (store.DIGEST); the monitor is the database's only
+        # writer (its lock), so this is read once per process and kept in step with what it writes.
+        self._digests: dict[str, dict[str, tuple]] = {}
         # Per order: its stored deadlines when last looked at, and the next moment anything may come
         # due (rules.next_moment): an unchanged order is looked at again only then.
         self._next: dict[tuple[str, str], tuple[str, dt.datetime | None]] = {}
@@ -181,7 +189,9 @@ class Poller:
                 continue
             poll.summaries = found
             poll.site_now = self.reader.site_now(poll.label) or poll.started
-            poll.known = self.store.known_orders(poll.label)
+            if poll.label not in self._digests:
+                self._digests[poll.label] = self.store.order_digests(poll.label)
+            poll.digests = self._digests[poll.label]
             poll.alerted = self.store.alert_keys(poll.label)
             poll.wanted = self._wanted(poll)
         details = self.reader.details({poll.label: poll.wanted for poll in polls if poll.failure is None})
@@ -194,10 +204,10 @@ class Poller:
         return polls
 
     # ---------------------------------------------------------------- which details to read
-    def _due(self, label: str, row: dict, now: dt.datetime) -> bool:
+    def _due(self, label: str, order_id: str, deadlines: str | None, now: dt.datetime) -> bool:
         """Whether anything may have come due for an order since it was last looked at."""
-        seen = self._next.get((label, row["order_id"]))
-        if seen is None or seen[0] != row["deadlines"]:
+        seen = self._next.get((label, order_id))
+        if seen is None or seen[0] != deadlines:
             return True  # never looked at in this process, or changed since
         return seen[1] is not None and now >= seen[1]
 
@@ -211,21 +221,27 @@ class Poller:
 
     def _wanted(self, poll: _AccountPoll) -> list[str]:
         """Orders whose detail must be read: new, changed, never read, a deadline passed since the
-        last read (the site may have moved it), or an alert come due (read fresh before alerting)."""
+        last read (the site may have moved it), or an alert come due (read fresh before alerting).
+        The full rows of the orders that need work go to ``poll.known``."""
         config, now = self.configs[poll.label], poll.site_now
-        wanted = []
+        wanted, work, due = [], [], []
         for summary in poll.summaries:
-            row = poll.known.get(summary.id)
-            if (
-                row is None
-                or row["status"] != summary.status.value
-                or row["refund_status"] != summary.refund_status
-                or row["detail_read_at"] is None
-                or (self._due(poll.label, row, now) and (
-                    any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values())
-                    or self._findings(row, now, poll.alerted, config)))
-            ):
+            digest = poll.digests.get(summary.id)
+            if digest is None:
                 wanted.append(summary.id)
+            elif digest[0] != summary.status or digest[1] != summary.refund_status or digest[5] is None:
+                wanted.append(summary.id)
+                work.append(summary.id)
+            elif not _same(digest, summary):
+                work.append(summary.id)
+            elif self._due(poll.label, summary.id, digest[6], now):
+                due.append(summary.id)
+        poll.known = self.store.orders_by_id(poll.label, work + due) if work or due else {}
+        for order_id in due:
+            row = poll.known[order_id]
+            if (any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values())
+                    or self._findings(row, now, poll.alerted, config)):
+                wanted.append(order_id)
         return wanted
 
     # ---------------------------------------------------------------- recording
@@ -233,13 +249,14 @@ class Poller:
         label, now, config = poll.label, poll.site_now, self.configs[poll.label]
         rows, changes, findings, moved = [], [], [], []
         for summary in poll.summaries:
-            before = poll.known.get(summary.id)
+            digest = poll.digests.get(summary.id)
             detail = poll.details.get(summary.id)
-            if before is not None and detail is None and _same(before, summary):
-                row = before  # unchanged: nothing to write, deadlines as stored
-                if not self._due(label, row, now):
-                    continue
+            if digest is not None and detail is None and _same(digest, summary):
+                if not self._due(label, summary.id, digest[6], now):
+                    continue  # unchanged, nothing come due: not even read from the database
+                row = before = poll.known[summary.id]  # nothing to write, deadlines as stored
             else:
+                before = poll.known.get(summary.id)
                 row, names = _row(label, summary, before, detail, now, config)
                 rows.append(row)
                 moved += [(summary.id, name, json.loads(row["deadlines"])[name]["episode"]) for name in names]
@@ -260,6 +277,7 @@ class Poller:
             label, started=poll.started, site_now=now, orders_seen=len(poll.summaries),
             details_read=len(poll.details), orders=rows, changes=changes, findings=findings, targets=self.targets,
             moved=moved, urls=urls, digest_over=self.settings.digest_over)
+        poll.digests.update((row["order_id"], _digest(row)) for row in rows)  # in step with the database
         return PollResult(label, site_now=now, orders_seen=len(poll.summaries), changes=len(changes),
                           details_read=len(poll.details), alerts=[a.message for a in created])
 

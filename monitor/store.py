@@ -30,6 +30,7 @@ ORDER_COLUMNS = (
     "cancel_reason", "refund_status", "refund_started_at", "refunded_at", "deadlines", "first_seen",
     "detail_read_at", "shipping_method", "completed_at", "completed_by", "refund_destination", "timeline",
 )
+DIGEST = ("status", "refund_status", "status_label", "store", "total", "detail_read_at", "deadlines")
 UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
 DROPPED = "target no longer configured"
 
@@ -216,6 +217,20 @@ class Store:
     def known_orders(self, account: str) -> dict[str, dict[str, Any]]:
         rows = self.db.query("select * from orders where account = ?", [account])
         return {row["order_id"]: row for row in rows}
+
+    def order_digests(self, account: str) -> dict[str, tuple]:
+        """Per order, what a poll compares with the list: ``DIGEST``'s columns, as a tuple."""
+        rows = self.db.execute(f"select order_id, {', '.join(DIGEST)} from orders where account = ?", [account])
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def orders_by_id(self, account: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = {}
+        for start in range(0, len(order_ids), 500):
+            chunk = order_ids[start:start + 500]
+            rows = self.db.query(f"select * from orders where account = ? and order_id in ({','.join('?' * len(chunk))})",
+                                 [account, *chunk])
+            found |= {row["order_id"]: row for row in rows}
+        return found
 
     def alert_keys(self, account: str) -> set[tuple[str, str, str, str]]:
         """(order id, rule, level, episode) of every alert of the account."""
