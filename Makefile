@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[storefront,harness,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

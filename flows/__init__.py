@@ -3,7 +3,7 @@
 import logging
 
 from .account import Account
-from .api import cancel, list_orders, load_settings, order_detail
+from .api import cancel, cancel_many, list_orders, load_settings, order_detail
 from .browser import Browser
 from .cancel import cancel_order
 from .domain import Status, Tab
@@ -24,7 +24,7 @@ logging.getLogger("ordermon").addHandler(logging.NullHandler())
 __all__ = [
     "Account", "AccountSession", "BadReason", "Browser", "CancelResult", "CaptchaRequired",
     "FlowError", "FlowSettings", "NotCancellable", "OrderDetail", "OrderNotFound", "OrderSummary",
-    "SignInFailed", "SiteUnavailable", "Status", "Tab", "UnexpectedPage", "cancel", "cancel_order",
+    "SignInFailed", "SiteUnavailable", "Status", "Tab", "UnexpectedPage", "cancel", "cancel_many", "cancel_order",
     "list_orders", "load_settings", "match_reason", "order_detail", "read_detail", "read_details",
     "read_order_ids_ui", "read_orders", "retrying",
 ]

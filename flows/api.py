@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pydantic import ValidationError
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -9,8 +11,8 @@ from .account import Account
 from .browser import Browser
 from .cancel import cancel_order
 from .domain import Tab
-from .errors import SettingsError
-from .http import HttpReader
+from .errors import BrowserUnavailable, FlowError, LocalStateError, SettingsError, SignInFailed
+from .http import HttpReader, Progress
 from .models import CancelResult, OrderDetail, OrderSummary
 from .orders import read_detail, read_orders
 from .retry import retrying
@@ -41,10 +43,11 @@ def describe_source_error(exc: PydanticSettingsError) -> str:
     return f"bad setting ORDERMON_{field.upper()}: not valid JSON" if field else f"bad setting: {text}"
 
 
-def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL) -> list[OrderSummary]:
+def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL, *, progress: Progress | None = None) -> list[OrderSummary]:
+    """Every order of the tab; ``progress(account, done, total, "pages")`` as the pages come (over HTTP)."""
     account = Account.from_settings(settings)
     if settings.poll_via == "http":  # the browser only to sign in, when the site asks
-        return _answer(_reader(settings, account).lists([account.label], tab)[account.label])
+        return _answer(_reader(settings, account, progress).lists([account.label], tab)[account.label])
     with Browser(settings) as browser:
         session = browser.session(account)
         return retrying(settings, read_orders, session, tab)
@@ -59,14 +62,38 @@ def order_detail(settings: FlowSettings, order_id: str) -> OrderDetail:
         return retrying(settings, read_detail, session, order_id)
 
 
-def _reader(settings: FlowSettings, account: Account) -> HttpReader:
-    return HttpReader(settings, [account], sign_in=lambda a: sign_in_with_browser(settings, a))
+def _reader(settings: FlowSettings, account: Account, progress: Progress | None = None) -> HttpReader:
+    return HttpReader(settings, [account], sign_in=lambda a: sign_in_with_browser(settings, a), progress=progress)
 
 
 def _answer(found):
     if isinstance(found, Exception):
         raise found
     return found
+
+
+#: Errors that concern the account or this machine, not one order: a batch stops at them.
+BATCH_STOPPERS = (SignInFailed, BrowserUnavailable, LocalStateError)
+
+
+def cancel_many(settings: FlowSettings, order_ids: list[str], reason: str, *,
+                dry_run: bool = False) -> Iterator[tuple[str, CancelResult | FlowError]]:
+    """Cancel each order in turn in one browser, yielding ``(order id, result or error)``.
+
+    A failure on one order goes on to the next; an error that concerns the account (sign-in,
+    captcha, the browser, the kept session) ends the batch after it is yielded. Each order is
+    one ``cancel_order``, which never submits twice."""
+    account = Account.from_settings(settings)
+    with Browser(settings) as browser:
+        session = browser.session(account)
+        for order_id in order_ids:
+            try:
+                yield order_id, cancel_order(session, order_id, reason, dry_run=dry_run)
+            except BATCH_STOPPERS as exc:
+                yield order_id, exc
+                return
+            except FlowError as exc:
+                yield order_id, exc
 
 
 def cancel(settings: FlowSettings, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:

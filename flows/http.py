@@ -34,7 +34,7 @@ from .settings import FlowSettings
 
 CONCURRENCY = 8  # connections per account: a careful script's share of a site
 SignIn = Callable[[Account], None]
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, int, int, str], None]  # (account, done, total, what: pages or details)
 
 
 class SessionExpired(FlowError):
@@ -199,7 +199,17 @@ class HttpReader:
             if first["status"] != 200:
                 raise UnexpectedPage(f"the order list answered HTTP {first['status']}")
             pages = -(-_total(first["text"]) // PAGE_SIZE)
-            rest = await asyncio.gather(*(acct.get(client, f"{prefix}{page}") for page in range(2, pages + 1)))
+            done = 1
+
+            async def page(number: int) -> dict:
+                nonlocal done
+                answer = await acct.get(client, f"{prefix}{number}")
+                done += 1
+                if self.progress:
+                    self.progress(acct.account.label, done, pages, "pages")
+                return answer
+
+            rest = await asyncio.gather(*(page(number) for number in range(2, pages + 1)))
             try:
                 return orders_from_pages([first, *rest])
             except ListChanged as exc:
@@ -214,7 +224,7 @@ class HttpReader:
             answer = await acct.get(client, f"{DETAIL_JSON}?orderId={order_id}", key=order_id)
             done += 1
             if self.progress and (done % 100 == 0 or done == len(ids)):
-                self.progress(acct.account.label, done, len(ids))
+                self.progress(acct.account.label, done, len(ids), "details")
             return answer
 
         return details_from_responses(list(await asyncio.gather(*(one(i) for i in ids))))

@@ -154,7 +154,7 @@ class BrowserReader:
                         results[label] |= collect_details(start_read_details(self.sessions[label],
                                                                              ids[start:start + DETAIL_CHUNK]))
                         if self.progress:
-                            self.progress(label, len(results[label]), len(ids))
+                            self.progress(label, len(results[label]), len(ids), "details")
             except Exception as exc:
                 results[label] = exc
         return results

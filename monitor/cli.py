@@ -128,6 +128,9 @@ def cli() -> None:
 @click.option("--no-admin", is_flag=True, help="Serve without the admin API.")
 def storefront(host, port, orders, seed, time_scale, email, password, admin_token, no_admin) -> None:
     """Serve the bundled mock storefront with demo data."""
+    from monitor.extras import require
+
+    require("storefront", "ordermon storefront")
     from fixtures.storefront import DEFAULT_EMAIL, DEFAULT_PASSWORD, Site, serve_forever
 
     site = Site(
@@ -160,13 +163,17 @@ def storefront(host, port, orders, seed, time_scale, email, password, admin_toke
 def orders(tab, as_json, **site) -> None:
     """List the account's orders (every page of the tab)."""
     from flows import FlowError, Tab, list_orders
+    from monitor.progress import Progress
 
+    progress = Progress(enabled=not as_json)
     try:
-        records = list_orders(_settings(**site), Tab(tab))
+        records = list_orders(_settings(**site), Tab(tab), progress=progress)
     except FlowError as exc:
         if as_json:
             click.echo(json.dumps({"error": str(exc), "outcome": exc.outcome}))
         raise
+    finally:
+        progress.close()
     if as_json:
         _echo_json([r.model_dump(mode="json") for r in records])
         return
@@ -177,31 +184,104 @@ def orders(tab, as_json, **site) -> None:
 
 
 @cli.command()
-@click.argument("order_id", type=OrderId())
+@click.argument("order_ids", nargs=-1, type=OrderId(), metavar="[ORDER_ID]...")
+@click.option("--from", "from_file", type=click.File("r"), help="Read order ids from FILE, one per line "
+              "(blank lines and # comments skipped; '-' reads stdin).")
 @click.option("--reason", required=True, help='The exact reason, or a word/prefix that picks one ("wrong", "duplicate").')
 @click.option("--dry-run", is_flag=True, help="Do everything but Submit; save a screenshot.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per order (JSON lines).")
 @site_options
-def cancel(order_id, reason, dry_run, as_json, **site) -> None:
-    """Cancel ORDER_ID (or request its cancellation), according to its state."""
+def cancel(order_ids, from_file, reason, dry_run, as_json, **site) -> int:
+    """Cancel each ORDER_ID (or request its cancellation), according to its state.
+
+    Several orders (as arguments or --from) are cancelled in turn in one browser: a failure
+    on one goes on to the next, and the exit code is the most serious among them."""
+    ids = _order_ids(order_ids, from_file)
+    if len(ids) == 1 and from_file is None:
+        _cancel_one(ids[0], reason, dry_run, as_json, site)
+        return 0
+    return _cancel_batch(ids, reason, dry_run, as_json, site)
+
+
+def _order_ids(arguments, from_file) -> list[str]:
+    """The ids of the arguments then the file, each once; every one checked before anything runs."""
+    ids = list(arguments)
+    if from_file is not None:
+        for number, line in enumerate(from_file, 1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                try:
+                    ids.append(OrderId().convert(text, None, None))
+                except click.BadParameter as exc:
+                    raise click.UsageError(f"--from {from_file.name} line {number}: {exc.message}") from None
+    if not ids:
+        raise click.UsageError("give an ORDER_ID or --from FILE")
+    return list(dict.fromkeys(ids))
+
+
+def _cancel_one(order_id, reason, dry_run, as_json, site) -> None:
     from flows import FlowError, cancel as run_cancel
 
     try:
         result = run_cancel(_settings(**site), order_id, reason, dry_run=dry_run)
     except FlowError as exc:
         if as_json:
-            click.echo(json.dumps({
-                "order_id": order_id, "status_before": None, "status_after": None, "outcome": exc.outcome,
-                "reason": reason, "artifacts": exc.artifacts, "error": str(exc)}))
+            click.echo(json.dumps(_failed(order_id, reason, exc)))
         raise
     if as_json:
         click.echo(result.model_dump_json())
         return
+    click.echo(_cancelled_line(result))
+
+
+def _failed(order_id, reason, exc) -> dict:
+    return {"order_id": order_id, "status_before": None, "status_after": None, "outcome": exc.outcome,
+            "reason": reason, "artifacts": exc.artifacts, "error": str(exc)}
+
+
+def _cancelled_line(result) -> str:
     before = result.status_before.value if result.status_before else "?"
     after = result.status_after.value if result.status_after else "?"
-    click.echo(f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip())
-    for path in result.artifacts:
-        click.echo(f"  artifact: {path}")
+    line = f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip()
+    return "\n".join([line, *(f"  artifact: {path}" for path in result.artifacts)])
+
+
+def _cancel_batch(ids, reason, dry_run, as_json, site) -> int:
+    from collections import Counter
+
+    from flows import cancel_many
+    from monitor import exits
+    from monitor.progress import Progress
+
+    settings = _settings(**site)
+    progress = Progress(enabled=not as_json)
+    outcomes, codes, lines = Counter(), [], []
+    try:
+        for done, (order_id, found) in enumerate(cancel_many(settings, ids, reason, dry_run=dry_run), 1):
+            if isinstance(found, Exception):
+                codes.append(exits.code_for(found))
+                outcomes[found.outcome] += 1
+                line = json.dumps(_failed(order_id, reason, found)) if as_json else (
+                    f"{order_id}: {found.outcome}: {exits.message_for(found)}")
+            else:
+                outcomes[found.outcome] += 1
+                line = found.model_dump_json() if as_json else _cancelled_line(found)
+            if progress.enabled:  # the lines come after the bar, not through it
+                lines.append(line)
+            else:
+                click.echo(line)
+            progress("batch", done, len(ids), "cancel")
+    finally:
+        progress.close()
+        for line in lines:
+            click.echo(line)
+    skipped = len(ids) - sum(outcomes.values())
+    if skipped:
+        outcomes["not_attempted"] = skipped
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+    click.echo(f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""),
+               err=True)
+    return int(exits.most_serious(codes))
 
 
 @cli.command()
@@ -214,7 +294,12 @@ def monitor(once, as_json, interval, db, **site) -> None:
     """Poll the orders on a schedule, record changes, and alert when deadlines pass."""
     from monitor.service import Monitor
 
+    from monitor.progress import Progress
+
+    progress = Progress(enabled=not as_json)
+
     def on_poll(result) -> None:
+        progress.close()
         if as_json:
             click.echo(json.dumps(result.to_dict()))
         for message in result.alerts if not as_json else ():
@@ -226,10 +311,6 @@ def monitor(once, as_json, interval, db, **site) -> None:
             f"{len(result.alerts)} new alerts")
         click.echo(f"poll {result.account} @ {result.site_now:%Y-%m-%d %H:%M} site time: {status}"
                    if result.site_now else f"poll {result.account}: {status}", err=True)
-
-    def progress(account: str, done: int, total: int) -> None:
-        if not as_json and sys.stderr.isatty():
-            click.echo(f"\r{account}: detail {done}/{total}", err=True, nl=done == total)
 
     settings = _monitor_settings(db=db, poll_interval=interval, **site)
     with Monitor(settings, on_poll=on_poll, progress=progress) as mon:
@@ -248,8 +329,14 @@ def monitor(once, as_json, interval, db, **site) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @db_option
-def status(as_json, db) -> None:
+@click.option("--check", is_flag=True, help="Only say whether the monitor is healthy: exit 0, or exit 8 when the "
+              "last successful poll is older than two intervals or an outage is open.")
+@click.option("--interval", type=float, help="The monitor's seconds between polls, for --check "
+              "[env ORDERMON_POLL_INTERVAL, default 900].")
+def status(as_json, db, check, interval) -> None:
     """Every known order with its next deadline (from the database; no browser)."""
+    if check:
+        return _check(db, interval, as_json)
     from monitor.views import status_rows
 
     rows = status_rows(_store(db))
@@ -260,6 +347,22 @@ def status(as_json, db) -> None:
     for r in rows:
         click.echo(f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  "
                    f"{r['next_deadline_label'] or '-':26}  {r['next_deadline_in'] or '':18}  {r['account']}")
+
+
+def _check(db, interval, as_json) -> None:
+    from monitor.exits import Unhealthy
+    from monitor.views import health
+
+    settings = _monitor_settings(db=db, poll_interval=interval)
+    configured = [a.label for a in settings.account_list()] if settings.accounts else None
+    found = health(_store(db), settings.poll_interval, configured)
+    if as_json:
+        _echo_json(found)
+    elif found["healthy"]:
+        for account in found["accounts"]:
+            click.echo(f"ok: {account['account']}: last successful poll at {account['last_success']}")
+    if not found["healthy"]:
+        raise Unhealthy("unhealthy: " + "; ".join(found["problems"]))
 
 
 @cli.command()
@@ -309,6 +412,9 @@ def history(order_id, as_json, db) -> None:
 @db_option
 def demo(seconds, time_scale, db) -> None:
     """The main job in a minute: storefront, flow, monitor, alerts, summary."""
+    from monitor.extras import require
+
+    require("storefront", "ordermon demo")
     from monitor.demo import run_demo
 
     base = _monitor_settings(db=db)

@@ -19,6 +19,7 @@ from flows.errors import (
 
 from flows.text import printable
 
+from .extras import MissingExtra
 from .store import StoreError
 
 
@@ -31,11 +32,28 @@ class Exit(IntEnum):
     SIGN_IN_FAILED = 5  # wrong credentials, or a captcha
     SITE_UNAVAILABLE = 6  # after the retries
     LOCAL_STATE = 7  # the kept session, the database or its lock
+    UNHEALTHY = 8  # status --check: no successful poll for two intervals, or an outage open
+
+
+class Unhealthy(Exception):
+    """``ordermon status --check`` found the monitor not working."""
+
+
+#: The most serious first: a batch's exit code is the most serious among its orders'.
+SEVERITY = (Exit.UNEXPECTED, Exit.LOCAL_STATE, Exit.SIGN_IN_FAILED, Exit.SITE_UNAVAILABLE, Exit.USAGE,
+            Exit.NOT_FOUND, Exit.NOT_CANCELLABLE, Exit.UNHEALTHY, Exit.OK)
+
+
+def most_serious(codes) -> Exit:
+    """The most serious of ``codes`` (``Exit.OK`` for none)."""
+    return min((Exit(c) for c in codes), key=SEVERITY.index, default=Exit.OK)
 
 
 #: First match wins: subclasses before their bases.
 TABLE: tuple[tuple[type[BaseException], Exit], ...] = (
     (click.UsageError, Exit.USAGE),
+    (MissingExtra, Exit.USAGE),
+    (Unhealthy, Exit.UNHEALTHY),
     (SettingsError, Exit.USAGE),
     (BadReason, Exit.USAGE),
     (NotCancellable, Exit.NOT_CANCELLABLE),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-import apprise
+from ._apprise import apprise
 
 # Apprise logs URLs as given, secrets included ("Loaded JSON URL: json://user:pass@..."): its records
 # stay with ordermon (read through apprise.LogCapture where needed), never the application's handlers.

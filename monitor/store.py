@@ -382,6 +382,15 @@ class Store:
                               "order by id desc limit 1", [account]).fetchone()
         return parse(row[0]) if row else None
 
+    def poll_health(self) -> list[dict[str, Any]]:
+        """Per account that was ever polled: when its last poll and its last successful poll
+        finished, and its open outage (``outage_since``, ``failures``, ``last_error``; None if none)."""
+        return list(self.db.query(
+            "select p.account, max(p.finished) as last_poll, "
+            "max(case when p.error is null then p.finished end) as last_success, "
+            "o.since as outage_since, o.failures, o.last_error "
+            "from polls p left join outages o on o.account = p.account group by p.account order by p.account"))
+
     def polls(self, account: str | None = None) -> list[dict[str, Any]]:
         where, args = self._account_filter(account)
         return list(self.db.query(f"select * from polls{where} order by id", args))

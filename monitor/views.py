@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from .deadlines import label, relative
+from .deadlines import format_duration, label, relative
 from .store import Store, parse
 
 DIFFERS = dt.timedelta(hours=1)  # the site's deadline and the monitor's own disagree beyond this
@@ -78,3 +78,36 @@ def alert_rows(store: Store) -> list[dict]:
             "delivery": ",".join(states) if states else "console",
         })
     return rows
+
+
+def health(store: Store, interval: float, accounts: list[str] | None = None,
+           now: dt.datetime | None = None) -> dict:
+    """Whether the monitor is working: every account (the configured ones, else every one in the
+    database) polled successfully within two intervals, and no outage open. ``problems`` holds
+    one line per account that is not."""
+    now = now or dt.datetime.now(dt.UTC)
+    stale_after = dt.timedelta(seconds=2 * interval)
+    known = {row["account"]: row for row in store.poll_health()}
+    empty = {"last_poll": None, "last_success": None, "outage_since": None}
+    rows = [known.get(label, {"account": label} | empty) for label in accounts] if accounts else known.values()
+    accounts, problems = [], []
+    for row in rows:
+        success = parse(row["last_success"])
+        problem = None
+        if row["outage_since"]:
+            problem = (f"{row['account']}: {row['failures']} failed poll(s) since {row['outage_since']}: "
+                       f"{row['last_error']}")
+        elif success is None:
+            problem = f"{row['account']}: no successful poll recorded"
+        elif now - success > stale_after:
+            problem = (f"{row['account']}: last successful poll {format_duration(now - success)} ago, "
+                       f"more than two intervals ({format_duration(stale_after)})")
+        accounts.append({"account": row["account"], "last_success": row["last_success"],
+                         "last_poll": row["last_poll"], "outage_since": row["outage_since"],
+                         "healthy": problem is None, "problem": problem})
+        if problem:
+            problems.append(problem)
+    if not accounts:
+        problems.append("no poll recorded yet")
+    return {"healthy": not problems, "checked_at": now.isoformat(), "interval": interval,
+            "accounts": accounts, "problems": problems}

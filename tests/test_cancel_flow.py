@@ -178,7 +178,7 @@ def test_unexpected_page_leaves_a_screenshot_and_the_html_and_nothing_else_other
     storefront.admin.faults(maintenance=True, target="GET /p/order/index.html")
     with pytest.raises(UnexpectedPage) as err:
         shopper.cancel(other["id"], "wrong")
-    paths = sorted(Path(p) for p in err.value.artifacts)
+    paths = sorted((Path(p) for p in err.value.artifacts), key=lambda p: p.suffix)
     assert [p.suffix for p in paths] == [".html", ".png"]
     assert "back soon" in paths[0].read_text() and all(oct(p.stat().st_mode)[-3:] == "600" for p in paths)
 

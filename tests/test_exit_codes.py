@@ -39,6 +39,13 @@ class World:
         assert result.returncode == 0, result.stderr
 
 
+def empty_database(world: World) -> Path:
+    from monitor.store import Store
+
+    Store(world.db).close()
+    return world.db
+
+
 @dataclass
 class Case:
     code: int
@@ -179,6 +186,12 @@ CASES = [
          after=lambda w, _: not Path("/dev/null-journal").exists() or pytest.fail("journal")),
     Case(7, ["alerts", "--db", "{tmp}/old.db"], "older ordermon", before=first_schema),
     Case(7, ["monitor", "--once"], "another ordermon monitor", before=lambda w: MonitorLock(w.db).acquire()),
+    # 8: status --check finds the monitor unhealthy (the database is only read)
+    Case(8, ["status", "--check"], "no successful poll recorded", before=lambda w: empty_database(w)),
+    Case(8, ["status", "--check", "--interval", "0.001"], "more than two intervals", before=lambda w: w.poll()),
+    # 2: a command whose extra is not installed is the usage table's; checked in tests/test_extras.py
+    Case(2, ["cancel", "--reason", "wrong"], "give an ORDER_ID or --from FILE"),
+    Case(2, ["cancel", "--from", "{tmp}/missing.txt", "--reason", "wrong"], "missing.txt"),
     # 1: unexpected (an unknown page keeps artifacts)
     Case(1, ["orders"], "order list", before=lambda w: w.storefront.admin.faults(maintenance=True)),
 ]

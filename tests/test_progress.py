@@ -1,0 +1,74 @@
+"""Progress on long work: a bar with a percentage on a terminal (the first poll over many orders,
+`orders` over many pages, a batch cancel), never with --json, never when stderr is not a terminal."""
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import ordermon
+
+pytestmark = pytest.mark.e2e
+
+
+def on_terminal(env: dict, *args: str, cwd) -> tuple[int, str, str]:
+    """Run `ordermon` with its stderr on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "monitor.cli", *args], stdout=subprocess.PIPE,
+                               stderr=slave, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+    os.close(slave)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(process.stdout.read()))
+    reader.start()
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    code = process.wait(timeout=180)
+    reader.join(timeout=60)
+    assert env["ORDERMON_PASSWORD"] not in shown.decode() + out[0].decode()
+    return code, out[0].decode(), shown.decode()
+
+
+@pytest.mark.storefront(orders=1000)
+def test_orders_over_many_pages(cli_env, tmp_path):
+    code, out, shown = on_terminal(cli_env, "orders", cwd=tmp_path)
+    assert code == 0
+    assert "reading pages" in shown and "10/10" in shown and "100%" in shown
+    assert len(out.splitlines()) == 1 + 1000 and "%" not in out
+    code, out, shown = on_terminal(cli_env, "orders", "--json", cwd=tmp_path)
+    assert code == 0 and len(json.loads(out)) == 1000 and "%" not in shown
+    piped = ordermon(cli_env, "orders", cwd=tmp_path)  # stderr not a terminal
+    assert piped.returncode == 0 and "%" not in piped.stderr and piped.stderr.strip() == "1000 orders"
+
+
+@pytest.mark.storefront(orders=1000)
+def test_the_first_poll_over_many_orders(cli_env, tmp_path):
+    code, _, shown = on_terminal(cli_env, "monitor", "--once", cwd=tmp_path)
+    assert code == 0
+    assert "reading order details" in shown and "1000/1000" in shown and "100%" in shown
+    assert shown.rstrip().splitlines()[-1].startswith("poll ")  # the poll's line comes after the bar
+    code, out, shown = on_terminal(cli_env, "monitor", "--once", "--json", cwd=tmp_path)
+    assert code == 0 and "%" not in shown and json.loads(out)["orders_seen"] == 1000
+
+
+@pytest.mark.storefront(orders=0)
+def test_a_batch_cancel(cli_env, storefront, tmp_path):
+    ids = [storefront.admin.create_order(status="awaiting_shipment", seller="silent")["id"] for _ in range(2)]
+    code, out, shown = on_terminal(cli_env, "cancel", *ids, "--reason", "out of stock", "--dry-run", cwd=tmp_path)
+    assert code == 0
+    assert "cancelling" in shown and "2/2" in shown and "100%" in shown
+    assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == ids
+    code, out, shown = on_terminal(cli_env, "cancel", *ids, "--reason", "out of stock", "--dry-run", "--json",
+                                   cwd=tmp_path)
+    assert code == 0 and "%" not in shown and len(out.splitlines()) == 2
