@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--json] [--only NAME,...]`: every figure with its target."""
+"""`python -m bench [--quick] [--json | --markdown] [--only NAME,...]`: every figure with its target."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--markdown", action="store_true", help="print the README's table")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(FIGURES)}")
     args = parser.parse_args(argv)
     chosen = args.only.split(",") if args.only else list(FIGURES)
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
     results, started = [], time.perf_counter()
     for name in chosen:
-        if not args.json:
+        if not (args.json or args.markdown):
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
         results.extend(measure(name, args.quick))
     report = {
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.json:
         print(json.dumps(report, indent=1))
+    elif args.markdown:
+        print(markdown(results))
     else:
         width = max(len(r.name) for r in results)
         for r in results:
@@ -64,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{sum(r.met for r in results if r.target != 'context')}/"
               f"{sum(r.target != 'context' for r in results)} targets met in {report['seconds']} s ({report['mode']})")
     return 0
+
+
+def markdown(results) -> str:
+    """The README's table: median [min–max] of each figure, its target, met or not."""
+    rows = ["| figure | median [min–max] | target | met | measured |", "|---|---|---|---|---|"]
+    for r in results:
+        met = "context" if r.target == "context" else ("yes" if r.met else "**no**")
+        target = r.target.replace("<=", "≤").replace(">=", "≥")
+        rows.append(f"| `{r.name}` | {r.shown} | {target} | {met} | {r.detail} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

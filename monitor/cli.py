@@ -196,92 +196,13 @@ def cancel(order_ids, from_file, reason, dry_run, as_json, **site) -> int:
 
     Several orders (as arguments or --from) are cancelled in turn in one browser: a failure
     on one goes on to the next, and the exit code is the most serious among them."""
-    ids = _order_ids(order_ids, from_file)
+    from monitor import cancels
+
+    ids = cancels.order_ids(order_ids, from_file, OrderId())
     if len(ids) == 1 and from_file is None:
-        _cancel_one(ids[0], reason, dry_run, as_json, site)
+        cancels.cancel_one(_settings(**site), ids[0], reason, dry_run=dry_run, as_json=as_json)
         return 0
-    return _cancel_batch(ids, reason, dry_run, as_json, site)
-
-
-def _order_ids(arguments, from_file) -> list[str]:
-    """The ids of the arguments then the file, each once; every one checked before anything runs."""
-    ids = list(arguments)
-    if from_file is not None:
-        for number, line in enumerate(from_file, 1):
-            text = line.split("#", 1)[0].strip()
-            if text:
-                try:
-                    ids.append(OrderId().convert(text, None, None))
-                except click.BadParameter as exc:
-                    raise click.UsageError(f"--from {from_file.name} line {number}: {exc.message}") from None
-    if not ids:
-        raise click.UsageError("give an ORDER_ID or --from FILE")
-    return list(dict.fromkeys(ids))
-
-
-def _cancel_one(order_id, reason, dry_run, as_json, site) -> None:
-    from flows import FlowError, cancel as run_cancel
-
-    try:
-        result = run_cancel(_settings(**site), order_id, reason, dry_run=dry_run)
-    except FlowError as exc:
-        if as_json:
-            click.echo(json.dumps(_failed(order_id, reason, exc)))
-        raise
-    if as_json:
-        click.echo(result.model_dump_json())
-        return
-    click.echo(_cancelled_line(result))
-
-
-def _failed(order_id, reason, exc) -> dict:
-    return {"order_id": order_id, "status_before": None, "status_after": None, "outcome": exc.outcome,
-            "reason": reason, "artifacts": exc.artifacts, "error": str(exc)}
-
-
-def _cancelled_line(result) -> str:
-    before = result.status_before.value if result.status_before else "?"
-    after = result.status_after.value if result.status_after else "?"
-    line = f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip()
-    return "\n".join([line, *(f"  artifact: {path}" for path in result.artifacts)])
-
-
-def _cancel_batch(ids, reason, dry_run, as_json, site) -> int:
-    from collections import Counter
-
-    from flows import cancel_many
-    from monitor import exits
-    from monitor.progress import Progress
-
-    settings = _settings(**site)
-    progress = Progress(enabled=not as_json)
-    outcomes, codes, lines = Counter(), [], []
-    try:
-        for done, (order_id, found) in enumerate(cancel_many(settings, ids, reason, dry_run=dry_run), 1):
-            if isinstance(found, Exception):
-                codes.append(exits.code_for(found))
-                outcomes[found.outcome] += 1
-                line = json.dumps(_failed(order_id, reason, found)) if as_json else (
-                    f"{order_id}: {found.outcome}: {exits.message_for(found)}")
-            else:
-                outcomes[found.outcome] += 1
-                line = found.model_dump_json() if as_json else _cancelled_line(found)
-            if progress.enabled:  # the lines come after the bar, not through it
-                lines.append(line)
-            else:
-                click.echo(line)
-            progress("batch", done, len(ids), "cancel")
-    finally:
-        progress.close()
-        for line in lines:
-            click.echo(line)
-    skipped = len(ids) - sum(outcomes.values())
-    if skipped:
-        outcomes["not_attempted"] = skipped
-    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
-    click.echo(f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""),
-               err=True)
-    return int(exits.most_serious(codes))
+    return cancels.cancel_batch(_settings(**site), ids, reason, dry_run=dry_run, as_json=as_json)
 
 
 @cli.command()

@@ -65,3 +65,11 @@ def one_line_error(result: subprocess.CompletedProcess, code: int, text: str) ->
 def own_settings(shopper_settings, tmp_path):
     """The shopper's settings with a session folder of the test's own (not the worker's shared one)."""
     return shopper_settings.model_copy(update={"data_dir": tmp_path / "own-session"})
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """ordermon's own suite launches with ordermon's quiet flags (the plugin adds none to other suites)."""
+    from flows.browser import QUIET_ARGS
+
+    return {**browser_type_launch_args, "args": [*browser_type_launch_args.get("args", []), *QUIET_ARGS]}

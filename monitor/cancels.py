@@ -1,0 +1,91 @@
+"""What ``ordermon cancel`` does with its ids: one order, or a batch in one browser, each
+order's line (or JSON line), the batch's summary and its exit code."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import click
+
+from . import exits
+from .progress import Progress
+
+
+def order_ids(arguments, from_file, checker: click.ParamType) -> list[str]:
+    """The ids of the arguments then the file, each once; every one checked (by the CLI's
+    ``checker``) before anything runs."""
+    ids = list(arguments)
+    if from_file is not None:
+        for number, line in enumerate(from_file, 1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                try:
+                    ids.append(checker.convert(text, None, None))
+                except click.BadParameter as exc:
+                    raise click.UsageError(f"--from {from_file.name} line {number}: {exc.message}") from None
+    if not ids:
+        raise click.UsageError("give an ORDER_ID or --from FILE")
+    return list(dict.fromkeys(ids))
+
+
+def cancel_one(settings, order_id: str, reason: str, *, dry_run: bool, as_json: bool) -> None:
+    """One order: its line (or JSON object); an error is raised for ``monitor.exits``."""
+    from flows import FlowError, cancel as run_cancel
+
+    try:
+        result = run_cancel(settings, order_id, reason, dry_run=dry_run)
+    except FlowError as exc:
+        if as_json:
+            click.echo(json.dumps(_failed(order_id, reason, exc)))
+        raise
+    if as_json:
+        click.echo(result.model_dump_json())
+        return
+    click.echo(_cancelled_line(result))
+
+
+def _failed(order_id, reason, exc) -> dict:
+    return {"order_id": order_id, "status_before": None, "status_after": None, "outcome": exc.outcome,
+            "reason": reason, "artifacts": exc.artifacts, "error": str(exc)}
+
+
+def _cancelled_line(result) -> str:
+    before = result.status_before.value if result.status_before else "?"
+    after = result.status_after.value if result.status_after else "?"
+    line = f"{result.order_id}: {result.outcome} ({before} -> {after}) {result.reason or ''}".rstrip()
+    return "\n".join([line, *(f"  artifact: {path}" for path in result.artifacts)])
+
+
+def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_json: bool) -> int:
+    """Each order in turn: its line (or JSON line), a summary on stderr; the most serious exit code."""
+    from flows import cancel_many
+
+    progress = Progress(enabled=not as_json)
+    outcomes, codes, lines = Counter(), [], []
+    try:
+        for done, (order_id, found) in enumerate(cancel_many(settings, ids, reason, dry_run=dry_run), 1):
+            if isinstance(found, Exception):
+                codes.append(exits.code_for(found))
+                outcomes[found.outcome] += 1
+                line = json.dumps(_failed(order_id, reason, found)) if as_json else (
+                    f"{order_id}: {found.outcome}: {exits.message_for(found)}")
+            else:
+                outcomes[found.outcome] += 1
+                line = found.model_dump_json() if as_json else _cancelled_line(found)
+            if progress.enabled:  # the lines come after the bar, not through it
+                lines.append(line)
+            else:
+                click.echo(line)
+            progress("batch", done, len(ids), "cancel")
+    finally:
+        progress.close()
+        for line in lines:
+            click.echo(line)
+    skipped = len(ids) - sum(outcomes.values())
+    if skipped:
+        outcomes["not_attempted"] = skipped
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+    click.echo(f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""),
+               err=True)
+    return int(exits.most_serious(codes))
