@@ -11,7 +11,7 @@ At the end, with every fault cleared and one clean poll, it counts:
   the storefront's own, plus breaks in an order's recorded history;
 - duplicate alerts: notifications the Apprise receiver got more than once (each
   carries its alert's id in the title);
-- double cancellation requests: orders whose `cancel_requests` exceeds 1.
+- double cancellation requests: orders with a Submit the site refused (`cancel_submits` > `cancel_requests`).
 """
 
 from __future__ import annotations
@@ -272,7 +272,9 @@ class Campaign:
                           if (a["status_to"], a["refund_to"]) != (b["status_from"], b["refund_from"]))
         received = Counter((item.get("title"), item.get("message")) for item in receiver.received)
         duplicates = sum(count - 1 for count in received.values() if count > 1)
-        double_cancels = [i for i, o in site_orders.items() if o["cancel_requests"] > 1]
+        # A flow submits only after reading a cancellable state, so every Submit it sends is accepted
+        # (after a seller's refusal too); one the site refused was a second Submit.
+        double_cancels = [i for i, o in site_orders.items() if o["cancel_submits"] > o["cancel_requests"]]
         polls = store.polls()
         failed = sum(1 for p in polls if p["error"])
         recovered = sum(1 for a, b in zip(polls, polls[1:]) if a["error"] and not b["error"])

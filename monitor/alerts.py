@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-
-import apprise
+from collections.abc import Callable, Iterable
 
 from flows.errors import SettingsError
 
+from ._apprise import apprise
 from .deadlines import label
-from .redact import describe_target, scrub
+from .redact import SCHEME, describe_target, scrub
 from .store import Store
 
 log = logging.getLogger("ordermon.alerts")
@@ -28,6 +28,18 @@ MAX_BACKOFF = 3600.0
 def target_key(url: str) -> str:
     """A stable key for an Apprise URL that reveals none of its secrets."""
     return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def delivery_schemes(urls: Iterable[str]) -> list[str]:
+    """The schemes of these Apprise URLs (``json://``, ``ntfy://``), each once, in order: nothing
+    past the scheme, so no host, token or password."""
+    schemes = []
+    for url in urls:
+        found = SCHEME.match(url)
+        scheme = f"{found.group(1).lower()}://" if found else "(unrecognised URL)"
+        if scheme not in schemes:
+            schemes.append(scheme)
+    return schemes
 
 
 class Notifier:
@@ -56,10 +68,15 @@ class Notifier:
         configured cannot be reached (only their hash is stored)."""
         return store.recover_deliveries(self._apprise)
 
-    def deliver_due(self, store: Store, now: dt.datetime | None = None) -> dict[str, int]:
+    def deliver_due(self, store: Store, now: dt.datetime | None = None, *,
+                    stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
+        """Send every delivery due at ``now``, one after the other; ``stop()`` true ends the pass
+        before the next one (those left stay due)."""
         now = now or dt.datetime.now(dt.UTC)
         counts = {"delivered": 0, "failed": 0}
         for row in store.due_deliveries(now):
+            if stop():
+                break
             instance = self._apprise.get(row["target"])
             if instance is None:
                 continue

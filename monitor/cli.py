@@ -75,7 +75,6 @@ def _log_to_console() -> None:
     logger = logging.getLogger("ordermon")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def _echo_json(value) -> None:

@@ -23,6 +23,7 @@ from flows.calendar import BusinessCalendar
 from flows.browser import Browser
 from flows.cancel import cancel_order
 
+from .alerts import delivery_schemes
 from .poller import PollResult
 from .service import Monitor
 from .settings import AccountSettings, MonitorSettings
@@ -99,11 +100,12 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
             echo(f"Monitoring for {seconds:g} s, polling every {poll_every:g} s ...")
             admin.clock(scale=time_scale)
             monitor.run_forever(stop_after=seconds)
-            monitor.deliver()
+            monitor.deliver()  # what the stop left in the outbox
 
         store = Store(db)
         alerts = store.alerts(ACCOUNT)
         counts = store.counts(ACCOUNT)
+        carriers = [a for a in alerts if a["digest_of"] in (None, a["id"])]  # an alert, or a digest's first
         summary = {
             "orders": counts["orders"],
             "changes": counts["history"],
@@ -111,16 +113,23 @@ def run_demo(*, seconds: float = 60, time_scale: float = 7200, poll_every: float
             "alerts": dict(Counter(a["rule"] for a in alerts)),
             "alerts_delivered": sum(1 for a in alerts if a["targets"] and a["targets"] == a["delivered_to"]),
             "delivered_to_receiver": len(receiver.received),
+            "notifications": sum(a["delivered_to"] for a in carriers),  # to every target
+            "schemes": delivery_schemes(settings.alert_urls),
             "db": str(db),
         }
         store.close()
     echo("")
-    echo(click.style("Summary", bold=True) + f": {summary['orders']} orders watched over {summary['polls']} polls, "
-         f"{summary['changes']} changes recorded, {len(alerts)} alerts "
-         f"({', '.join(f'{k} {v}' for k, v in sorted(summary['alerts'].items()))}), "
-         f"{summary['alerts_delivered']} delivered through Apprise in {summary['delivered_to_receiver']} "
-         "notifications (json://).")
+    echo(summary_line(summary))
     echo(f"Explore: ordermon status | ordermon alerts | ordermon history ORDER_ID | "
          f"ordermon report --out report.html   (database {db})")
     return summary
 
+
+def summary_line(summary: dict) -> str:
+    """The demo's last word: what was watched, what alerted, and through which delivery schemes."""
+    alerts = sum(summary["alerts"].values())
+    return (click.style("Summary", bold=True) + f": {summary['orders']} orders watched over {summary['polls']} polls, "
+            f"{summary['changes']} changes recorded, {alerts} alerts "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(summary['alerts'].items()))}), "
+            f"{summary['alerts_delivered']} delivered through Apprise in {summary['notifications']} "
+            f"notifications ({', '.join(summary['schemes'])}).")

@@ -7,21 +7,33 @@ APScheduler runs the polls in the main thread (Playwright's sync API and a
 sqlite-utils Database both belong to the thread that made them): an interval
 with jitter, coalesced, one at a time, a poll at start, and a stop on SIGINT
 or SIGTERM after the poll under way.
+
+Deliveries run in a thread of their own (APScheduler's executor "delivery",
+one worker) with a database connection of their own: a pass at start, one as
+soon as a poll has recorded its alerts, and one every ``DELIVERY_INTERVAL``
+for the retries. A slow alert target never delays a poll, and a long poll
+never holds back a delivery.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
+import functools
 import gc
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.debug import DebugExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -30,6 +42,7 @@ from flows.http import HttpReader
 from flows.orders import BrowserReader
 from flows.session import sign_in_with_browser
 
+from . import exits
 from .alerts import Notifier
 from .lock import MonitorLock
 from .poller import PollResult, Poller
@@ -38,7 +51,37 @@ from .store import Store
 
 log = logging.getLogger("ordermon.monitor")
 
+# APScheduler's records ("Run time of job ... was missed by", "Job ... raised an exception") are its
+# bookkeeping: they reach neither the application's handlers nor Python's last-resort one on stderr.
+# The monitor says what matters in its own words: a skipped poll, a failed poll or delivery pass.
+_apscheduler_log = logging.getLogger("apscheduler")
+_apscheduler_log.addHandler(logging.NullHandler())
+_apscheduler_log.propagate = False
+
 DELIVERY_INTERVAL = 10.0  # seconds between delivery passes for retried alerts
+
+
+class _Serialized:
+    """A Store whose every call holds the lock the monitor's two connections share.
+
+    SQLite lets one connection write at a time; a transaction that reads before it writes
+    (sqlite-utils' ``update`` does) fails at once with "database is locked", rather than
+    waiting, when the other connection committed in between. The poll thread and the
+    delivery thread therefore take turns, call by call (never across an Apprise call)."""
+
+    def __init__(self, store: Store, lock: threading.Lock):
+        self._store, self._lock = store, lock
+
+    def __getattr__(self, name: str):
+        value = getattr(self._store, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def serialized(*args, **kwargs):
+            with self._lock:
+                return value(*args, **kwargs)
+        return serialized
 
 
 class Monitor:
@@ -55,11 +98,16 @@ class Monitor:
         self.notifier = Notifier(settings.alert_urls, backoff=settings.alert_retry_backoff,
                                  max_attempts=settings.alert_max_attempts)
         self._lock = MonitorLock(settings.db)
+        self._db_turns = threading.Lock()  # see _Serialized
+        self._one_pass = threading.Lock()  # two passes at once would both send what is due
         self.store: Store | None = None
         self.browser: Browser | None = None
         self.scheduler: BlockingScheduler | None = None
         self._stopper: threading.Thread | None = None
+        self._stop_once = threading.Lock()  # taken without blocking: stop() may run in a signal handler
+        self._stop_requested = False
         self._stop_at: float | None = None
+        self._wake = threading.Event()  # a poll ended, or the monitor stops: the delivery thread goes now
 
     # ---------------------------------------------------------------- lifecycle
     def open(self) -> Monitor:
@@ -73,7 +121,8 @@ class Monitor:
                 reader = BrowserReader(sessions, self.progress)
             else:  # no browser until the site asks to sign in
                 reader = HttpReader(self.settings, self.accounts, self._sign_in, self.progress)
-            self.poller = Poller(self.settings, self.store, reader, self.accounts, self.notifier.targets())
+            self.poller = Poller(self.settings, self._serialized(self.store), reader, self.accounts,
+                                 self.notifier.targets())
         except BaseException:
             self.close()
             raise
@@ -81,6 +130,9 @@ class Monitor:
 
     def _sign_in(self, account) -> None:
         sign_in_with_browser(self.settings, account, browser=self._pw_browser)
+
+    def _serialized(self, store: Store) -> Store:
+        return _Serialized(store, self._db_turns)  # type: ignore[return-value]  # a Store, call for call
 
     def close(self) -> None:
         if self.browser is not None:
@@ -99,33 +151,46 @@ class Monitor:
 
     # ---------------------------------------------------------------- work
     def poll_once(self) -> list[PollResult]:
-        if self._stopper is not None:
+        """Poll every account, then deliver what is due before returning (``--once``, tests).
+        On the schedule (``run_forever``) the delivery thread sends the poll's alerts instead."""
+        results = self._poll()
+        self.deliver()
+        return results
+
+    def deliver(self) -> dict[str, int]:
+        """A delivery pass in this thread: every delivery that is due, sent now."""
+        with self._one_pass:
+            return self.notifier.deliver_due(self._serialized(self.store))
+
+    def _poll(self) -> list[PollResult]:
+        if self._stop_requested:
             return []  # a stop was requested: no new poll
         results = self.poller.poll_all(self.accounts)
         for result in results:
             self.on_poll(result)
-        self.deliver()
         _give_back_memory()
         return results
 
-    def deliver(self) -> dict[str, int]:
-        counts = self.notifier.deliver_due(self.store)
-        if self._stop_at is not None and time.monotonic() >= self._stop_at:
-            self.stop()
-        return counts
-
+    # ---------------------------------------------------------------- the schedule
     def run_forever(self, *, stop_after: float | None = None) -> None:
-        """Poll on the schedule until SIGINT/SIGTERM (or ``stop_after`` seconds)."""
-        scheduler = BlockingScheduler(executors={"default": DebugExecutor()}, timezone=dt.UTC)
-        self.scheduler, self._stopper = scheduler, None
+        """Poll on the schedule, and deliver in the delivery thread, until SIGINT/SIGTERM (or
+        ``stop_after`` seconds). A stop ends the poll and the notification under way; deliveries
+        not sent yet stay in the outbox for the next start (or a ``deliver()``)."""
+        delivery = ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": "ordermon-delivery"})
+        scheduler = BlockingScheduler(executors={"default": DebugExecutor(), "delivery": delivery},
+                                      timezone=dt.UTC)
+        self.scheduler, self._stopper, self._stop_requested = scheduler, None, False
+        self._wake.clear()
+        # First: the delivery thread starts before the first poll runs (inline, and long).
+        scheduler.add_job(self._deliveries, id="deliver", executor="delivery", next_run_time=dt.datetime.now(dt.UTC),
+                          misfire_grace_time=None)
         scheduler.add_job(
-            self.poll_once, IntervalTrigger(seconds=self.settings.poll_interval, jitter=self.settings.poll_jitter),
+            self._scheduled_poll, IntervalTrigger(seconds=self.settings.poll_interval, jitter=self.settings.poll_jitter),
             id="poll", next_run_time=dt.datetime.now(dt.UTC), coalesce=True, max_instances=1,
             misfire_grace_time=int(self.settings.misfire_grace),
         )
-        scheduler.add_job(self.deliver, "interval", seconds=min(DELIVERY_INTERVAL, self.settings.poll_interval),
-                          id="deliver", coalesce=True, max_instances=1)
-        # Checked after each job: APScheduler cannot remove a one-shot job once shut down.
+        scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+        # Checked after each poll and each delivery pass: APScheduler cannot remove a one-shot job once shut down.
         self._stop_at = None if stop_after is None else time.monotonic() + stop_after
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -133,26 +198,89 @@ class Monitor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.stop()  # a no-op after a stop; after an error, it ends the delivery thread
             if self._stopper is not None:
                 self._stopper.join()
-            self.scheduler, self._stopper, self._stop_at = None, None, None
+            delivery.shutdown(wait=True)  # the delivery thread ends after the notification under way
+            self.scheduler, self._stopper, self._stop_at, self._stop_requested = None, None, None, False
+            self._stop_once.release()
+
+    def _scheduled_poll(self) -> None:
+        try:
+            self._poll()
+        except Exception as exc:  # APScheduler would log it in its own words, then poll again
+            log.error("poll failed: %s; polling again on schedule", exits.message_for(exc), exc_info=_debug())
+        self._wake.set()
+        self._check_stop_at()
+
+    def _deliveries(self) -> None:
+        """The delivery thread, with a database connection of its own (opened, used and closed
+        here): a pass at start, when woken, and every ``DELIVERY_INTERVAL``; until the stop."""
+        store = None
+        try:
+            while not self._stop_requested:
+                self._wake.clear()
+                try:
+                    store = store or self._serialized(Store(self.settings.db))
+                    with self._one_pass:
+                        self.notifier.deliver_due(store, stop=lambda: self._stop_requested)
+                except Exception as exc:
+                    log.error("delivery pass failed: %s; trying again in %g s", exits.message_for(exc),
+                              self._delivery_interval(), exc_info=_debug())
+                self._check_stop_at()
+                self._wake.wait(self._delivery_wait())
+        finally:
+            if store is not None:
+                store.close()
+
+    def _delivery_interval(self) -> float:
+        return min(DELIVERY_INTERVAL, self.settings.poll_interval)
+
+    def _delivery_wait(self) -> float:
+        """Until the next pass: the retries' interval, or less when ``stop_after`` ends sooner."""
+        if self._stop_at is None:
+            return self._delivery_interval()
+        return max(0.0, min(self._delivery_interval(), self._stop_at - time.monotonic()))
+
+    def _check_stop_at(self) -> None:
+        if self._stop_at is not None and time.monotonic() >= self._stop_at:
+            self.stop()
+
+    def _on_missed(self, event: JobExecutionEvent) -> None:
+        if event.job_id == "poll":
+            late = dt.datetime.now(dt.UTC) - event.scheduled_run_time
+            log.warning("a poll was skipped: it ran %d s late (ORDERMON_MISFIRE_GRACE is %g s); the next one "
+                        "is on schedule", late.total_seconds(), self.settings.misfire_grace)
 
     def _on_signal(self, signum, frame) -> None:
         log.info("stopping after the poll under way (%s)", signal.Signals(signum).name)
         self.stop()
 
     def stop(self) -> None:
-        """Stop the schedule after the job under way.
+        """Stop the schedule after the poll and the notification under way.
 
-        APScheduler must not shut down inside one of its jobs (the poll runs inline,
-        and a signal may arrive while it does): a thread asks for the shutdown, which
-        waits for the job to end.
+        Called from a job (the poll runs inline, the deliveries in their thread) or a signal
+        handler, so it neither blocks nor takes a lock it may already hold: APScheduler must
+        not shut down inside one of its jobs, so a thread asks for the shutdown, which waits
+        for the poll under way to end.
         """
-        if self.scheduler is None or self._stopper is not None:
+        scheduler = self.scheduler
+        if scheduler is None or not self._stop_once.acquire(blocking=False):
             return
-        self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False},
-                                         name="ordermon-stop", daemon=True)
+        self._stop_requested = True
+        self._stopper = threading.Thread(target=self._shut_down, args=(scheduler,), name="ordermon-stop",
+                                         daemon=True)
         self._stopper.start()
+
+    def _shut_down(self, scheduler: BlockingScheduler) -> None:
+        self._wake.set()  # the delivery thread sees the stop now, not at its next pass
+        with contextlib.suppress(SchedulerNotRunningError):  # start() failed: nothing to shut down
+            scheduler.shutdown(wait=False)
+
+
+def _debug() -> bool:
+    """A failed job's traceback, with ORDERMON_DEBUG=1; its one line otherwise."""
+    return bool(os.environ.get("ORDERMON_DEBUG"))
 
 
 def _give_back_memory() -> None:

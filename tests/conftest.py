@@ -1,7 +1,11 @@
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -73,3 +77,32 @@ def browser_type_launch_args(browser_type_launch_args):
     from flows.browser import QUIET_ARGS
 
     return {**browser_type_launch_args, "args": [*browser_type_launch_args.get("args", []), *QUIET_ARGS]}
+
+
+def lines_until(stream, done: Callable[[str], bool], timeout: float = 60) -> list[str]:
+    """The lines of a child's ``stream`` up to the first one ``done`` accepts, read in a thread:
+    waiting longer than ``timeout`` seconds, or the stream ending first, fails the test."""
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline, seen = time.monotonic() + timeout, []
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no awaited line within {timeout} s; got {seen[-3:]}")
+        if line is None:
+            pytest.fail(f"the output ended without the awaited line; got {seen[-3:]}")
+        seen.append(line)
+        if done(line):
+            return seen
+
+
+def line_with(stream, text: str, timeout: float = 60) -> str:
+    """The first line of ``stream`` that contains ``text`` (see ``lines_until``)."""
+    return lines_until(stream, lambda line: text in line, timeout)[-1]

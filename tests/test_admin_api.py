@@ -17,7 +17,8 @@ def test_state_lists_clock_and_orders_with_the_documented_fields(storefront):
     assert set(state["clock"]) == {"now", "scale", "frozen"}
     assert len(state["orders"]) == 40
     for order in state["orders"]:
-        assert {"id", "status", "close_reason", "refund_status", "cancel_reason", "cancel_requests"} <= set(order)
+        assert {"id", "status", "close_reason", "refund_status", "cancel_reason", "cancel_requests",
+                "cancel_submits"} <= set(order)
         assert order["status"] in STATUSES
         assert order["refund_status"] in ("none", "pending", "completed")
     assert {o["status"] for o in state["orders"]} == set(STATUSES)  # demo data covers every status

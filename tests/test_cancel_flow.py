@@ -8,7 +8,7 @@ import pytest
 from monitor.exits import code_for
 from flows import (
     Account, BadReason, Browser, CaptchaRequired, NotCancellable, OrderNotFound, SignInFailed,
-    SiteUnavailable, UnexpectedPage,
+    SiteUnavailable, UnexpectedPage, cancel_order,
 )
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +109,10 @@ def test_500_on_submit_is_retried_without_a_second_request(shopper, storefront):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target="POST /p/order/cancel", fail_next=1)
     assert shopper.cancel(order["id"], "wrong").outcome == "requested"
-    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+    after = storefront.admin.order(order["id"])
+    # The injected 500 answered before the site acted: only the retried Submit reached it.
+    assert (after["cancel_requests"], after["cancel_submits"]) == (1, 1)
+    assert storefront.site.requests["POST /p/order/cancel"] == 2
 
 
 def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, own_settings):
@@ -117,11 +120,10 @@ def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront,
     session = Browser(settings, browser=browser).session(Account.from_settings(settings))
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target="POST /p/order/cancel", latency_ms=3000, latency_after=True)
-    from flows import cancel_order
-
     result = cancel_order(session, order["id"], "wrong")
     assert result.outcome == "requested"
-    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+    after = storefront.admin.order(order["id"])
+    assert (after["cancel_requests"], after["cancel_submits"]) == (1, 1)  # the retry found it done
     session.close()
 
 
@@ -137,11 +139,19 @@ def test_site_down_after_retries(shopper, storefront):
 
 def test_captcha_is_reported_not_retried(storefront, browser, own_settings):
     storefront.admin.faults(captcha=True)
+    assert own_settings.retries >= 1  # the retry policy would try again were the captcha "unavailable"
     session = Browser(own_settings, browser=browser).session(Account.from_settings(own_settings))
-    with pytest.raises(CaptchaRequired) as err:
-        session.ensure_signed_in()
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    try:
+        with pytest.raises(CaptchaRequired) as err:
+            cancel_order(session, order["id"], "wrong")  # the flow with its retries, as `ordermon cancel` runs it
+    finally:
+        session.close()
     assert code_for(err.value) == 5
-    session.close()
+    state = storefront.admin.state()
+    assert state["requests"].get("POST /login") == 1  # one sign-in attempt: a captcha is not retried
+    assert state["fault_counts"].get("captcha") == 1
+    assert storefront.admin.order(order["id"])["cancel_submits"] == 0
 
 
 def test_wrong_password(storefront, browser, own_settings):
@@ -226,3 +236,20 @@ def test_a_cancellation_asked_while_the_payment_is_verified_is_requested_once(sh
     again = shopper.cancel(order["id"], "duplicate")
     assert again.outcome == "already_requested"
     assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+
+
+def test_running_the_flow_again_never_submits_again_until_the_seller_refused(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+
+    def submits() -> tuple[int, int]:
+        after = storefront.admin.order(order["id"])
+        return after["cancel_requests"], after["cancel_submits"]
+
+    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    again = shopper.cancel(order["id"], "wrong")  # finds "Awaiting cancellation": nothing to submit
+    assert (again.outcome, again.status_after) == ("already_requested", "awaiting_cancellation")
+    assert submits() == (1, 1)
+    storefront.admin.seller(order["id"], "refuse")  # back to Awaiting shipment: a new request is the buyer's call
+    assert shopper.cancel(order["id"], "shipping takes").outcome == "requested"
+    assert shopper.cancel(order["id"], "shipping takes").outcome == "already_requested"
+    assert submits() == (2, 2)

@@ -9,6 +9,8 @@ import sys
 import httpx
 import pytest
 
+from conftest import lines_until
+
 ORDERMON = [sys.executable, "-m", "monitor.cli"]
 
 
@@ -18,11 +20,7 @@ def served():
         [*ORDERMON, "storefront", "--port", "0", "--orders", "3", "--admin-token", "tok"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("Orders:"):
-            break
+    lines = lines_until(proc.stdout, lambda line: line.startswith("Orders:"))
     yield proc, "".join(lines)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -54,7 +52,7 @@ def test_port_in_use_is_a_one_line_error():
 
 
 def test_bad_option_is_usage_error():
-    result = subprocess.run([*ORDERMON, "storefront", "--time-scale", "0"], capture_output=True, text=True)
+    result = subprocess.run([*ORDERMON, "storefront", "--time-scale", "0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--time-scale" in result.stderr
 
@@ -63,11 +61,7 @@ def test_a_password_given_on_the_command_line_is_not_printed():
     proc = subprocess.Popen([*ORDERMON, "storefront", "--port", "0", "--orders", "0", "--password", "my-own-s3cret"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        banner = []
-        for line in proc.stdout:
-            banner.append(line)
-            if line.startswith("Orders:"):
-                break
+        banner = lines_until(proc.stdout, lambda line: line.startswith("Orders:"))
         assert "my-own-s3cret" not in "".join(banner) and "(the --password you gave)" in "".join(banner)
     finally:
         proc.send_signal(signal.SIGTERM)

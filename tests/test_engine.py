@@ -1,6 +1,8 @@
 """The storefront's lifecycle engine: every transition and window, on a controlled clock."""
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 
@@ -61,14 +63,24 @@ def test_clock_freeze_set_advance_scale():
 
 
 def test_scaled_clock_runs_faster_than_real_time():
-    import time
-
+    """Simulated time between two readings is the real time between them times the scale: the real
+    time is bracketed by readings of the monotonic clock taken around each reading."""
     clock = Clock(start=FRIDAY, scale=3600)
-    start = time.monotonic()
+    before_first = time.monotonic()
     first = clock.now()
-    while time.monotonic() - start < 0.05:
-        pass
-    assert (clock.now() - first).total_seconds() >= 0.05 * 3600 * 0.9
+    after_first = time.monotonic()
+    # Wait for the condition itself, a simulated minute gone by (about 17 ms of real time), not for
+    # an amount of wall time; pausing between looks, with a deadline.
+    pause, deadline = threading.Event(), after_first + 10
+    while clock.now() - first < dt.timedelta(minutes=1):
+        assert time.monotonic() < deadline, "a simulated minute did not pass in 10 s"
+        pause.wait(0.002)
+    before_last = time.monotonic()
+    last = clock.now()
+    after_last = time.monotonic()
+    simulated = (last - first).total_seconds()
+    assert simulated >= 60
+    assert (before_last - after_first) * 3600 - 0.01 <= simulated <= (after_last - before_first) * 3600 + 0.01
 
 
 # ---------------------------------------------------------------- awaiting payment

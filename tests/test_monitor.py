@@ -305,7 +305,9 @@ def test_monitor_failing_once_then_recovered_once(storefront, open_monitor, aler
     assert polled(monitor).alerts == []
     rules = [r["rule"] for r in Store(monitor.settings.db).alerts()]
     assert rules.count("monitor_failing") == 1 and rules.count("monitor_recovered") == 1
-    alert_receiver.wait_for(2)
+    notes = alert_receiver.wait_for(2)
+    assert len(notes) == 2, notes  # one notification each, nothing more
+    assert "failed 2 polls in a row" in notes[0]["message"] and "works again" in notes[1]["message"]
 
 
 @pytest.mark.storefront(orders=3)
@@ -314,6 +316,7 @@ def test_captcha_counts_as_a_failed_poll(storefront, open_monitor):
     monitor = open_monitor()
     (result,) = monitor.poll_once()
     assert "captcha" in result.error and code_for(result.failure) == 5
+    assert storefront.admin.state()["requests"].get("POST /login") == 1  # not polled again: no retry
 
 
 def test_a_second_monitor_on_the_same_database_refuses(open_monitor, settings, browser):

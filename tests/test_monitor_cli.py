@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ordermon
+from conftest import lines_until, ordermon
 
 pytestmark = pytest.mark.e2e
 
@@ -65,9 +65,7 @@ def test_sigterm_stops_cleanly_and_a_second_monitor_refuses(env):
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for line in proc.stderr:
-            if line.startswith("poll "):
-                break
+        lines_until(proc.stderr, lambda line: line.startswith("poll "))
         second = ordermon(env, "monitor", "--once")
         assert second.returncode == 7 and "another ordermon monitor" in second.stderr
         proc.send_signal(signal.SIGTERM)
@@ -138,9 +136,7 @@ def test_between_polls_no_browser_is_resident_in_http_mode(env, via, browser_bet
                             env=env | {"ORDERMON_POLL_VIA": via}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     try:
-        for line in proc.stderr:  # the first poll is over
-            if line.startswith("poll "):
-                break
+        lines_until(proc.stderr, lambda line: line.startswith("poll "))  # the first poll is over
         names = descendants(proc.pid)
         assert any("chrom" in n or "headless" in n or "node" in n for n in names) is browser_between_polls, names
     finally:

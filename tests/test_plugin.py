@@ -237,7 +237,7 @@ def test_the_storefront_fixture_names_the_extra_it_needs(tmp_path):
 def test_importing_the_plugin_imports_nothing_heavy():
     code = "import sys, fixtures.pytest_plugin; print(' '.join(sorted(sys.modules)))"
     modules = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout.split())
+                                 check=True, timeout=60).stdout.split())
     assert {m for m in modules if m.split(".")[0] in HEAVY} == set()
     assert {m for m in modules if m.startswith("fixtures")} == {"fixtures", "fixtures.pytest_plugin"}
 

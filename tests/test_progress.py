@@ -4,9 +4,11 @@
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -24,8 +26,12 @@ def on_terminal(env: dict, *args: str, cwd) -> tuple[int, str, str]:
     out: list[bytes] = []
     reader = threading.Thread(target=lambda: out.append(process.stdout.read()))
     reader.start()
-    shown = bytearray()
+    shown, deadline = bytearray(), time.monotonic() + 180
     while True:
+        ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            process.kill()
+            pytest.fail(f"ordermon {' '.join(args)} still writing after 180 s")
         try:
             chunk = os.read(master, 65536)
         except OSError:  # EIO: the child closed the terminal

@@ -2,46 +2,64 @@
 
 import json
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
 
 import pytest
 
+from conftest import line_with
 from flows import browser as discovery
 
 pytestmark = pytest.mark.e2e
 
+MARK = "REMOTE_BROWSER_MARK"  # in the run-server's environment only: what it launches inherits it
+
 
 @pytest.fixture
 def run_server():
+    """``(ws endpoint, mark)``: a run-server in a process group of its own (its Node driver and the
+    browsers it launches end with it), with ``mark`` in its environment."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    mark = secrets.token_hex(8)
     proc = subprocess.Popen([sys.executable, "-m", "playwright", "run-server", "--port", str(port),
-                             "--host", "127.0.0.1", "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--host", "127.0.0.1", "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=os.environ | {MARK: mark}, start_new_session=True)
     try:
-        for line in proc.stdout:  # it says where it listens once it does
-            if "Listening on" in line:
-                break
-        yield f"ws://127.0.0.1:{port}/"
+        line_with(proc.stdout, "Listening on", timeout=60)  # it says where it listens once it does
+        yield f"ws://127.0.0.1:{port}/", mark
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
 
 
 def test_monitor_polls_through_a_remote_playwright_server(run_server, storefront, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")} | {
+    endpoint, mark = run_server
+    # The Chromium to launch is a wrapper that notes who launched it: the run-server's environment
+    # carries the mark, the monitor's does not. A monitor that ignored the endpoint and launched the
+    # same path itself would leave a line without it.
+    launches = tmp_path / "launches.log"
+    wrapper = tmp_path / "chromium"
+    wrapper.write_text(f'#!/bin/sh\necho "${{{MARK}:-launched-locally}}" >> "{launches}"\n'
+                       f'exec "{discovery.require_chromium()}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_") and k != MARK} | {
         "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
         "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
-        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_BROWSER_ENDPOINT": run_server,
-        "ORDERMON_BROWSER_PATH": discovery.require_chromium(),
+        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_BROWSER_ENDPOINT": endpoint,
+        "ORDERMON_BROWSER_PATH": str(wrapper),
     }
     result = subprocess.run([sys.executable, "-m", "monitor.cli", "monitor", "--once", "--json"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     poll = json.loads(result.stdout)
     assert poll["orders_seen"] == 40 and poll["error"] is None
+    assert storefront.admin.state()["requests"].get("POST /login") == 1  # the browser signed in
+    assert launches.read_text().split() == [mark]  # one browser, launched by the run-server
 
 
 def test_unreachable_endpoint_is_a_clear_error(tmp_path, storefront):

@@ -73,14 +73,26 @@ def test_report_marks_overdue_orders_at_a_glance(scenario_db, page, tmp_path, st
 
 
 def test_report_prints_readably(scenario_db, page, tmp_path):
-    db, _ = scenario_db
+    """On paper: no filters (nothing to click), every order row, headers that do not float over
+    rows, and badges that keep an outline (browsers print no backgrounds)."""
+    db, ids = scenario_db
     out = tmp_path / "report.html"
-    CliRunner().invoke(cli, ["report", "--db", str(db), "--out", str(out)])
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
     page.goto(out.as_uri())
+    header = page.get_by_role("columnheader", name="Deadlines")
+    badge = page.get_by_role("row", name=f"Order {ids['refund']}").get_by_text("Overdue", exact=True)
+    expect(page.get_by_label("Status")).to_be_visible()  # on screen, the filters are there
+    assert header.evaluate("e => getComputedStyle(e).position") == "sticky"
     page.emulate_media(media="print")
     expect(page.get_by_label("Status")).to_be_hidden()
+    expect(page.get_by_label("Account")).to_be_hidden()
+    for order_id in ids.values():
+        expect(page.get_by_role("row", name=f"Order {order_id}")).to_be_visible()
+    assert header.evaluate("e => getComputedStyle(e).position") == "static"
+    assert badge.evaluate("e => getComputedStyle(e).borderStyle") == "solid"
     pdf = page.pdf()
-    assert pdf[:4] == b"%PDF"
+    assert pdf[:4] == b"%PDF" and b"/Type /Page" in pdf
 
 
 def test_report_without_a_database(tmp_path):

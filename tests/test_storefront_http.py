@@ -86,7 +86,7 @@ def test_forced_cancel_post_on_a_shipped_order_is_409_and_changes_nothing(storef
         "orderId": shipped["id"], "reason": "I don't need this order", "csrf_token": token})
     assert response.status_code == 409
     assert "cannot be cancelled while Awaiting delivery" in response.text
-    assert storefront.admin.order(shipped["id"]) == shipped
+    assert storefront.admin.order(shipped["id"]) == shipped | {"cancel_submits": 1}  # refused, but counted
 
 
 @pytest.mark.parametrize("csrf", [None, "", "forged"])
@@ -97,7 +97,9 @@ def test_cancel_without_the_right_csrf_token_is_403_and_changes_nothing(storefro
         data["csrf_token"] = csrf
     response = buyer_http.post("/p/order/cancel", data=data)
     assert response.status_code == 403
-    assert storefront.admin.order(order["id"])["cancel_requests"] == order["cancel_requests"]
+    after = storefront.admin.order(order["id"])
+    assert after["cancel_requests"] == order["cancel_requests"]
+    assert after["cancel_submits"] == order["cancel_submits"] + 1  # it reached the site all the same
 
 
 def test_cancel_with_unknown_or_missing_reason_is_400(storefront, buyer_http):
@@ -106,7 +108,60 @@ def test_cancel_with_unknown_or_missing_reason_is_400(storefront, buyer_http):
     for reason in ("", "because"):
         response = buyer_http.post("/p/order/cancel", data={"orderId": order["id"], "reason": reason, "csrf_token": token})
         assert response.status_code == 400
-    assert storefront.admin.order(order["id"])["status"] == "awaiting_shipment"
+    after = storefront.admin.order(order["id"])
+    assert after["status"] == "awaiting_shipment"
+    assert (after["cancel_requests"], after["cancel_submits"]) == (0, 2)
+
+
+def submit_cancel(client, order_id: str, reason: str = "I don't need this order") -> httpx.Response:
+    """The refund page's Submit, as the browser posts it: the form's own fields."""
+    token = csrf_from(client.get("/p/order/index.html"))
+    return client.post("/p/order/cancel", data={"orderId": order_id, "reason": reason, "csrf_token": token})
+
+
+def counts(storefront, order_id: str) -> tuple[int, int]:
+    order = storefront.admin.order(order_id)
+    return order["cancel_requests"], order["cancel_submits"]
+
+
+def test_every_submit_is_counted_the_refused_second_one_too(storefront, buyer_http):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    assert counts(storefront, order["id"]) == (0, 0)
+    token = csrf_from(buyer_http.get(f"/p/order/cancel.html?orderId={order['id']}"))
+    form = {"orderId": order["id"], "reason": "I don't need this order", "csrf_token": token}
+    assert buyer_http.post("/p/order/cancel", data=form).status_code == 303
+    again = buyer_http.post("/p/order/cancel", data=form)  # the same Submit once more
+    assert again.status_code == 409 and "Awaiting cancellation" in again.text
+    assert counts(storefront, order["id"]) == (1, 2)
+    state = {o["id"]: o for o in storefront.admin.state()["orders"]}
+    assert (state[order["id"]]["cancel_requests"], state[order["id"]]["cancel_submits"]) == (1, 2)
+    detail = buyer_http.get(f"/p/order/detail.json?orderId={order['id']}").json()
+    assert "cancel_submits" not in detail and "cancel_requests" not in detail  # the site's own bookkeeping
+
+
+def test_submits_after_the_seller_refused_are_counted(storefront, buyer_http):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    assert submit_cancel(buyer_http, order["id"]).status_code == 303
+    refused = storefront.admin.seller(order["id"], "refuse")
+    assert refused["status"] == "awaiting_shipment" and refused["cancel_submits"] == 1
+    token = csrf_from(buyer_http.get(f"/p/order/cancel.html?orderId={order['id']}"))  # cancellable again
+    form = {"orderId": order["id"], "reason": "Shipping takes too long", "csrf_token": token}
+    assert buyer_http.post("/p/order/cancel", data=form).status_code == 303
+    assert buyer_http.post("/p/order/cancel", data=form).status_code == 409
+    assert counts(storefront, order["id"]) == (2, 3)
+
+
+def test_a_submit_without_a_session_is_counted_and_one_naming_no_order_counts_nowhere(storefront, buyer_http):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    with httpx.Client(base_url=storefront.url) as anonymous:
+        response = anonymous.post("/p/order/cancel", data={"orderId": order["id"], "reason": "I don't need this order"})
+        assert response.status_code == 302 and response.headers["location"].startswith("/login")
+        assert anonymous.post("/p/order/cancel", content=b"\xff\x00", headers={
+            "content-type": "multipart/form-data; boundary=x"}).status_code == 302
+    before = {o["id"]: o["cancel_submits"] for o in storefront.admin.state()["orders"]}
+    assert before[order["id"]] == 1
+    assert submit_cancel(buyer_http, "8100000000000000").status_code == 404
+    assert {o["id"]: o["cancel_submits"] for o in storefront.admin.state()["orders"]} == before
 
 
 def test_cancel_page_for_a_shipped_order_is_409(storefront, buyer_http):
