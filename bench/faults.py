@@ -79,7 +79,8 @@ def _wait_until(predicate, timeout: float = 60) -> bool:
 
 
 class Campaign:
-    def __init__(self, target: int, seed: int = 1, echo=lambda line: None):
+    def __init__(self, target: int, seed: int = 1, echo=lambda line: None, poll_via: str = "http"):
+        self.poll_via = poll_via  # how the monitor reads: ORDERMON_POLL_VIA
         self.target = target
         self.rng = random.Random(seed)
         self.echo = echo
@@ -225,7 +226,7 @@ class Campaign:
             try:
                 self.admin = shop.admin
                 self.admin.clock(freeze=True)
-                self.env = _env(shop, tmp, receiver)
+                self.env = _env(shop, tmp, receiver) | {"ORDERMON_POLL_VIA": self.poll_via}
                 self.settings = _settings(self.env)
                 self.monitor = None
                 self._open_monitor()
@@ -282,7 +283,7 @@ class Campaign:
         alerts = store.counts()["alerts"]
         store.close()
         return {
-            "faults": sum(injected.values()), "by_kind": dict(sorted(injected.items())), "rounds": rounds,
+            "poll_via": self.poll_via, "faults": sum(injected.values()), "by_kind": dict(sorted(injected.items())), "rounds": rounds,
             "lost": len(lost) + broken, "duplicates": duplicates, "double_cancels": len(double_cancels),
             "polls": len(polls), "polls_failed": failed, "polls_recovered": recovered,
             "alerts": alerts, "alerts_received": len(receiver.received),
@@ -304,9 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=1000, help="faults to inject (default 1000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--poll-via", choices=("http", "browser"), default="http",
+                        help="how the monitor reads the site (ORDERMON_POLL_VIA; default http)")
     args = parser.parse_args(argv)
     echo = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = Campaign(args.faults, args.seed, echo).run()
+    result = Campaign(args.faults, args.seed, echo, poll_via=args.poll_via).run()
     if args.json:
         print(json.dumps(result, indent=1))
     else:
