@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
-import functools
 import gc
 import logging
 import os
@@ -61,29 +60,6 @@ _apscheduler_log.propagate = False
 DELIVERY_INTERVAL = 10.0  # seconds between delivery passes for retried alerts
 
 
-class _Serialized:
-    """A Store whose every call holds the lock the monitor's two connections share.
-
-    SQLite lets one connection write at a time; a transaction that reads before it writes
-    (sqlite-utils' ``update`` does) fails at once with "database is locked", rather than
-    waiting, when the other connection committed in between. The poll thread and the
-    delivery thread therefore take turns, call by call (never across an Apprise call)."""
-
-    def __init__(self, store: Store, lock: threading.Lock):
-        self._store, self._lock = store, lock
-
-    def __getattr__(self, name: str):
-        value = getattr(self._store, name)
-        if not callable(value):
-            return value
-
-        @functools.wraps(value)
-        def serialized(*args, **kwargs):
-            with self._lock:
-                return value(*args, **kwargs)
-        return serialized
-
-
 class Monitor:
     """``browser``: a Playwright browser already running in this thread (one sync driver per thread),
     for the sign-ins (and the browser reader); by default one is started when needed."""
@@ -98,7 +74,6 @@ class Monitor:
         self.notifier = Notifier(settings.alert_urls, backoff=settings.alert_retry_backoff,
                                  max_attempts=settings.alert_max_attempts)
         self._lock = MonitorLock(settings.db)
-        self._db_turns = threading.Lock()  # see _Serialized
         self._one_pass = threading.Lock()  # two passes at once would both send what is due
         self.store: Store | None = None
         self.browser: Browser | None = None
@@ -121,7 +96,7 @@ class Monitor:
                 reader = BrowserReader(sessions, self.progress)
             else:  # no browser until the site asks to sign in
                 reader = HttpReader(self.settings, self.accounts, self._sign_in, self.progress)
-            self.poller = Poller(self.settings, self._serialized(self.store), reader, self.accounts,
+            self.poller = Poller(self.settings, self.store, reader, self.accounts,
                                  self.notifier.targets())
         except BaseException:
             self.close()
@@ -130,9 +105,6 @@ class Monitor:
 
     def _sign_in(self, account) -> None:
         sign_in_with_browser(self.settings, account, browser=self._pw_browser)
-
-    def _serialized(self, store: Store) -> Store:
-        return _Serialized(store, self._db_turns)  # type: ignore[return-value]  # a Store, call for call
 
     def close(self) -> None:
         if self.browser is not None:
@@ -160,7 +132,7 @@ class Monitor:
     def deliver(self) -> dict[str, int]:
         """A delivery pass in this thread: every delivery that is due, sent now."""
         with self._one_pass:
-            return self.notifier.deliver_due(self._serialized(self.store))
+            return self.notifier.deliver_due(self.store)
 
     def _poll(self) -> list[PollResult]:
         if self._stop_requested:
@@ -221,7 +193,7 @@ class Monitor:
             while not self._stop_requested:
                 self._wake.clear()
                 try:
-                    store = store or self._serialized(Store(self.settings.db))
+                    store = store or Store(self.settings.db)
                     with self._one_pass:
                         self.notifier.deliver_due(store, stop=lambda: self._stop_requested)
                 except Exception as exc:

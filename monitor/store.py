@@ -12,6 +12,7 @@ becomes ``uncertain`` on the next open and is never resent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -193,9 +194,27 @@ class Store:
         self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
         for version in range(self.migrated_from + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
+            with self._writing():
                 MIGRATIONS[version](self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """A write transaction that takes SQLite's write lock at its start (BEGIN IMMEDIATE), waiting
+        up to the busy timeout while another connection writes (the monitor's delivery thread has
+        its own): a deferred one that reads before it writes would fail at once instead."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        self.db.conn.execute("COMMIT")
 
     def _refuse(self, why: str):
         self.db.close()
@@ -253,7 +272,7 @@ class Store:
         alerts of their earlier episodes are superseded. More than ``digest_over`` new
         alerts go out as one digest (the first alert's deliveries carry them all).
         """
-        with self.db.atomic():
+        with self._writing():
             if orders:
                 self.db["orders"].upsert_all([{k: o.get(k) for k in ORDER_COLUMNS} for o in orders],
                                              pk=("account", "order_id"))
@@ -273,7 +292,7 @@ class Store:
                        targets: list[tuple[str, str]]) -> list[NewAlert]:
         """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted."""
         findings = list(findings)
-        with self.db.atomic():
+        with self._writing():
             outage = self.outage(account) or {"account": account, "since": iso(started), "failures": 0, "alerted": 0}
             outage.update(failures=outage["failures"] + 1, last_error=error,
                           alerted=int(bool(outage["alerted"] or findings)))
@@ -317,7 +336,7 @@ class Store:
         """On open: deliveries a crash left ``sending`` become ``uncertain`` (never resent);
         pending ones to targets no longer configured are ``dropped``."""
         configured = list(configured)
-        with self.db.atomic():
+        with self._writing():
             uncertain = self.db.execute("update deliveries set state = 'uncertain', last_error = ? "
                                         "where state = 'sending'", [UNCERTAIN]).rowcount
             marks = ",".join("?" * len(configured))
@@ -339,17 +358,17 @@ class Store:
 
     def mark_sending(self, alert_id: int, target: str, attempts: int) -> None:
         """Committed before the target is called: a crash from here on leaves ``sending``."""
-        with self.db.atomic():
+        with self._writing():
             self.db["deliveries"].update((alert_id, target), {"state": "sending", "attempts": attempts})
 
     def mark_delivered(self, alert_id: int, target: str) -> None:
-        with self.db.atomic():
+        with self._writing():
             self.db["deliveries"].update((alert_id, target), {
                 "state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None})
 
     def mark_failed(self, alert_id: int, target: str, error: str, *, retry_at: dt.datetime | None) -> None:
         """A failed attempt: pending again until ``retry_at``, or ``failed`` for good (no retry_at)."""
-        with self.db.atomic():
+        with self._writing():
             self.db["deliveries"].update((alert_id, target), {
                 "state": "pending" if retry_at else "failed", "last_error": error, "next_attempt": iso(retry_at)})
 
@@ -409,7 +428,7 @@ class Store:
 
     def forget_account(self, account: str) -> None:
         """Every row of one account, gone (the demo starts its account afresh)."""
-        with self.db.atomic():
+        with self._writing():
             self.db.execute("delete from deliveries where alert_id in (select id from alerts where account = ?)",
                             [account])
             for table in ("alerts", "history", "orders", "polls", "outages"):

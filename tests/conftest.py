@@ -1,6 +1,7 @@
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +32,13 @@ def buyer_http(storefront):
         )
         assert response.status_code == 303
         yield client
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (at the moment of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def clean_env() -> dict[str, str]:

@@ -6,7 +6,6 @@ checks that the declared codes are exactly the README's table.
 
 import json
 import re
-import socket
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import one_line_error, ordermon
+from conftest import free_port, one_line_error, ordermon
 from monitor.lock import MonitorLock
 
 pytestmark = pytest.mark.e2e
@@ -57,12 +56,6 @@ class Case:
 
     def __str__(self) -> str:
         return f"{self.code}-{'-'.join(self.args)[:40]}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def shippable(w: World) -> str:

@@ -1,12 +1,13 @@
 """The fault campaign's short variant: nothing lost, nothing sent twice, nothing cancelled twice."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -15,7 +16,7 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.mark.parametrize("via, faults", [("http", 60), ("browser", 30)])
 def test_short_fault_campaign(via, faults):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
+    env = clean_env()
     result = subprocess.run([sys.executable, "-m", "bench.faults", "--faults", str(faults), "--json",
                              "--poll-via", via], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout)

@@ -120,8 +120,7 @@ def managed_browsers(tmp_path_factory) -> Path:
     system's, linked where `playwright install` would put it) and an ffmpeg for videos (a
     stand-in that keeps the raw frames)."""
     system = next(filter(None, map(shutil.which, discovery.SYSTEM_BROWSERS)), None)
-    if sys.platform != "linux" or system is None:
-        pytest.skip("needs Linux and a system Chromium")
+    assert system, "no system Chromium: `make browser` installs one"
     import playwright
 
     manifest = Path(playwright.__file__).parent / "driver" / "package" / "browsers.json"
@@ -176,8 +175,7 @@ def test_without_playwrights_chromium_ordermon_lends_the_one_it_finds(tmp_path, 
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(empty))
     monkeypatch.delenv(discovery.ENV_VAR, raising=False)
     found = discovery.find_chromium()
-    if not found:
-        pytest.skip("no Chromium on this machine")
+    assert found, "no Chromium: `make browser` installs one"
     with_, without = with_and_without_ordermon(
         tmp_path, "check_browser.py", "--browser", "chromium", "--browser", "firefox",
         PLAYWRIGHT_BROWSERS_PATH=str(empty))

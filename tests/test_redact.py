@@ -17,6 +17,7 @@ from re import _parser as sre_parse
 import apprise
 import pytest
 
+from conftest import free_port
 from monitor.alerts import Notifier
 from monitor.redact import describe_target, plugin_for, scrub
 from monitor.rules import Finding
@@ -171,9 +172,7 @@ def test_every_schema_apprise_registers(no_network, logs):
 
 # ---------------------------------------------------------------- the database
 def test_the_database_holds_labels_and_scrubbed_errors(tmp_path):
-    with socket.socket() as sock:  # a port nobody listens on: the delivery fails at once
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens: the delivery fails at once
     url = f"json://user:jsonpassword0123@127.0.0.1:{port}/secret-path-0123"
     store = Store(tmp_path / "ordermon.db")
     notifier = Notifier([url], backoff=1, max_attempts=1)

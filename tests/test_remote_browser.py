@@ -4,13 +4,12 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import line_with
+from conftest import clean_env, free_port, line_with
 from flows import browser as discovery
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +21,7 @@ MARK = "REMOTE_BROWSER_MARK"  # in the run-server's environment only: what it la
 def run_server():
     """``(ws endpoint, mark)``: a run-server in a process group of its own (its Node driver and the
     browsers it launches end with it), with ``mark`` in its environment."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     mark = secrets.token_hex(8)
     proc = subprocess.Popen([sys.executable, "-m", "playwright", "run-server", "--port", str(port),
                              "--host", "127.0.0.1", "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -47,7 +44,7 @@ def test_monitor_polls_through_a_remote_playwright_server(run_server, storefront
     wrapper.write_text(f'#!/bin/sh\necho "${{{MARK}:-launched-locally}}" >> "{launches}"\n'
                        f'exec "{discovery.require_chromium()}" "$@"\n')
     wrapper.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_") and k != MARK} | {
+    env = {k: v for k, v in clean_env().items() if k != MARK} | {
         "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
         "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
         "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_BROWSER_ENDPOINT": endpoint,
@@ -63,7 +60,7 @@ def test_monitor_polls_through_a_remote_playwright_server(run_server, storefront
 
 
 def test_unreachable_endpoint_is_a_clear_error(tmp_path, storefront):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")} | {
+    env = clean_env() | {
         "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
         "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
         "ORDERMON_BROWSER_ENDPOINT": "ws://127.0.0.1:9/", "ORDERMON_TIMEOUT": "2",

@@ -4,6 +4,8 @@ migrations from the first schema, and databases it must refuse untouched."""
 import datetime as dt
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -161,11 +163,16 @@ def test_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
     store.close()
 
 
-def test_a_newer_database_is_refused_untouched(tmp_path):
-    path = tmp_path / "new.db"
+def sqlite_file(path, sql: str):
+    """A database file made by ``sql`` (not by ordermon), closed."""
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
+        conn.executescript(sql)
     conn.close()
+    return path
+
+
+def test_a_newer_database_is_refused_untouched(tmp_path):
+    path = sqlite_file(tmp_path / "new.db", "PRAGMA user_version = 99")
     before = path.read_bytes()
     with pytest.raises(StoreError, match="newer than this ordermon"):
         Store(path)
@@ -185,10 +192,7 @@ def test_the_read_only_commands_open_it_read_only_and_never_migrate(tmp_path):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         store.db.execute("create table mine (x)")
     store.close()
-    old = tmp_path / "old.db"
-    with sqlite3.connect(old) as conn:
-        conn.executescript(V1_SCHEMA)
-    conn.close()
+    old = sqlite_file(tmp_path / "old.db", V1_SCHEMA)
     before = old.read_bytes()
     with pytest.raises(StoreError, match="older ordermon"):
         Store.existing(old)
@@ -196,12 +200,44 @@ def test_the_read_only_commands_open_it_read_only_and_never_migrate(tmp_path):
 
 
 def test_a_database_of_another_program_is_refused_untouched(tmp_path):
-    path = tmp_path / "other-app.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("create table notes (text)")
-    conn.close()
+    path = sqlite_file(tmp_path / "other-app.db", "create table notes (text)")
     before = path.read_bytes()
     for open_it in (Store, Store.existing):
         with pytest.raises(StoreError, match="not an ordermon database"):
             open_it(path)
     assert path.read_bytes() == before and {p.name for p in tmp_path.iterdir()} == {"other-app.db"}
+
+
+def test_two_connections_write_in_turn_without_database_is_locked(tmp_path):
+    """The monitor's poll thread and delivery thread each have a connection: a write waits for the
+    other's (BEGIN IMMEDIATE) instead of failing with "database is locked"."""
+    path = tmp_path / "ordermon.db"
+    Store(path).close()
+    errors, until = [], time.monotonic() + 2
+
+    def poll() -> None:
+        store = Store(path)
+        while time.monotonic() < until:
+            try:
+                store.record_failure("a", started=NOW, error="x", findings=[], targets=[])
+            except sqlite3.OperationalError as exc:
+                errors.append(str(exc))
+        store.close()
+
+    def deliver() -> None:
+        store = Store(path)
+        while time.monotonic() < until:
+            try:
+                store.recover_deliveries(["t"])
+                store.forget_account("gone")
+            except sqlite3.OperationalError as exc:
+                errors.append(str(exc))
+        store.close()
+
+    threads = [threading.Thread(target=poll), threading.Thread(target=deliver)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert Store.existing(path).outage("a")["failures"] > 0
