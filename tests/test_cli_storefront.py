@@ -66,3 +66,14 @@ def test_a_password_given_on_the_command_line_is_not_printed():
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_stop_signal_as_soon_as_the_url_is_announced_ends_it_cleanly():
+    """A supervisor may stop the storefront the moment it reads the URL, before uvicorn runs: the
+    storefront must stop (exit 0), not die by the signal nor serve on."""
+    code = ("import os, signal; from fixtures.storefront import Site, serve_forever; "
+            "serve_forever(Site(orders=0), '127.0.0.1', 0, log_level='warning', "
+            "announce=lambda url: os.kill(os.getpid(), signal.SIGTERM))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
