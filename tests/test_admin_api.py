@@ -223,3 +223,34 @@ def test_the_page_shows_only_the_deadlines_it_is_told_to(storefront, buyer_http)
     assert set(page["deadlines"]) == {"protection_ends"}
     assert {"delivery_expected_by", "dispute_closes"} <= set(storefront.admin.order(order["id"])["deadlines"])
     assert page["shipping_method"] == "standard" and set(page["delivery_estimate"]) == {"earliest", "latest"}
+
+
+def test_every_order_keeps_what_its_page_showed_from_which_moment(storefront):
+    """The record a fault campaign judges a monitor by: each change of status, refund status or
+    deadlines, at the site time it happened."""
+    admin = storefront.admin
+    admin.clock(freeze=True)
+    order = admin.create_order(status="awaiting_cancellation", seller="silent")
+    created = admin.now()
+    admin.advance(hours=80)  # the platform cancels after 72 h: closed, refund pending
+    pages = admin.order(order["id"])["pages"]
+    assert [(p["status"], p["refund_status"]) for p in pages] == [
+        ("awaiting_cancellation", "none"), ("closed", "pending")]
+    assert dt.datetime.fromisoformat(pages[0]["from"]) == created
+    assert dt.datetime.fromisoformat(pages[1]["from"]) == created + dt.timedelta(hours=72)
+    assert set(pages[0]["deadlines"]) == {"seller_response_by", "ship_by"}
+    assert set(pages[1]["deadlines"]) == {"refund_expected_by"}
+    admin.advance(hours=1)  # nothing changed: nothing new recorded
+    assert admin.order(order["id"])["pages"] == pages
+
+
+def test_requests_in_flight_are_counted_until_answered(storefront):
+    admin = storefront.admin
+    admin.faults(latency_ms=60_000, target="GET /login")
+    with httpx.Client(timeout=0.5) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(storefront.url + "/login")
+    assert admin.requests()["in_flight"] == {"GET /login": 1}  # the site still holds it
+    admin.faults(clear=True)
+    assert httpx.get(storefront.url + "/login").status_code == 200
+    assert admin.requests()["requests"]["GET /login"] == 2

@@ -1,0 +1,183 @@
+"""The fault campaign's oracle: which alerts a monitor owed the buyer, from the storefront's own record.
+
+It imports nothing of ordermon's: the storefront's admin state says what every order's page
+showed from which moment on ("pages": status, refund status, deadlines) and what happened to it
+("timeline"); the monitor's database says only *when* it looked (its successful polls' site
+time) and which deliveries it marked uncertain; the receiver says what arrived. The alert-worthy
+situations are docs/domain.md's ("What a buyer wants to be told"), in this file's own words, with
+the windows the campaign gives the monitor (``WINDOWS``). An alert is owed for every situation
+that held at a moment the monitor looked: once per order, situation and warning level (or event).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The windows the campaign sets on the monitor (ORDERMON_*), so both sides count alike.
+WINDOWS = {"grace_minutes": 60, "recent_days": 7, "unpaid_warning_days": 2, "protection_warning_days": (14, 7, 3)}
+
+#: Situation -> the title a buyer gets for it (what the receiver shows).
+TITLES = {
+    "no_answer": "Seller hasn't answered your cancellation",
+    "not_shipped": "Seller hasn't shipped in time",
+    "refund_late": "Refund hasn't arrived",
+    "protection_ending": "Buyer protection ends soon",
+    "payment_stuck": "Payment still not verified",
+    "unpaid_closing": "Unpaid order closes soon",
+    "refused": "Seller refused your cancellation",
+    "shipped_anyway": "Order shipped while you were cancelling",
+    "parcel_late": "Parcel is late",
+    "dispute_closing": "Last days to open a dispute",
+    "refund_arrived": "Refund arrived",
+}
+HEALTH = ("ordermon can't read your orders", "ordermon reads your orders again")  # about ordermon, not an order
+#: Overdue situations: (status the order is still in, or None for any; the deadline that passed).
+OVERDUE = {
+    "no_answer": ("awaiting_cancellation", "seller_response_by"),
+    "not_shipped": ("awaiting_shipment", "ship_by"),
+    "payment_stuck": ("payment_verifying", "verification_by"),
+    "parcel_late": ("awaiting_delivery", "delivery_expected_by"),
+    "refund_late": (None, "refund_expected_by"),
+}
+ALERT_ID = re.compile(r"\(ordermon alert #(\d+)\)\s*$")
+TITLE = re.compile(r"^(?P<title>.+?) \N{EM DASH} order (?P<order>\d+)$")
+LEVEL = re.compile(r"ends within (\d+) days")
+
+
+def _t(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Page:
+    since: dt.datetime
+    status: str
+    refund: str
+    deadlines: dict
+
+
+def _page_at(pages: list[Page], at: dt.datetime) -> Page | None:
+    shown = [p for p in pages if p.since <= at]
+    return shown[-1] if shown else None
+
+
+def owed_at(order: dict, pages: list[Page], at: dt.datetime) -> set[tuple]:
+    """The alerts a monitor looking at ``at`` owes for this order: (order, situation, detail)."""
+    page = _page_at(pages, at)
+    if page is None:
+        return set()
+    w, oid, d = WINDOWS, order["id"], {k: _t(v) for k, v in page.deadlines.items()}
+    grace, recent = dt.timedelta(minutes=w["grace_minutes"]), dt.timedelta(days=w["recent_days"])
+    owed = set()
+    for situation, (status, deadline) in OVERDUE.items():
+        if deadline in d and (status is None or page.status == status) and at >= d[deadline] + grace:
+            if situation != "refund_late" or page.refund == "pending":
+                owed.add((oid, situation, ""))
+    ends = d.get("protection_ends")
+    if page.status == "awaiting_delivery" and ends and at < ends:
+        reached = [days for days in w["protection_warning_days"] if at >= ends - dt.timedelta(days=days)]
+        if reached:
+            owed.add((oid, "protection_ending", str(min(reached))))
+    pay_by = d.get("pay_by")
+    if page.status == "awaiting_payment" and pay_by and pay_by - dt.timedelta(days=w["unpaid_warning_days"]) <= at < pay_by:
+        owed.add((oid, "unpaid_closing", ""))
+    closes = d.get("dispute_closes")
+    if page.status == "completed" and order.get("completed_by") == "protection_ended" and closes and at < closes:
+        owed.add((oid, "dispute_closing", ""))
+    events = [(_t(e["at"]), e["kind"]) for e in order["timeline"] if _t(e["at"]) <= at]
+    if page.status in ("awaiting_shipment", "awaiting_delivery"):
+        owed |= {(oid, "refused", t.isoformat()) for t, k in events if k == "cancel_refused" and at - t <= recent}
+    if page.status == "awaiting_delivery":
+        for shipped, kind in events:
+            if kind != "shipped" or at - shipped > recent:
+                continue
+            asked = [t for t, k in events if k == "cancel_requested" and t <= shipped]
+            refused = [t for t, k in events if k == "cancel_refused"]
+            if asked and not any(asked[-1] <= t <= shipped for t in refused):
+                owed.add((oid, "shipped_anyway", shipped.isoformat()))
+    refunded = _t(order.get("refunded_at"))
+    if page.refund == "completed" and refunded and at - refunded <= recent:
+        owed.add((oid, "refund_arrived", refunded.isoformat()))
+    return owed
+
+
+def looked(db: Path) -> list[dt.datetime]:
+    """The site times at which the monitor completed a poll (its database)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("select site_now from polls where error is null and site_now is not null").fetchall()
+    return sorted({_t(r[0]) for r in rows})
+
+
+def uncertain(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute("select a.order_id, a.title from deliveries d join alerts a on a.id = d.alert_id "
+                            "where d.state = 'uncertain'").fetchall()
+
+
+def _received_key(item: dict) -> tuple | None:
+    """(order, situation, level) of a notification; None for one about ordermon itself."""
+    title = item.get("title") or ""
+    if title in HEALTH:
+        return None
+    found = TITLE.match(title)
+    situation = next((s for s, words in TITLES.items() if found and found["title"] == words), "unknown")
+    level = LEVEL.search(item.get("message") or "")
+    return (found["order"] if found else title, situation, level.group(1) if situation == "protection_ending" and level else "")
+
+
+def judge(orders: list[dict], db: Path, received: list[dict]) -> dict:
+    """missed, false, duplicate and uncertain deliveries, and the states the monitor lost."""
+    moments = looked(db)
+    owed: set[tuple] = set()
+    for order in orders:
+        pages = [Page(_t(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
+        for at in moments:
+            owed |= owed_at(order, pages, at)
+    # An alert is one per order, situation and level (an event's alerts: one per event).
+    wanted = Counter((o, s, lvl if s == "protection_ending" else "") for o, s, lvl in owed)
+    got = Counter(k for k in map(_received_key, received) if k is not None)
+    unsure = Counter()
+    titles = {words: s for s, words in TITLES.items()}
+    for order_id, title in uncertain(db):
+        unsure[(order_id, titles.get(title, "unknown"))] += 1
+    ids = Counter(m.group(1) for item in received if (m := ALERT_ID.search(item.get("message") or "")))
+    missed = wanted - got
+    missed = Counter({k: n for k, n in missed.items() if unsure[k[:2]] == 0})
+    return {
+        "alerts_owed": sum(wanted.values()),
+        "missed_alerts": sum(missed.values()),
+        "false_alerts": sum((got - wanted).values()),
+        "duplicate_deliveries": sum(n - 1 for n in ids.values() if n > 1),
+        "uncertain_deliveries": sum(unsure.values()),
+        "health_alerts": sum(1 for item in received if item.get("title") in HEALTH),
+        "examples": {"missed": sorted(missed)[:5], "false": sorted(got - wanted)[:5]},
+        "moments": moments,
+    }
+
+
+def lost_states(orders: list[dict], db: Path, moments: list[dt.datetime]) -> list[str]:
+    """Orders whose recorded history is not what the site showed at the moments the monitor looked:
+    a status (or refund status) the page showed at one of them and the history lacks, or one it
+    records that the page never showed then, or a last state other than the site's."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("select order_id, status_to, refund_to from history order by id").fetchall()
+        last = dict(((o, (s, r)) for o, s, r in conn.execute("select order_id, status, refund_status from orders")))
+    recorded: dict[str, list] = {}
+    for order_id, status, refund in rows:
+        recorded.setdefault(order_id, []).append((status, refund))
+    lost = []
+    for order in orders:
+        pages = [Page(_t(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
+        seen = []
+        for at in moments:
+            page = _page_at(pages, at)
+            if page and (not seen or seen[-1] != (page.status, page.refund)):
+                seen.append((page.status, page.refund))
+        if recorded.get(order["id"], []) != seen or last.get(order["id"]) != (order["status"], order["refund_status"]):
+            lost.append(order["id"])
+    return lost

@@ -1,0 +1,59 @@
+"""Planted bugs for `python -m bench.faults --self-test` (bench/plants.py): on this folder's
+PYTHONPATH, ORDERMON_BENCH_PLANT names the bug every Python process of the run carries."""
+
+import os
+
+PLANT = os.environ.get("ORDERMON_BENCH_PLANT")
+
+if PLANT == "submits_twice":  # the cancel flow sends its Submit twice
+    from flows.pages import RefundPage
+
+    _submit = RefundPage.submit
+
+    def submit(self):
+        self.submit_button.evaluate(
+            "b => fetch(b.form.action, {method: 'POST', body: new FormData(b.form), credentials: 'same-origin'})")
+        return _submit(self)
+
+    RefundPage.submit = submit
+
+elif PLANT == "resend_after_crash":  # the outbox sends again what a crash left mid-send
+    from monitor.store import Store
+
+    _recover = Store.recover_deliveries
+
+    def recover_deliveries(self, configured):
+        with self.db.conn:
+            self.db.execute("update deliveries set state = 'pending' where state = 'sending'")
+        return _recover(self, configured)
+
+    Store.recover_deliveries = recover_deliveries
+
+elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list only
+    import flows.http
+    import flows.orders
+
+    _from_pages = flows.orders.orders_from_pages
+
+    def orders_from_pages(responses):
+        return _from_pages(responses)[:20]
+
+    flows.orders.orders_from_pages = flows.http.orders_from_pages = orders_from_pages
+
+elif PLANT == "rule_never_fires":  # one rule is left out
+    import monitor.rules
+
+    monitor.rules.ORDER_RULES = tuple(r for r in monitor.rules.ORDER_RULES if r.__name__ != "protection_expiring")
+
+elif PLANT == "fires_early":  # overdue rules fire three days before their deadline
+    import dataclasses
+    import datetime as dt
+
+    from monitor.settings import MonitorSettings
+
+    _rule_config = MonitorSettings.rule_config
+
+    def rule_config(self, account=None):
+        return dataclasses.replace(_rule_config(self, account), grace=-dt.timedelta(days=3))
+
+    MonitorSettings.rule_config = rule_config
