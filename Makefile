@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install browser bench faults clean
+.PHONY: demo test install browser bench faults mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: browser
 
 faults: browser
 	$(PY) -m bench.faults $(FAULTS_ARGS)
+
+# Mutation score of the money-critical modules (fast tests only, in ./mutants/), e.g. MUTATION_ARGS="--only rules".
+mutation: browser
+	$(PY) -m bench.mutation $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache test-results

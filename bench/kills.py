@@ -40,10 +40,11 @@ def holds_write_lock(pid: int, db: Path) -> bool:
 
 
 def kill_in_phase(cmd: list[str], env: dict, trigger: Callable[[int], bool], timeout: float = 60,
-                  busy: bool = False) -> tuple[bool, float]:
+                  busy: bool = False, at_stop: Callable[[], None] = lambda: None) -> tuple[bool, float]:
     """Start ``cmd``; when ``trigger(pid)`` holds, stop its process group, ask again, kill it.
     Returns (whether the trigger still held at the stop, seconds waited). ``busy``: ask without
-    pausing (a window of milliseconds, such as a database write)."""
+    pausing (a window of milliseconds, such as a database write). ``at_stop()`` runs while the
+    group is stopped (to read what else the process was doing when it died)."""
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     started = time.monotonic()
@@ -59,6 +60,7 @@ def kill_in_phase(cmd: list[str], env: dict, trigger: Callable[[int], bool], tim
         except ProcessLookupError:
             return False, time.monotonic() - started
         proven = proc.poll() is None and trigger(proc.pid)
+        at_stop()
         return proven, time.monotonic() - started
     finally:
         try:

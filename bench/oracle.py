@@ -113,10 +113,11 @@ def looked(db: Path) -> list[dt.datetime]:
     return sorted({_t(r[0]) for r in rows})
 
 
-def uncertain(db: Path) -> list[tuple[str, str]]:
+def deliveries_in(db: Path, state: str) -> list[tuple[int, str, str, str]]:
+    """(alert id, target, order, title) of every delivery in ``state`` (the monitor's outbox)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute("select a.order_id, a.title from deliveries d join alerts a on a.id = d.alert_id "
-                            "where d.state = 'uncertain'").fetchall()
+        return conn.execute("select d.alert_id, d.target, a.order_id, a.title from deliveries d "
+                            "join alerts a on a.id = d.alert_id where d.state = ?", (state,)).fetchall()
 
 
 def _received_key(item: dict) -> tuple | None:
@@ -143,7 +144,7 @@ def judge(orders: list[dict], db: Path, received: list[dict]) -> dict:
     got = Counter(k for k in map(_received_key, received) if k is not None)
     unsure = Counter()
     titles = {words: s for s, words in TITLES.items()}
-    for order_id, title in uncertain(db):
+    for _, _, order_id, title in deliveries_in(db, "uncertain"):
         unsure[(order_id, titles.get(title, "unknown"))] += 1
     ids = Counter(m.group(1) for item in received if (m := ALERT_ID.search(item.get("message") or "")))
     missed = wanted - got

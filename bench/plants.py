@@ -13,6 +13,7 @@ from pathlib import Path
 PLANTS = {
     "submits_twice": ("double_submits", "layout_variant,http_500,latency"),
     "resend_after_crash": ("duplicate_deliveries", "delivering,receiver_500"),
+    "writes_off_failures": ("uncertain_unexplained", "http_500,receiver_refused,receiver_500,receiver_refused"),
     "skips_a_page": ("lost_states", "http_500,receiver_500"),
     "rule_never_fires": ("missed_alerts", "receiver_500,http_500,receiver_refused,http_500"),
     "fires_early": ("false_alerts", "http_500,receiver_500"),

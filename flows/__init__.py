@@ -9,7 +9,7 @@ from .cancel import cancel_order
 from .domain import Status, Tab
 from .errors import (
     BadReason, CaptchaRequired, FlowError, NotCancellable, OrderNotFound, SignInFailed, SiteUnavailable,
-    UnexpectedPage,
+    SubmitUnconfirmed, UnexpectedPage,
 )
 from .models import CancelResult, OrderDetail, OrderSummary
 from .orders import read_detail, read_details, read_order_ids_ui, read_orders
@@ -24,7 +24,7 @@ logging.getLogger("ordermon").addHandler(logging.NullHandler())
 __all__ = [
     "Account", "AccountSession", "BadReason", "Browser", "CancelResult", "CaptchaRequired",
     "FlowError", "FlowSettings", "NotCancellable", "OrderDetail", "OrderNotFound", "OrderSummary",
-    "SignInFailed", "SiteUnavailable", "Status", "Tab", "UnexpectedPage", "cancel", "cancel_many", "cancel_order",
-    "list_orders", "load_settings", "match_reason", "order_detail", "read_detail", "read_details",
-    "read_order_ids_ui", "read_orders", "retrying",
+    "SignInFailed", "SiteUnavailable", "Status", "SubmitUnconfirmed", "Tab", "UnexpectedPage", "cancel",
+    "cancel_many", "cancel_order", "list_orders", "load_settings", "match_reason", "order_detail", "read_detail",
+    "read_details", "read_order_ids_ui", "read_orders", "retrying",
 ]

@@ -66,6 +66,17 @@ class SiteUnavailable(FlowError):
     outcome = "site_unavailable"
 
 
+class NoAnswer(SiteUnavailable):
+    """No answer came (a timeout, a dropped connection): the request may yet be acted on."""
+
+
+class SubmitUnconfirmed(FlowError):
+    """Submit got no answer and the order still shows it cancellable: the Submit may still be
+    on its way, so it is not sent again; a later run reads the order afresh."""
+
+    outcome = "unconfirmed"
+
+
 def check_available(status: int | None, where: str) -> None:
     """A server error means the site is unavailable (retried), not that the page is unexpected."""
     if status is not None and status >= 500:

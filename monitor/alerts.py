@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterable
 
 from flows.errors import SettingsError
@@ -23,6 +26,22 @@ from .store import Store
 log = logging.getLogger("ordermon.alerts")
 
 MAX_BACKOFF = 3600.0
+
+
+def _fresh_apprise_pools() -> None:  # pragma: no mutate block (it runs in a forked child, out of mutmut's sight)
+    """Apprise sends through process-wide thread pools (``apprise.apprise``'s ``_shared_executor``
+    and ``_coordinator_executor``). A forked child inherits a pool without its threads: a pool
+    whose workers were idle at the fork starts none, so each send waits in its queue until
+    Apprise gives up (60 s) and fails. The child starts its own pools on its first send
+    (tests/test_outbox.py: test_a_process_forked_after_a_delivery_delivers_too)."""
+    module = sys.modules.get("apprise.apprise")
+    for name in ("_shared_executor", "_coordinator_executor"):
+        if hasattr(module, name):
+            setattr(module, name, None)
+            setattr(module, f"{name}_lock", threading.Lock())
+
+
+os.register_at_fork(after_in_child=_fresh_apprise_pools)
 
 
 def target_key(url: str) -> str:
@@ -83,13 +102,13 @@ class Notifier:
             attempts = row["attempts"] + 1
             title, body = compose(row, store.digest(row["alert_id"]) if row["digest_of"] else [])
             store.mark_sending(row["alert_id"], row["target"], attempts)
-            ok, error = self._send(instance, title, body)
-            if ok:
+            error = self._send(instance, title, body)
+            if error is None:
                 store.mark_delivered(row["alert_id"], row["target"])
                 counts["delivered"] += 1
                 continue
             # An error text must not carry the URL's token or password.
-            error = scrub(error or "delivery failed", [self._urls[row["target"]]])
+            error = scrub(error, [self._urls[row["target"]]])
             delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
             retry_at = None if attempts >= self.max_attempts else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
             store.mark_failed(row["alert_id"], row["target"], error, retry_at=retry_at)
@@ -97,16 +116,16 @@ class Notifier:
         return counts
 
     @staticmethod
-    def _send(instance: apprise.Apprise, title: str, body: str) -> tuple[bool, str | None]:
+    def _send(instance: apprise.Apprise, title: str, body: str) -> str | None:
+        """None when the target took the notification, else why not: Apprise's last warning."""
         with apprise.LogCapture(level=logging.WARNING) as captured:
             try:
-                ok = instance.notify(title=title, body=body)
+                if instance.notify(title=title, body=body):
+                    return None
             except Exception as exc:  # a plugin's bug must not stop the monitor
-                return False, f"{type(exc).__name__}: {exc}"[:300]
-        if ok:
-            return True, None
+                return f"{type(exc).__name__}: {exc}"[:300]
         lines = [line for line in captured.getvalue().splitlines() if line.strip()]
-        return False, (lines[-1] if lines else "delivery failed")[:300]
+        return (lines[-1] if lines else "delivery failed")[:300]
 
 
 def compose(row: dict, digest: list[dict]) -> tuple[str, str]:

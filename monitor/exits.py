@@ -14,7 +14,7 @@ import click
 
 from flows.errors import (
     BadReason, BrowserUnavailable, FlowError, LocalStateError, NotCancellable, OrderNotFound, SettingsError,
-    SignInFailed, SiteUnavailable, first_line,
+    SignInFailed, SiteUnavailable, SubmitUnconfirmed, first_line,
 )
 
 from flows.text import printable
@@ -30,7 +30,7 @@ class Exit(IntEnum):
     NOT_CANCELLABLE = 3
     NOT_FOUND = 4
     SIGN_IN_FAILED = 5  # wrong credentials, or a captcha
-    SITE_UNAVAILABLE = 6  # after the retries
+    SITE_UNAVAILABLE = 6  # after the retries; or Submit got no answer and the order shows no request yet
     LOCAL_STATE = 7  # the kept session, the database or its lock
     UNHEALTHY = 8  # status --check: no successful poll for two intervals, or an outage open
 
@@ -60,6 +60,7 @@ TABLE: tuple[tuple[type[BaseException], Exit], ...] = (
     (OrderNotFound, Exit.NOT_FOUND),
     (SignInFailed, Exit.SIGN_IN_FAILED),
     (SiteUnavailable, Exit.SITE_UNAVAILABLE),
+    (SubmitUnconfirmed, Exit.SITE_UNAVAILABLE),
     (LocalStateError, Exit.LOCAL_STATE),
     (StoreError, Exit.LOCAL_STATE),
     (BrowserUnavailable, Exit.UNEXPECTED),

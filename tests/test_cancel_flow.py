@@ -1,17 +1,31 @@
 """The cancel flow in a real Chromium against the storefront, for every state."""
 
+import logging
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 from monitor.exits import code_for
 from flows import (
     Account, BadReason, Browser, CaptchaRequired, NotCancellable, OrderNotFound, SignInFailed,
-    SiteUnavailable, UnexpectedPage, cancel_order,
+    SiteUnavailable, SubmitUnconfirmed, UnexpectedPage, cancel_order,
 )
 
 pytestmark = pytest.mark.e2e
+
+
+@contextmanager
+def own_session(own_settings, browser, **changes):
+    """A session of the test's own, with these settings changed (a shorter timeout, no retry)."""
+    settings = own_settings.model_copy(update=changes)
+    session = Browser(settings, browser=browser).session(Account.from_settings(settings))
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def test_unpaid_order_is_cancelled_at_once(shopper, storefront):
@@ -60,7 +74,7 @@ def test_not_cancellable_states_are_refused_with_the_next_step(shopper, storefro
 
 
 def test_unknown_order_is_not_found(shopper):
-    with pytest.raises(OrderNotFound) as err:
+    with pytest.raises(OrderNotFound, match="^order 8100000000000000 not found$") as err:
         shopper.cancel("8100000000000000", "wrong")
     assert code_for(err.value) == 4
 
@@ -78,7 +92,9 @@ def test_dry_run_does_everything_but_submit(shopper, storefront):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     result = shopper.cancel(order["id"], "wrong", dry_run=True)
     assert result.outcome == "dry_run" and result.reason == "I ordered the wrong product(s)"
+    assert (result.status_before, result.status_after) == ("awaiting_shipment", "awaiting_shipment")
     shot = Path(result.artifacts[0])
+    assert shot.name.endswith(f"-dry-run-{order['id']}.png")
     assert shot.exists() and shot.stat().st_size > 1000 and oct(shot.stat().st_mode)[-3:] == "600"
     assert storefront.admin.order(order["id"])["cancel_requests"] == 0
 
@@ -105,26 +121,42 @@ def test_http_500s_are_retried(shopper, storefront):
     assert storefront.admin.order(order["id"])["cancel_requests"] == 1
 
 
-def test_500_on_submit_is_retried_without_a_second_request(shopper, storefront):
+def test_500_on_submit_is_retried_without_a_second_request(shopper, storefront, caplog):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target="POST /p/order/cancel", fail_next=1)
-    assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    with caplog.at_level(logging.INFO, logger="ordermon.flows"):
+        assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert "Submit answered HTTP 500; retrying" in caplog.text
     after = storefront.admin.order(order["id"])
     # The injected 500 answered before the site acted: only the retried Submit reached it.
     assert (after["cancel_requests"], after["cancel_submits"]) == (1, 1)
     assert storefront.site.requests["POST /p/order/cancel"] == 2
 
 
-def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, own_settings):
-    settings = own_settings.model_copy(update={"timeout": 2})
-    session = Browser(settings, browser=browser).session(Account.from_settings(settings))
+def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, own_settings, caplog):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target="POST /p/order/cancel", latency_ms=3000, latency_after=True)
-    result = cancel_order(session, order["id"], "wrong")
+    with own_session(own_settings, browser, timeout=2) as session, \
+            caplog.at_level(logging.INFO, logger="ordermon.flows"):
+        result = cancel_order(session, order["id"], "wrong")
+    assert "no answer to Submit: Locator.click: Timeout 2000ms exceeded.; retrying" in caplog.text
     assert result.outcome == "requested"
     after = storefront.admin.order(order["id"])
     assert (after["cancel_requests"], after["cancel_submits"]) == (1, 1)  # the retry found it done
-    session.close()
+
+
+def test_submit_that_times_out_before_the_site_acts_is_unconfirmed_not_sent_twice(storefront, browser, own_settings):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    # The Submit waits 4 s before the site acts: the retry reads the order before it does.
+    storefront.admin.faults(target="POST /p/order/cancel", latency_ms=4000)
+    with own_session(own_settings, browser, timeout=2, retry_backoff=0) as session, \
+            pytest.raises(SubmitUnconfirmed) as err:
+        cancel_order(session, order["id"], "wrong")
+    assert "still shows Awaiting shipment; not sent again" in str(err.value)
+    assert code_for(err.value) == 6
+    assert storefront.site.wait_idle(10)  # the late Submit lands: it was the only one
+    after = storefront.admin.order(order["id"])
+    assert (after["cancel_requests"], after["cancel_submits"], after["status"]) == (1, 1, "awaiting_cancellation")
 
 
 def test_site_down_after_retries(shopper, storefront):
@@ -140,13 +172,9 @@ def test_site_down_after_retries(shopper, storefront):
 def test_captcha_is_reported_not_retried(storefront, browser, own_settings):
     storefront.admin.faults(captcha=True)
     assert own_settings.retries >= 1  # the retry policy would try again were the captcha "unavailable"
-    session = Browser(own_settings, browser=browser).session(Account.from_settings(own_settings))
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
-    try:
-        with pytest.raises(CaptchaRequired) as err:
-            cancel_order(session, order["id"], "wrong")  # the flow with its retries, as `ordermon cancel` runs it
-    finally:
-        session.close()
+    with own_session(own_settings, browser) as session, pytest.raises(CaptchaRequired) as err:
+        cancel_order(session, order["id"], "wrong")  # the flow with its retries, as `ordermon cancel` runs it
     assert code_for(err.value) == 5
     state = storefront.admin.state()
     assert state["requests"].get("POST /login") == 1  # one sign-in attempt: a captcha is not retried
@@ -155,14 +183,11 @@ def test_captcha_is_reported_not_retried(storefront, browser, own_settings):
 
 
 def test_wrong_password(storefront, browser, own_settings):
-    settings = own_settings.model_copy(update={"password": "wrong"})
     from pydantic import SecretStr
 
-    settings = own_settings.model_copy(update={"password": SecretStr("not-the-password")})
-    session = Browser(settings, browser=browser).session(Account.from_settings(settings))
-    with pytest.raises(SignInFailed, match="incorrect"):
+    with own_session(own_settings, browser, password=SecretStr("not-the-password")) as session, \
+            pytest.raises(SignInFailed, match="incorrect"):
         session.ensure_signed_in()
-    session.close()
 
 
 def test_session_is_kept_between_runs_in_a_private_file(storefront, browser, own_settings):
@@ -190,6 +215,7 @@ def test_unexpected_page_leaves_a_screenshot_and_the_html_and_nothing_else_other
         shopper.cancel(other["id"], "wrong")
     paths = sorted((Path(p) for p in err.value.artifacts), key=lambda p: p.suffix)
     assert [p.suffix for p in paths] == [".html", ".png"]
+    assert all(p.stem.endswith(f"-cancel-{other['id']}") for p in paths)
     assert "back soon" in paths[0].read_text() and all(oct(p.stat().st_mode)[-3:] == "600" for p in paths)
 
 
@@ -253,3 +279,41 @@ def test_running_the_flow_again_never_submits_again_until_the_seller_refused(sho
     assert shopper.cancel(order["id"], "shipping takes").outcome == "requested"
     assert shopper.cancel(order["id"], "shipping takes").outcome == "already_requested"
     assert submits() == (2, 2)
+
+
+def test_a_server_error_opening_the_order_from_its_card_is_retried(shopper, storefront, caplog):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    storefront.admin.faults(target="GET /p/order/detail.html", fail_next=1)
+    with caplog.at_level(logging.INFO, logger="ordermon.flows"):
+        assert shopper.cancel(order["id"], "wrong").outcome == "requested"
+    assert f"the page of order {order['id']} answered HTTP 500; retrying" in caplog.text
+    assert storefront.site.requests["GET /p/order/detail.html"] == 2
+    assert storefront.admin.order(order["id"])["cancel_requests"] == 1
+
+
+def test_no_answer_opening_the_order_from_its_card_is_the_site_unavailable(storefront, browser, own_settings):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+    with own_session(own_settings, browser, timeout=2, retries=0) as session:
+        session.ensure_signed_in()
+        storefront.admin.faults(target="GET /p/order/detail.html", latency_ms=3000)
+        with pytest.raises(SiteUnavailable) as err:
+            cancel_order(session, order["id"], "wrong")
+    assert str(err.value) == f"opening order {order['id']} failed: Locator.click: Timeout 2000ms exceeded."
+    assert code_for(err.value) == 6
+    assert storefront.admin.order(order["id"])["cancel_submits"] == 0
+
+
+def test_a_submit_the_site_refuses_is_not_cancellable_with_the_sites_message(shopper, storefront):
+    order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
+
+    def seller_ships_first(route):  # the seller ships while the buyer picks a reason
+        if route.request.method == "POST":
+            storefront.admin.seller(order["id"], "ship")
+        route.continue_()
+
+    shopper.page.route(lambda url: urlparse(url).path == "/p/order/cancel", seller_ships_first)
+    with pytest.raises(NotCancellable) as err:
+        shopper.cancel(order["id"], "wrong")
+    assert str(err.value) == f"the site refused: Order {order['id']} cannot be cancelled while Awaiting delivery"
+    after = storefront.admin.order(order["id"])
+    assert (after["status"], after["cancel_requests"], after["cancel_submits"]) == ("awaiting_delivery", 0, 1)

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.e2e
 
 def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     lines = []
-    summary = run_demo(seconds=12, time_scale=4 * 7200, poll_every=1, db=tmp_path / "demo.db", echo=lines.append,
+    summary = run_demo(seconds=16, time_scale=4 * 7200, poll_every=1, db=tmp_path / "demo.db", echo=lines.append,
                        browser=browser, extra_alert_urls=[alert_receiver.url.replace("json://", "form://", 1)])
     text = "\n".join(lines)
     assert "Flow: cancel" in text and "-> requested" in text

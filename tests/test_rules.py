@@ -10,7 +10,7 @@ from flows.calendar import BusinessCalendar
 from flows.domain import PaymentMethod, Status
 from monitor import rules
 from monitor.facts import Known, OrderFacts, RuleConfig, computed_deadlines, deadlines
-from monitor.rules import evaluate
+from monitor.rules import evaluate, next_moment
 
 FRIDAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -262,8 +262,205 @@ def test_every_rule_has_a_title_in_words():
     assert set(rules.TITLES) == {rule.__name__ for rule in rules.ORDER_RULES} | {"monitor_failing", "monitor_recovered"}
 
 
+
+
+# Each alert in full, as the buyer reads it: its title, then what happened, the deadline the page names, how
+# early or late, and the next step (docs/domain.md, "What the buyer wants to be told").
+EVERY_ALERT = {
+    "seller_response_overdue": (
+        "Seller hasn't answered your cancellation",
+        OrderFacts("81", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY), FRIDAY + 75 * H,
+        ("Order 81: the seller has not answered the cancellation request, and the platform has not cancelled it. "
+        "Seller must answer by 2026-11-23 10:00 UTC (3h 0m overdue). Next step: contact customer service to have "
+        "the order cancelled and refunded; if it ships anyway, refuse the delivery")),
+    "ship_deadline_passed": (
+        "Seller hasn't shipped in time",
+        OrderFacts("82", Status.AWAITING_SHIPMENT, paid_at=FRIDAY), dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC),
+        ("Order 82: the seller has not shipped by the end of the processing time and the order is still open. "
+        "Ship by 2026-12-01 10:00 UTC (2h 0m overdue). Next step: request cancellation with the reason "
+        '"The supplier refuses to ship the product(s)", or contact customer service')),
+    "refund_overdue": (
+        "Refund hasn't arrived",
+        OrderFacts("83", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending",
+                   refund_started_at=FRIDAY), dt.datetime(2026, 12, 18, 12, tzinfo=dt.UTC),
+        ("Order 83: the refund has not arrived by the end of its window (to the Alipay balance). Refund expected by "
+        "2026-12-18 10:00 UTC (2h 0m overdue). Next step: check the Alipay balance, then contact customer service "
+        "with the order id")),
+    "payment_unverified": (
+        "Payment still not verified",
+        OrderFacts("84", Status.PAYMENT_VERIFYING, paid_at=FRIDAY), FRIDAY + 26 * H,
+        ("Order 84: the payment is still being verified after its window. Payment verified by 2026-11-21 10:00 UTC "
+        "(2h 0m overdue). Next step: contact customer service about the payment; do not pay twice")),
+    "parcel_overdue": (
+        "Parcel is late",
+        OrderFacts("85", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium"), FRIDAY + 30 * D,
+        ("Order 85: the parcel has not arrived by the latest delivery estimate of its shipping method. Delivery "
+        "expected by 2026-12-11 10:00 UTC (9d 0h overdue). Next step: open a dispute while the buyer protection "
+        "runs (buyer protection ends 2027-01-19 10:00 UTC)")),
+    "protection_expiring": (
+        "Buyer protection ends soon",
+        OrderFacts("86", Status.AWAITING_DELIVERY, shipped_at=FRIDAY), dt.datetime(2027, 1, 16, 10, tzinfo=dt.UTC),
+        ("Order 86: buyer protection ends within 3 days and the order has not arrived (urgent). Protection ends "
+        "2027-01-19 10:00 UTC (3d 0h left). Next step: open a dispute before the protection ends, or ask the "
+        "seller to extend it")),
+    "unpaid_closing": (
+        "Unpaid order closes soon",
+        OrderFacts("87", Status.AWAITING_PAYMENT, placed_at=FRIDAY), dt.datetime(2026, 12, 9, 10, tzinfo=dt.UTC),
+        ("Order 87: the unpaid order is about to close by itself. Pay by 2026-12-10 10:00 UTC (1d 0h left). "
+        "Next step: pay before the deadline if you still want it; otherwise nothing to do")),
+    "dispute_window_closing": (
+        "Last days to open a dispute",
+        OrderFacts("88", Status.COMPLETED, completed_at=FRIDAY, completed_by="protection_ended"), FRIDAY + 10 * D,
+        ("Order 88: the order was completed because the buyer protection ran out, without your confirmation of "
+        "receipt. Dispute can be opened until 2026-12-05 10:00 UTC (5d 0h left). Next step: if it never arrived, "
+        "open a dispute from the order page before the window closes")),
+    "cancellation_refused": (
+        "Seller refused your cancellation",
+        OrderFacts("89", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - D,
+                   timeline=((FRIDAY, "cancel_requested"), (FRIDAY + 2 * H, "cancel_refused"))), FRIDAY + 3 * H,
+        ("Order 89: the seller refused your cancellation request on 2026-11-20 12:00 UTC. Ship by 2026-11-30 10:00 "
+        "UTC (9d 21h left). Next step: it will ship; refuse the delivery, or return it after it arrives")),
+    "shipped_while_cancelling": (
+        "Order shipped while you were cancelling",
+        OrderFacts("90", Status.AWAITING_DELIVERY, shipped_at=FRIDAY + 5 * H,
+                   timeline=((FRIDAY, "cancel_requested"), (FRIDAY + 5 * H, "shipped"))), FRIDAY + 6 * H,
+        ("Order 90: the order shipped on 2026-11-20 15:00 UTC while your cancellation request was pending. Delivery "
+        "expected by 2027-01-22 15:00 UTC (62d 23h left). Next step: refuse the delivery, then ask for the refund")),
+    "refund_arrived": (
+        "Refund arrived",
+        OrderFacts("91", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="completed",
+                   refund_started_at=FRIDAY, refunded_at=FRIDAY + 10 * D, total=Decimal("19.90"), currency="USD"),
+        FRIDAY + 10 * D + H,
+        ("Order 91: the refund of 19.90 USD arrived on 2026-11-30 to the original payment method. Refund expected by "
+        "2026-12-18 10:00 UTC (arrived 18d 0h before it). Next step: check the original payment method; nothing "
+        "else to do")),
+}
+
+
+@pytest.mark.parametrize("rule", EVERY_ALERT)
+def test_every_alert_in_full(rule):
+    title, order, now, message = EVERY_ALERT[rule]
+    (finding,) = [f for f in evaluate(order, now, CONFIG) if f.rule == rule]
+    assert (finding.title, finding.message) == (title, message)
+    assert (finding.order_id, finding.now) == (order.order_id, now)  # whose, and when it was found
+
+
 def test_monitor_failing_and_recovered_belong_to_their_outage():
     failing = rules.monitor_failing("acct", FRIDAY, FRIDAY + H, 3, "HTTP 500")
     recovered = rules.monitor_recovered("acct", FRIDAY, FRIDAY + 2 * H)
     assert failing.episode == recovered.episode == FRIDAY.isoformat()
-    assert "failed 3 polls in a row (HTTP 500)" in failing.message and "works again" in recovered.message
+    assert (failing.title, recovered.title) == ("ordermon can't read your orders", "ordermon reads your orders again")
+    # About the account, not an order: an empty order id ("" , never NULL, which the alerts table's unique
+    # index would not compare equal), so the message names no order.
+    assert failing.order_id == recovered.order_id == ""
+    assert failing.message.startswith("the monitor of acct has failed 3 polls in a row (HTTP 500). ")
+    assert failing.message.endswith(". Next step: check the credentials, a captcha on the site, or whether "
+                                    "the site is up; ordermon keeps retrying")
+    assert recovered.message.startswith("the monitor of acct works again. ")
+    assert recovered.message.endswith(". Next step: nothing: alerts that came due meanwhile follow")
+
+
+# ---------------------------------------------------------------- orders that moved on
+@pytest.mark.parametrize("order, now", [
+    # a deadline the page showed in an earlier status is no reason to warn once the order moved on
+    (OrderFacts("12", Status.AWAITING_SHIPMENT, site_deadlines={"verification_by": FRIDAY}), FRIDAY + 2 * D),
+    (OrderFacts("12", Status.COMPLETED, site_deadlines={"delivery_expected_by": FRIDAY}), FRIDAY + 2 * D),
+    (OrderFacts("12", Status.COMPLETED, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
+    (OrderFacts("12", Status.DISPUTE, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
+    (OrderFacts("12", Status.CLOSED, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
+    (OrderFacts("12", Status.PAYMENT_VERIFYING, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
+], ids=["verified", "delivered", "completed", "in dispute", "closed unpaid", "paid"])
+def test_no_warning_for_an_order_that_no_longer_awaits_payment_or_delivery(order, now):
+    assert fired(order, now) == []
+
+
+def test_parcel_overdue_without_a_known_protection_end_names_none():
+    order = OrderFacts("7", Status.AWAITING_DELIVERY, site_deadlines={"delivery_expected_by": FRIDAY})
+    (finding,) = evaluate(order, FRIDAY + D, CONFIG)
+    assert finding.rule == "parcel_overdue" and finding.next_step == "open a dispute while the buyer protection runs"
+
+
+# ---------------------------------------------------------------- news, and how long it stays news
+@pytest.mark.parametrize("rule, happened", [
+    ("cancellation_refused", FRIDAY + 2 * H), ("shipped_while_cancelling", FRIDAY + 5 * H),
+    ("refund_arrived", FRIDAY + 10 * D),
+])
+def test_news_is_reported_up_to_recent_after_it_happened(rule, happened):
+    order = EVERY_ALERT[rule][1]
+    assert rule in [f.rule for f in evaluate(order, happened + CONFIG.recent, CONFIG)]
+    assert rule not in [f.rule for f in evaluate(order, happened + CONFIG.recent + SECOND, CONFIG)]
+
+
+def test_a_new_refusal_after_an_old_one_is_reported():
+    old, new = FRIDAY - 30 * D, FRIDAY
+    order = OrderFacts("9", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - 40 * D, timeline=(
+        (old - H, "cancel_requested"), (old, "cancel_refused"), (new - H, "cancel_requested"), (new, "cancel_refused")))
+    assert [f.episode for f in evaluate(order, new + H, CONFIG) if f.rule == "cancellation_refused"] == [new.isoformat()]
+
+
+def shipped_while_cancelling(*timeline, shipped_at=FRIDAY + 5 * H):
+    order = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped_at, timeline=timeline)
+    return [f for f in evaluate(order, FRIDAY + 6 * H, CONFIG) if f.rule == "shipped_while_cancelling"]
+
+
+def test_shipped_while_cancelling_at_the_same_moments():
+    shipped = FRIDAY + 5 * H
+    assert len(shipped_while_cancelling((shipped, "cancel_requested"), (shipped, "shipped"))) == 1  # asked as it shipped
+    # the seller refused and shipped at once: a refusal (its own alert), not a shipment behind the buyer's back
+    assert shipped_while_cancelling((FRIDAY, "cancel_requested"), (shipped, "cancel_refused"), (shipped, "shipped")) == []
+    assert shipped_while_cancelling((FRIDAY, "cancel_requested"), (FRIDAY, "cancel_refused"), (shipped, "shipped")) == []
+
+
+def test_each_shipment_is_judged_on_its_own():
+    first, again = FRIDAY - 20 * D, FRIDAY + 5 * H  # shipped, came back to the seller, shipped again
+    (finding,) = shipped_while_cancelling((first, "shipped"), (FRIDAY, "cancel_requested"), (again, "shipped"))
+    assert finding.episode == again.isoformat()
+
+
+def test_shipped_while_cancelling_without_a_delivery_estimate_goes_by_the_shipment():
+    (finding,) = shipped_while_cancelling((FRIDAY, "cancel_requested"), (FRIDAY + 5 * H, "shipped"), shipped_at=None)
+    assert (finding.deadline, finding.deadline_name) == (FRIDAY + 5 * H, None)
+    assert "Deadline 2026-11-20 15:00 UTC (1h 0m overdue)" in finding.message
+
+
+def test_refund_arrived_without_an_amount_or_right_on_time():
+    on_time = dt.datetime(2026, 12, 18, 10, tzinfo=dt.UTC)  # 20 business days after FRIDAY
+    order = OrderFacts("11", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY, refunded_at=on_time)
+    (finding,) = evaluate(order, on_time + H, CONFIG)
+    assert finding.summary.startswith("the refund of the money arrived on 2026-12-18 ")
+    assert "(arrived 0h 0m before it)" in finding.message
+
+
+# ---------------------------------------------------------------- when to look again
+def moments(order, now, config=CONFIG):
+    """Every moment next_moment names from ``now`` on, until it names none."""
+    found = []
+    while (now := next_moment(order, now, config)) is not None:
+        found.append(now)
+    return found
+
+
+def test_next_moment_names_every_deadline_grace_end_and_warning_level():
+    def at(month, day, hour=10):
+        return dt.datetime(2026 + (month < 6), month, day, hour, tzinfo=dt.UTC)
+
+    parcel = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    assert moments(parcel, FRIDAY) == [
+        at(12, 1),  # a dispute can be opened
+        at(1, 5), at(1, 12), at(1, 16), at(1, 19),  # protection: 14, 7 and 3 days before its end, the end
+        at(1, 22), at(1, 22, 11),  # the latest delivery estimate, its grace
+        at(2, 3),  # the dispute window closes
+    ]
+    unpaid = OrderFacts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)
+    assert moments(unpaid, FRIDAY) == [at(12, 8), at(12, 10)]  # two days before it closes, then closed
+    cancelling = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY)
+    assert moments(cancelling, FRIDAY) == [at(11, 23), at(11, 23, 11), at(11, 30), at(11, 30, 11)]
+    assert moments(OrderFacts("8", Status.COMPLETED, completed_by="buyer_confirmed"), FRIDAY) == []
+
+
+def test_next_moment_is_strictly_after_now():
+    deadline = FRIDAY + 72 * H
+    order = OrderFacts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
+    assert next_moment(order, deadline - SECOND, CONFIG) == deadline
+    assert next_moment(order, deadline, CONFIG) == deadline + GRACE
+    assert next_moment(order, deadline + GRACE, CONFIG) is None

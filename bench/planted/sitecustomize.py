@@ -29,6 +29,15 @@ elif PLANT == "resend_after_crash":  # the outbox sends again what a crash left 
 
     Store.recover_deliveries = recover_deliveries
 
+elif PLANT == "writes_off_failures":  # a failed send is written off as uncertain, never retried
+    from monitor.store import Store
+
+    def mark_failed(self, alert_id, target, error, *, retry_at):
+        with self._writing():
+            self.db["deliveries"].update((alert_id, target), {"state": "uncertain", "last_error": error})
+
+    Store.mark_failed = mark_failed
+
 elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list only
     import flows.http
     import flows.orders
