@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -123,6 +124,16 @@ class Campaign:
         except FlowError as exc:
             outcome = exc.outcome
         self.flow_outcomes[outcome] += 1
+        self._landed()
+
+    def _landed(self, limit: float = 30) -> None:
+        """Wait until no Submit is on its way (one that got no answer may land later): the clock
+        jumps hours between events, where a real network holds a request for seconds, so a late
+        Submit must not meet an order hours older than the one it was sent for."""
+        deadline = time.monotonic() + limit
+        while (any(k.startswith("POST /p/order/cancel") for k in self.admin.requests()["in_flight"])
+               and time.monotonic() < deadline):
+            time.sleep(0.05)  # watching the storefront through its admin API
 
     def browser(self) -> Browser:
         if self._browser is None:
@@ -290,6 +301,8 @@ class Campaign:
         # read as cancellable, so each of its Submits is accepted): a Submit sent twice.
         double = [o["id"] for o in orders if o["cancel_submits"] > min(o["cancel_requests"], self.asked[o["id"]])]
         unexplained = {(a, t) for a, t, _, _ in oracle.deliveries_in(db, "uncertain")} - self.sending_at_kills
+        lost = oracle.lost_states(orders, db, moments)
+        judged["examples"] |= {"double_submits": double[:5], "lost_states": lost[:5]}
         polls = self.monitor.store.polls()
         return {
             "poll_via": self.poll_via, "plant": os.environ.get("ORDERMON_BENCH_PLANT") or None,
@@ -298,7 +311,7 @@ class Campaign:
             - self.receiver.troubles["refused"],
             "kills": {p: self.kills[p] for p in (*PHASES, "unproven")}, "kills_while_sending": self.kills_while_sending,
             **judged, "uncertain_unexplained": len(unexplained),
-            "double_submits": len(double), "lost_states": len(oracle.lost_states(orders, db, moments)),
+            "double_submits": len(double), "lost_states": len(lost),
             "polls": len(polls), "polls_failed": sum(1 for p in polls if p["error"]), "orders": len(orders),
             "cancel_outcomes": dict(sorted(self.flow_outcomes.items())),
         }
@@ -320,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--self-test", action="store_true",
                         help="short runs against planted bugs: every counter must catch its own")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop the storefront on the way out
     unknown = set(args.plan or ()) - {*WEIGHTS, *PHASES}
     if unknown:
         parser.error(f"--plan: unknown kind {sorted(unknown)[0]!r}")

@@ -141,7 +141,7 @@ def delivery_expected_by(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
     """The latest delivery the shipping method promises (Standard 15-45, Premium 7-15 working days)."""
     if o.shipped_at is None:
         return None
-    transit = c.transit_business_days.get(o.shipping_method or "standard") or c.transit_business_days["standard"]
+    transit = c.transit_business_days.get(o.shipping_method) or c.transit_business_days["standard"]
     return c.calendar.add_business_days(o.shipped_at, transit[1])
 
 

@@ -257,9 +257,9 @@ class Store:
             uncertain = self.db.execute("update deliveries set state = 'uncertain', last_error = ? "
                                         "where state = 'sending'", [UNCERTAIN]).rowcount
             marks = ",".join("?" * len(configured))
-            dropped = self.db.execute(
-                "update deliveries set state = 'dropped', last_error = ? where state = 'pending'"
-                + (f" and target not in ({marks})" if configured else ""), [DROPPED, *configured]).rowcount
+            dropped = self.db.execute(  # SQLite takes "not in ()": no target configured drops them all
+                f"update deliveries set state = 'dropped', last_error = ? where state = 'pending' "
+                f"and target not in ({marks})", [DROPPED, *configured]).rowcount
         return {"uncertain": uncertain, "dropped": dropped}
 
     def due_deliveries(self, now: dt.datetime) -> list[dict[str, Any]]:
