@@ -40,6 +40,24 @@ EQUIVALENT: dict[str, str] = {
        for n in (3, 5, 7, 8)},
     "monitor.rules.x_refund_overdue__mutmut_2":
         "_overdue() reads the order only to compare its status, and refund_overdue passes no status",
+    **{f"flows.calendar.xǁBusinessCalendarǁ__init____mutmut_{n}":
+       "the name given to an extra holiday is never read: only its date counts" for n in (8, 9, 10)},
+    **{f"monitor.store.xǁStoreǁ{name}": "SQLite reads keywords, table and column names in any case"
+       for name in ("_add_alerts__mutmut_11", "_add_alerts__mutmut_13", "due_deliveries__mutmut_7",
+                    "due_deliveries__mutmut_9", "due_deliveries__mutmut_13", "digest__mutmut_7")},
+    **{f"monitor.store.xǁStoreǁ{name}": "a column named in another case is the same column to SQLite"
+       for name in ("_add_alerts__mutmut_43", "_add_alerts__mutmut_45", "_add_alerts__mutmut_47",
+                    "_add_alerts__mutmut_49", "_add_alerts__mutmut_53", "_add_alerts__mutmut_56",
+                    "mark_delivered__mutmut_8", "mark_delivered__mutmut_12", "mark_delivered__mutmut_16",
+                    "mark_failed__mutmut_8", "mark_failed__mutmut_16", "mark_failed__mutmut_18",
+                    "mark_sending__mutmut_8", "mark_sending__mutmut_12")},
+    **{name: "now(None) is the same instant in local time, and iso() converts it to UTC (astimezone)"
+       for name in ("monitor.store.xǁStoreǁ_add_alerts__mutmut_4", "monitor.store.xǁStoreǁmark_delivered__mutmut_14",
+                    "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_3", "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_90")},
+    "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_30":
+        "a digest looked up for every alert: one that digests nothing has none digested into it (one query more)",
+    "monitor.alerts.xǁNotifierǁ__init____mutmut_9":
+        "the capture is discarded and Apprise's logger never propagates (monitor/redact.py): its level shows nowhere",
 }
 KILLED = {1, 3, 24, -24, 36, 152, 255}  # mutmut's exit codes for killed and timeout
 STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 37: "type check", None: "not checked"}
