@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST_ARGS ?= -n 2
+# Four workers on two cores: the end-to-end tests mostly wait (on Chromium, the storefront, child processes).
+PYTEST_ARGS ?= -n 4
 
 .PHONY: demo test install browser bench faults mutation clean
 
