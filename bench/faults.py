@@ -91,6 +91,7 @@ class Campaign:
         self.asked: Counter[str] = Counter()  # cancellation flows run, per order
         self.sending_at_kills: set[tuple[int, str]] = set()  # deliveries mid-send when a process died
         self.kills_while_sending = 0
+        self.flow_errors: list[str] = []  # the first cancel flows that ended "error", why
         self.monitor: Monitor | None = None
         self._browser: Browser | None = None
 
@@ -123,6 +124,8 @@ class Campaign:
             outcome = cancel_order(self.session(), order_id, self.rng.choice(["wrong", "duplicate", "shipping"])).outcome
         except FlowError as exc:
             outcome = exc.outcome
+            if outcome == "error" and len(self.flow_errors) < 5:
+                self.flow_errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
         self.flow_outcomes[outcome] += 1
         self._landed()
 
@@ -302,7 +305,7 @@ class Campaign:
         double = [o["id"] for o in orders if o["cancel_submits"] > min(o["cancel_requests"], self.asked[o["id"]])]
         unexplained = {(a, t) for a, t, _, _ in oracle.deliveries_in(db, "uncertain")} - self.sending_at_kills
         lost = oracle.lost_states(orders, db, moments)
-        judged["examples"] |= {"double_submits": double[:5], "lost_states": lost[:5]}
+        judged["examples"] |= {"double_submits": double[:5], "lost_states": lost[:5], "flow_errors": self.flow_errors}
         polls = self.monitor.store.polls()
         return {
             "poll_via": self.poll_via, "plant": os.environ.get("ORDERMON_BENCH_PLANT") or None,

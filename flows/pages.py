@@ -135,8 +135,11 @@ class OrderDetailPage:
         return self.status_region.get_by_text("Cancellation requested").count() > 0
 
     def start_cancel(self) -> RefundPage:
-        with self.page.expect_navigation(wait_until="domcontentloaded"):
+        """Cancel order: a server error on the refund page is the site unavailable (retried: nothing
+        was submitted yet), not an unexpected page."""
+        with self.page.expect_navigation(wait_until="domcontentloaded") as navigation:
             self.cancel_button.click()
+        check_available(navigation.value.status if navigation.value else None, "the refund page")
         refund = RefundPage(self.page)
         refund.wait_loaded()
         return refund

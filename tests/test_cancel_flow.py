@@ -121,16 +121,19 @@ def test_http_500s_are_retried(shopper, storefront):
     assert storefront.admin.order(order["id"])["cancel_requests"] == 1
 
 
-def test_500_on_submit_is_retried_without_a_second_request(shopper, storefront, caplog):
+@pytest.mark.parametrize("target, where, posts", [
+    ("POST /p/order/cancel", "Submit", 2),  # the injected 500 answered before the site acted
+    ("GET /p/order/cancel.html", "the refund page", 1),  # not an unexpected page: nothing submitted yet
+])
+def test_500_on_the_refund_page_or_submit_is_retried_with_one_submit(shopper, storefront, caplog, target, where, posts):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
-    storefront.admin.faults(target="POST /p/order/cancel", fail_next=1)
+    storefront.admin.faults(target=target, fail_next=1)
     with caplog.at_level(logging.INFO, logger="ordermon.flows"):
         assert shopper.cancel(order["id"], "wrong").outcome == "requested"
-    assert "Submit answered HTTP 500; retrying" in caplog.text
+    assert f"{where} answered HTTP 500; retrying" in caplog.text
     after = storefront.admin.order(order["id"])
-    # The injected 500 answered before the site acted: only the retried Submit reached it.
-    assert (after["cancel_requests"], after["cancel_submits"]) == (1, 1)
-    assert storefront.site.requests["POST /p/order/cancel"] == 2
+    assert (after["cancel_requests"], after["cancel_submits"]) == (1, 1)  # only a Submit the site saw counts
+    assert storefront.site.requests["POST /p/order/cancel"] == posts
 
 
 def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, own_settings, caplog):
