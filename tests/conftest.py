@@ -79,6 +79,11 @@ def own_settings(shopper_settings, tmp_path):
     return shopper_settings.model_copy(update={"data_dir": tmp_path / "own-session"})
 
 
+def pytest_collection_modifyitems(items):
+    # xdist hands tests out in this order, round robin at first: the long ones start at once.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """ordermon's own suite launches with ordermon's quiet flags (the plugin adds none to other suites)."""

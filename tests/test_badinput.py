@@ -13,6 +13,7 @@ from conftest import clean_env
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.long
 def test_short_bad_input_campaign():
     result = subprocess.run([sys.executable, "-m", "bench.badinput", "--examples", "10", "--json"],
                             cwd=Path(__file__).parent.parent, env=clean_env(), capture_output=True, text=True,

@@ -8,6 +8,7 @@ from monitor.store import Store
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.long
 def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     lines = []
     summary = run_demo(seconds=16, time_scale=4 * 7200, poll_every=1, db=tmp_path / "demo.db", echo=lines.append,

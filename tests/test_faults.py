@@ -23,6 +23,7 @@ def campaign(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("via, faults", [("http", 16), ("browser", 8)])
 def test_short_fault_campaign(via, faults):
     done = campaign("--faults", str(faults), "--poll-via", via)

@@ -20,6 +20,7 @@ def env(cli_env, alert_receiver):
     return cli_env | {"ORDERMON_ALERT_URLS": alert_receiver.url}
 
 
+@pytest.mark.long
 def test_once_json_then_status_alerts_history(env, storefront, alert_receiver):
     result = ordermon(env, "monitor", "--once", "--json")
     assert result.returncode == 0, result.stderr

@@ -138,6 +138,7 @@ def managed_browsers(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.long
 @pytest.mark.e2e
 def test_another_suite_runs_the_same_with_and_without_ordermon(tmp_path, managed_browsers):
     """Chromium that Playwright finds itself, Firefox and WebKit (not installed), videos and

@@ -24,6 +24,7 @@ def all_bytes(path: Path):
                     yield f"{file}!{name}", archive.read(name)
 
 
+@pytest.mark.long
 def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env):
     password = storefront.password
     env = cli_env | {"ORDERMON_ALERT_URLS": alert_receiver.url, "ORDERMON_DEBUG": ""}
