@@ -1,30 +1,46 @@
-"""Playwright flows for an AliExpress-style buyer site: read orders, cancel one."""
+"""Playwright flows for an AliExpress-style buyer site: read orders, cancel one.
 
+The names below load on first use (PEP 562), so that a command which only needs
+``flows.errors`` (say, to report bad input) does not import Playwright, httpx and
+pydantic first.
+"""
+
+from __future__ import annotations
+
+import importlib
 import logging
-
-from .account import Account
-from .api import cancel, cancel_many, list_orders, load_settings, order_detail
-from .browser import Browser
-from .cancel import cancel_order
-from .domain import Status, Tab
-from .errors import (
-    BadReason, CaptchaRequired, FlowError, NotCancellable, OrderNotFound, SignInFailed, SiteUnavailable,
-    SubmitUnconfirmed, UnexpectedPage,
-)
-from .models import CancelResult, OrderDetail, OrderSummary
-from .orders import read_detail, read_details, read_order_ids_ui, read_orders
-from .reasons import match_reason
-from .retry import retrying
-from .session import AccountSession
-from .settings import FlowSettings
 
 # A library logs; the application decides where (``ordermon monitor`` prints to the console).
 logging.getLogger("ordermon").addHandler(logging.NullHandler())
 
-__all__ = [
-    "Account", "AccountSession", "BadReason", "Browser", "CancelResult", "CaptchaRequired",
-    "FlowError", "FlowSettings", "NotCancellable", "OrderDetail", "OrderNotFound", "OrderSummary",
-    "SignInFailed", "SiteUnavailable", "Status", "SubmitUnconfirmed", "Tab", "UnexpectedPage", "cancel",
-    "cancel_many", "cancel_order", "list_orders", "load_settings", "match_reason", "order_detail", "read_detail",
-    "read_details", "read_order_ids_ui", "read_orders", "retrying",
-]
+_HOMES = {
+    "account": ("Account",),
+    "api": ("cancel", "cancel_many", "list_orders", "load_settings", "order_detail"),
+    "browser": ("Browser",),
+    "cancel": ("cancel_order",),
+    "domain": ("Status", "Tab"),
+    "errors": ("BadReason", "CaptchaRequired", "FlowError", "NotCancellable", "OrderNotFound", "SignInFailed",
+               "SiteUnavailable", "SubmitUnconfirmed", "UnexpectedPage"),
+    "models": ("CancelResult", "OrderDetail", "OrderSummary"),
+    "orders": ("read_detail", "read_details", "read_order_ids_ui", "read_orders"),
+    "reasons": ("match_reason",),
+    "retry": ("retrying",),
+    "session": ("AccountSession",),
+    "settings": ("FlowSettings",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+__all__ = sorted(_HOME_OF)
+
+
+def __getattr__(name: str):
+    if name not in _HOME_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
