@@ -15,7 +15,8 @@ logging.getLogger("ordermon").addHandler(logging.NullHandler())
 
 _HOMES = {
     "account": ("Account",),
-    "api": ("cancel", "cancel_many", "list_orders", "load_settings", "order_detail"),
+    # Not api.cancel: ``flows.cancel`` is the module of the cancel flow.
+    "api": ("cancel_many", "list_orders", "load_settings", "order_detail"),
     "browser": ("Browser",),
     "cancel": ("cancel_order",),
     "domain": ("Status", "Tab"),

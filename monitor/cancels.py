@@ -31,7 +31,8 @@ def order_ids(arguments, from_file, checker: click.ParamType) -> list[str]:
 
 def cancel_one(settings, order_id: str, reason: str, *, dry_run: bool, as_json: bool) -> None:
     """One order: its line (or JSON object); an error is raised for ``monitor.exits``."""
-    from flows import FlowError, cancel as run_cancel
+    from flows import FlowError
+    from flows.api import cancel as run_cancel
 
     try:
         result = run_cancel(settings, order_id, reason, dry_run=dry_run)
