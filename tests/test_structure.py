@@ -44,3 +44,13 @@ def test_no_module_grows_past_about_400_lines():
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
              for folder in ("flows", "monitor", "fixtures") for p in (ROOT / folder).rglob("*.py")}
     assert {name: size for name, size in sizes.items() if size > 420} == {}
+
+
+def test_reporting_an_error_loads_no_browser_or_http_library():
+    """`ordermon --help` and a bad-input exit need monitor.exits only: flows/ loads its names on use."""
+    import subprocess
+    import sys
+
+    check = "import sys, monitor.exits; print(sorted({'playwright', 'httpx', 'pydantic'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
