@@ -79,9 +79,15 @@ def own_settings(shopper_settings, tmp_path):
     return shopper_settings.model_copy(update={"data_dir": tmp_path / "own-session"})
 
 
+LONG_TIMEOUT = 600  # a long test runs two to three times slower beside three other workers on 2 cores
+
+
 def pytest_collection_modifyitems(items):
     # xdist hands tests out in this order, round robin at first: the long ones start at once.
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    for item in items:
+        if item.get_closest_marker("long") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
 
 
 @pytest.fixture(scope="session")
