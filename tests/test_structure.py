@@ -2,6 +2,8 @@
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -48,9 +50,6 @@ def test_no_module_grows_past_about_400_lines():
 
 def test_reporting_an_error_loads_no_browser_or_http_library():
     """`ordermon --help` and a bad-input exit need monitor.exits only: flows/ loads its names on use."""
-    import subprocess
-    import sys
-
     check = "import sys, monitor.exits; print(sorted({'playwright', 'httpx', 'pydantic'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
