@@ -14,12 +14,18 @@ from .env import cores
 # figure: (what measures it, its arguments in a full run, in a --quick run)
 FIGURES = {
     "poll_http": (figures.poll_vs_http, dict(orders=10000, repeat=7), dict(orders=2000, repeat=5)),
-    "poll_browser": (figures.poll_vs_http, dict(orders=10000, repeat=5, via="browser"),
-                     dict(orders=2000, repeat=5, via="browser")),
+    "poll_browser": (
+        figures.poll_vs_http,
+        dict(orders=10000, repeat=5, via="browser"),
+        dict(orders=2000, repeat=5, via="browser"),
+    ),
     "memory": (figures.monitor_memory, dict(orders=10000), dict(orders=2000)),
     "growth": (figures.memory_growth, dict(orders=500, count=500), dict(orders=200, count=60)),
-    "accounts": (figures.many_accounts, dict(accounts_count=20, orders=500, repeat=5),
-                 dict(accounts_count=10, orders=100, repeat=5)),
+    "accounts": (
+        figures.many_accounts,
+        dict(accounts_count=20, orders=500, repeat=5),
+        dict(accounts_count=10, orders=100, repeat=5),
+    ),
     "harness": (figures.harness_shopper_vs_page, dict(count=15), dict(count=8)),
     "cancel": (figures.cancel_vs_page_loads, dict(samples=10), dict(samples=5)),
     "db": (figures.db_growth, dict(orders=500, count=1000), dict(orders=200, count=200)),
@@ -64,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             met = "context" if r.target == "context" else ("yes" if r.met else "NO")
             print(f"{r.name:{width}}  {r.shown:28}  {r.target:8}  {met:7}  {r.detail}")
-        print(f"{sum(r.met for r in results if r.target != 'context')}/"
-              f"{sum(r.target != 'context' for r in results)} targets met in {report['seconds']} s ({report['mode']})")
+        print(
+            f"{sum(r.met for r in results if r.target != 'context')}/"
+            f"{sum(r.target != 'context' for r in results)} targets met in {report['seconds']} s ({report['mode']})"
+        )
     return 0
 
 

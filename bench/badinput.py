@@ -35,12 +35,19 @@ from fixtures.fuzz import ENDPOINTS, bodies
 from .env import Storefront, workdir
 
 PASSWORD = "bad-input-s3cret-password"
-SECRETS = [PASSWORD, "AAHbadinputtelegram0001", "jsonsecretpassword0002", "secretpath0003", "secret-topic-0004",
-           "credentialsecret0005"]
+SECRETS = [
+    PASSWORD,
+    "AAHbadinputtelegram0001",
+    "jsonsecretpassword0002",
+    "secretpath0003",
+    "secret-topic-0004",
+    "credentialsecret0005",
+]
 ALERT_URLS = "tgram://123456789:AAHbadinputtelegram0001/987654,ntfy://secret-topic-0004"
 EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 130}
 PAGE_QUERIES = st.one_of(
-    st.text(max_size=20), st.sampled_from(["\u00b2", "9" * 5000, "-1", "0", "1e9", "%00", "../../etc", "<script>"]))
+    st.text(max_size=20), st.sampled_from(["\u00b2", "9" * 5000, "-1", "0", "1e9", "%00", "../../etc", "<script>"])
+)
 
 
 class Campaign:
@@ -71,10 +78,12 @@ class Campaign:
         with httpx.Client(base_url=shop.url, headers={"X-Admin-Token": shop.token}, timeout=30) as admin:
             admin.post("/__admin/clock", json={"freeze": True})
             for endpoint in ENDPOINTS:
-                @settings(max_examples=self.examples, deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck))
+
+                @settings(
+                    max_examples=self.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+                )
                 @given(body=bodies(endpoint), pick=st.integers(min_value=0))
-                def send(body: bytes, pick: int) -> None:
+                def send(body: bytes, pick: int, endpoint: str = endpoint) -> None:
                     orders = admin.get("/__admin/state").json()["orders"] or [{"id": "8100000000000000"}]
                     self._post(admin, endpoint, orders[pick % len(orders)]["id"], body)
 
@@ -87,16 +96,30 @@ class Campaign:
             token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
             client.post("/login", data={"email": "buyer@example.com", "password": PASSWORD, "csrf_token": token})
 
-            @settings(max_examples=self.examples * 2, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(value=PAGE_QUERIES, which=st.sampled_from(["list.json?page=", "list.json?pageSize=",
-                                                              "list.json?tab=", "detail.html?orderId=",
-                                                              "detail.json?orderId=", "cancel.html?orderId="]),
-                   form=st.binary(max_size=80))
+            @settings(
+                max_examples=self.examples * 2, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            )
+            @given(
+                value=PAGE_QUERIES,
+                which=st.sampled_from(
+                    [
+                        "list.json?page=",
+                        "list.json?pageSize=",
+                        "list.json?tab=",
+                        "detail.html?orderId=",
+                        "detail.json?orderId=",
+                        "cancel.html?orderId=",
+                    ]
+                ),
+                form=st.binary(max_size=80),
+            )
             def visit(value: str, which: str, form: bytes) -> None:
-                for response in (client.get(f"/p/order/{which}{quote(value)}"),
-                                 client.post("/p/order/cancel", content=form,
-                                             headers={"content-type": "application/x-www-form-urlencoded"})):
+                for response in (
+                    client.get(f"/p/order/{which}{quote(value)}"),
+                    client.post(
+                        "/p/order/cancel", content=form, headers={"content-type": "application/x-www-form-urlencoded"}
+                    ),
+                ):
                     self.counts["requests"] += 1
                     self.by_endpoint["pages"] += 1
                     if response.status_code >= 500:
@@ -108,26 +131,42 @@ class Campaign:
     # ---------------------------------------------------------------- the command
     def cli(self, shop: Storefront, tmp: Path) -> list[subprocess.CompletedProcess]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")} | {
-            "ORDERMON_STOREFRONT_URL": shop.url, "ORDERMON_EMAIL": "buyer@example.com",
-            "ORDERMON_PASSWORD": PASSWORD, "ORDERMON_DATA_DIR": str(tmp / "data"), "ORDERMON_DB": str(tmp / "o.db"),
-            "ORDERMON_RETRY_BACKOFF": "0.05", "ORDERMON_RETRIES": "1", "ORDERMON_TIMEOUT": "5",
+            "ORDERMON_STOREFRONT_URL": shop.url,
+            "ORDERMON_EMAIL": "buyer@example.com",
+            "ORDERMON_PASSWORD": PASSWORD,
+            "ORDERMON_DATA_DIR": str(tmp / "data"),
+            "ORDERMON_DB": str(tmp / "o.db"),
+            "ORDERMON_RETRY_BACKOFF": "0.05",
+            "ORDERMON_RETRIES": "1",
+            "ORDERMON_TIMEOUT": "5",
         }
         closed = "json://user:jsonsecretpassword0002@127.0.0.1:9/secretpath0003"
         runs = [
             (["monitor", "--once"], {"ORDERMON_ALERT_URLS": closed}),  # alerts that fail to deliver
             (["monitor", "--once"], {"ORDERMON_ALERT_URLS": ALERT_URLS, "ORDERMON_DB": str(tmp / "other.db")}),
-            (["alerts"], {}), (["status", "--json"], {}), (["report", "--out", str(tmp / "report.html")], {}),
+            (["alerts"], {}),
+            (["status", "--json"], {}),
+            (["report", "--out", str(tmp / "report.html")], {}),
             (["orders"], {"ORDERMON_STOREFRONT_URL": "http://user:credentialsecret0005@127.0.0.1:1"}),
             (["monitor", "--once"], {"ORDERMON_ALERT_URLS": "nonsense://x:credentialsecret0005@y"}),
             (["orders"], {"ORDERMON_ACCOUNTS": '[{"email": "x", "password": "credentialsecret0005"'}),
-            (["cancel", "\uff18" * 16, "--reason", "wrong"], {}), (["cancel", "8100000000000000", "--reason", ""], {}),
+            (["cancel", "\uff18" * 16, "--reason", "wrong"], {}),
+            (["cancel", "8100000000000000", "--reason", ""], {}),
             (["orders"], {"ORDERMON_PASSWORD": "credentialsecret0005"}),  # wrong password
-            (["history", "x" * 10_000], {}), (["status", "--db", "/dev/null"], {}), (["--bogus"], {}),
+            (["history", "x" * 10_000], {}),
+            (["status", "--db", "/dev/null"], {}),
+            (["--bogus"], {}),
         ]
         results = []
         for args, extra in runs:
-            result = subprocess.run([sys.executable, "-m", "monitor.cli", *args], env=env | extra, cwd=tmp,
-                                    capture_output=True, text=True, timeout=300)
+            result = subprocess.run(
+                [sys.executable, "-m", "monitor.cli", *args],
+                env=env | extra,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             results.append(result)
             self.counts["cli_runs"] += 1
             lines = result.stderr.strip().splitlines()
@@ -157,8 +196,16 @@ class Campaign:
 
     def run(self) -> dict:
         started = time.perf_counter()
-        self.counts.update({"requests": 0, "server_errors": 0, "refused_changed_state": 0, "cli_runs": 0,
-                            "cli_bad_exits": 0, "secrets_found": 0})
+        self.counts.update(
+            {
+                "requests": 0,
+                "server_errors": 0,
+                "refused_changed_state": 0,
+                "cli_runs": 0,
+                "cli_bad_exits": 0,
+                "secrets_found": 0,
+            }
+        )
         with workdir() as tmp:
             shop = Storefront(orders=20, seed=4, password=PASSWORD).wait()
             try:
@@ -169,8 +216,10 @@ class Campaign:
             finally:
                 shop.stop()
             self.sweep([r.stdout + r.stderr for r in results], tmp)
-        return dict(self.counts) | {"by_endpoint": dict(sorted(self.by_endpoint.items())),
-                                    "seconds": round(time.perf_counter() - started, 1)}
+        return dict(self.counts) | {
+            "by_endpoint": dict(sorted(self.by_endpoint.items())),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

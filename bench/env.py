@@ -45,8 +45,16 @@ class Result:
 
     def to_dict(self) -> dict:
         spread = {} if self.low is None else {"min": round(self.low, 3), "max": round(self.high, 3)}
-        return {"name": self.name, "value": round(self.value, 3), **spread, "repeats": self.repeats,
-                "unit": self.unit, "target": self.target, "met": self.met, "detail": self.detail}
+        return {
+            "name": self.name,
+            "value": round(self.value, 3),
+            **spread,
+            "repeats": self.repeats,
+            "unit": self.unit,
+            "target": self.target,
+            "met": self.met,
+            "detail": self.detail,
+        }
 
     @property
     def shown(self) -> str:
@@ -67,9 +75,25 @@ class Storefront:
         self.token = secrets.token_urlsafe(12)
         self.password = password or DEFAULT_PASSWORD
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "storefront", "--port", "0", "--orders", str(orders),
-             "--seed", str(seed), "--admin-token", self.token, "--password", self.password],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli",
+                "storefront",
+                "--port",
+                "0",
+                "--orders",
+                str(orders),
+                "--seed",
+                str(seed),
+                "--admin-token",
+                self.token,
+                "--password",
+                self.password,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         self.url = ""
 
@@ -103,8 +127,15 @@ def storefronts(*sizes: int):
 
 
 def settings(url: str, data_dir: Path, **more) -> FlowSettings:
-    return FlowSettings(_env_file=None, storefront_url=url, email=DEFAULT_EMAIL, password=DEFAULT_PASSWORD,
-                        data_dir=data_dir, timeout=120, **more)
+    return FlowSettings(
+        _env_file=None,
+        storefront_url=url,
+        email=DEFAULT_EMAIL,
+        password=DEFAULT_PASSWORD,
+        data_dir=data_dir,
+        timeout=120,
+        **more,
+    )
 
 
 def account(url: str, name: str | None = None) -> Account:
@@ -147,8 +178,9 @@ class BareClient:
             params = {"tab": "all", "pageSize": 100}
             first = (await client.get("/p/order/list.json", params=params | {"page": 1})).json()
             pages = -(-first["total"] // 100)
-            rest = await asyncio.gather(*(client.get("/p/order/list.json", params=params | {"page": p})
-                                          for p in range(2, pages + 1)))
+            rest = await asyncio.gather(
+                *(client.get("/p/order/list.json", params=params | {"page": p}) for p in range(2, pages + 1))
+            )
             return first["orders"] + [o for r in rest for o in r.json()["orders"]]
 
 
@@ -227,11 +259,19 @@ class TreeSampler:
 # ---------------------------------------------------------------------- the monitor as a process
 def monitor_env(url: str, tmp: Path, **more: str) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
-    return base | {
-        "ORDERMON_STOREFRONT_URL": url, "ORDERMON_EMAIL": DEFAULT_EMAIL, "ORDERMON_PASSWORD": DEFAULT_PASSWORD,
-        "ORDERMON_DATA_DIR": str(tmp / "data"), "ORDERMON_DB": str(tmp / "ordermon.db"), "ORDERMON_TIMEOUT": "120",
-        "ORDERMON_POLL_JITTER": "0",
-    } | more
+    return (
+        base
+        | {
+            "ORDERMON_STOREFRONT_URL": url,
+            "ORDERMON_EMAIL": DEFAULT_EMAIL,
+            "ORDERMON_PASSWORD": DEFAULT_PASSWORD,
+            "ORDERMON_DATA_DIR": str(tmp / "data"),
+            "ORDERMON_DB": str(tmp / "ordermon.db"),
+            "ORDERMON_TIMEOUT": "120",
+            "ORDERMON_POLL_JITTER": "0",
+        }
+        | more
+    )
 
 
 def sign_in_first(url: str, tmp: Path) -> None:
@@ -242,8 +282,13 @@ def sign_in_first(url: str, tmp: Path) -> None:
 
 
 def start_monitor(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--json", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--json", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def polls(proc: subprocess.Popen):

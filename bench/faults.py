@@ -42,28 +42,51 @@ from .kills import PHASES, holds_write_lock, kill_in_phase
 
 SITE_FAULTS = ("http_500", "latency", "session_expiry", "captcha", "layout_variant")
 RECEIVER_FAULTS = ("receiver_500", "receiver_refused", "receiver_slow")
-WEIGHTS = {"http_500": 4, "latency": 2, "session_expiry": 2, "captcha": 1, "layout_variant": 2,
-           "receiver_500": 2, "receiver_refused": 2, "receiver_slow": 1}
+WEIGHTS = {
+    "http_500": 4,
+    "latency": 2,
+    "session_expiry": 2,
+    "captcha": 1,
+    "layout_variant": 2,
+    "receiver_500": 2,
+    "receiver_refused": 2,
+    "receiver_slow": 1,
+}
 KILL_SHARE = 0.13  # of the injections: kills are slow (a process each)
 TIMEOUT = 1.5  # seconds: the monitor's and flows' timeout during the campaign
 RECEIVER_TIMEOUT = 1  # seconds Apprise waits for the receiver (its rto)
 MONITOR = [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"]
-FAILS = ("missed_alerts", "false_alerts", "duplicate_deliveries", "uncertain_unexplained", "double_submits",
-         "lost_states")
+FAILS = (
+    "missed_alerts",
+    "false_alerts",
+    "duplicate_deliveries",
+    "uncertain_unexplained",
+    "double_submits",
+    "lost_states",
+)
 
 
 def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
     w = oracle.WINDOWS
     return base | {
-        "ORDERMON_STOREFRONT_URL": shop.url, "ORDERMON_EMAIL": DEFAULT_EMAIL,
-        "ORDERMON_PASSWORD": DEFAULT_PASSWORD, "ORDERMON_DB": str(tmp / "ordermon.db"),
-        "ORDERMON_DATA_DIR": str(tmp / "data"), "ORDERMON_POLL_VIA": poll_via,
+        "ORDERMON_STOREFRONT_URL": shop.url,
+        "ORDERMON_EMAIL": DEFAULT_EMAIL,
+        "ORDERMON_PASSWORD": DEFAULT_PASSWORD,
+        "ORDERMON_DB": str(tmp / "ordermon.db"),
+        "ORDERMON_DATA_DIR": str(tmp / "data"),
+        "ORDERMON_POLL_VIA": poll_via,
         "ORDERMON_ALERT_URLS": f"{receiver.url}?rto={RECEIVER_TIMEOUT}&cto={RECEIVER_TIMEOUT}",
-        "ORDERMON_TIMEOUT": str(TIMEOUT), "ORDERMON_RETRIES": "2", "ORDERMON_RETRY_BACKOFF": "0.05",
-        "ORDERMON_POLL_JITTER": "0", "ORDERMON_FAILURE_THRESHOLD": "2", "ORDERMON_ALERT_RETRY_BACKOFF": "0.05",
-        "ORDERMON_ALERT_MAX_ATTEMPTS": "1000", "ORDERMON_DIGEST_OVER": "1000",
-        "ORDERMON_GRACE_MINUTES": str(w["grace_minutes"]), "ORDERMON_RECENT_DAYS": str(w["recent_days"]),
+        "ORDERMON_TIMEOUT": str(TIMEOUT),
+        "ORDERMON_RETRIES": "2",
+        "ORDERMON_RETRY_BACKOFF": "0.05",
+        "ORDERMON_POLL_JITTER": "0",
+        "ORDERMON_FAILURE_THRESHOLD": "2",
+        "ORDERMON_ALERT_RETRY_BACKOFF": "0.05",
+        "ORDERMON_ALERT_MAX_ATTEMPTS": "1000",
+        "ORDERMON_DIGEST_OVER": "1000",
+        "ORDERMON_GRACE_MINUTES": str(w["grace_minutes"]),
+        "ORDERMON_RECENT_DAYS": str(w["recent_days"]),
         "ORDERMON_UNPAID_WARNING_DAYS": str(w["unpaid_warning_days"]),
         "ORDERMON_PROTECTION_WARNING_DAYS": json.dumps(list(w["protection_warning_days"])),
     }
@@ -81,8 +104,9 @@ def _settings(env: dict) -> MonitorSettings:
 
 
 class Campaign:
-    def __init__(self, target: int, seed: int = 1, echo=lambda line: None, poll_via: str = "http",
-                 plan: list[str] | None = None):
+    def __init__(
+        self, target: int, seed: int = 1, echo=lambda line: None, poll_via: str = "http", plan: list[str] | None = None
+    ):
         self.poll_via, self.target, self.echo, self.plan = poll_via, target, echo, plan
         self.rng = random.Random(seed)
         self.injections: Counter[str] = Counter()
@@ -104,16 +128,21 @@ class Campaign:
     def _new_orders(self) -> None:
         self._tick()
         for _ in range(self.rng.randint(1, 3)):
-            status = self.rng.choice(["awaiting_shipment", "awaiting_shipment", "awaiting_payment",
-                                      "awaiting_delivery", "payment_verifying"])
-            self.admin.create_order(status=status, seller=self.rng.choice(["prompt", "refuses", "silent", "late_shipper"]),
-                                    refund_business_days=self.rng.choice([None, 3, 10]))
+            status = self.rng.choice(
+                ["awaiting_shipment", "awaiting_shipment", "awaiting_payment", "awaiting_delivery", "payment_verifying"]
+            )
+            self.admin.create_order(
+                status=status,
+                seller=self.rng.choice(["prompt", "refuses", "silent", "late_shipper"]),
+                refund_business_days=self.rng.choice([None, 3, 10]),
+            )
 
     def _cancel_one(self) -> None:
         """A cancellation flow on an order the site lets the buyer cancel, asked at most once per
         cancellable spell (again after a seller refused: then a second Submit is legitimate)."""
-        candidates = [o for o in self.admin.state()["orders"] if o["can_cancel"]
-                      and self.asked[o["id"]] == o["cancel_submits"]]
+        candidates = [
+            o for o in self.admin.state()["orders"] if o["can_cancel"] and self.asked[o["id"]] == o["cancel_submits"]
+        ]
         if candidates and self.monitor is not None:
             self._cancel(self.rng.choice(candidates)["id"])
 
@@ -121,7 +150,9 @@ class Campaign:
         self._tick()
         self.asked[order_id] += 1
         try:
-            outcome = cancel_order(self.session(), order_id, self.rng.choice(["wrong", "duplicate", "shipping"])).outcome
+            outcome = cancel_order(
+                self.session(), order_id, self.rng.choice(["wrong", "duplicate", "shipping"])
+            ).outcome
         except FlowError as exc:
             outcome = exc.outcome
             if outcome == "error" and len(self.flow_errors) < 5:
@@ -134,8 +165,10 @@ class Campaign:
         jumps hours between events, where a real network holds a request for seconds, so a late
         Submit must not meet an order hours older than the one it was sent for."""
         deadline = time.monotonic() + limit
-        while (any(k.startswith("POST /p/order/cancel") for k in self.admin.requests()["in_flight"])
-               and time.monotonic() < deadline):
+        while (
+            any(k.startswith("POST /p/order/cancel") for k in self.admin.requests()["in_flight"])
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)  # watching the storefront through its admin API
 
     def browser(self) -> Browser:
@@ -160,8 +193,12 @@ class Campaign:
             self._cancel_one()
             self._poll(2)
         elif kind == "latency":
-            admin.faults(latency_ms=int((TIMEOUT + 0.5) * 1000), target=self.rng.choice(
-                ["GET /p/order/list.json", "GET /p/order/detail", "GET /p/order/index.html", "POST /p/order/cancel"]))
+            admin.faults(
+                latency_ms=int((TIMEOUT + 0.5) * 1000),
+                target=self.rng.choice(
+                    ["GET /p/order/list.json", "GET /p/order/detail", "GET /p/order/index.html", "POST /p/order/cancel"]
+                ),
+            )
             self._poll()
             self._cancel_one()
         elif kind == "session_expiry":
@@ -232,8 +269,10 @@ class Campaign:
     def _note_sending(self) -> None:
         """The deliveries the stopped process had marked ``sending``: a kill in any phase may catch
         one (the monitor delivers beside its polls), and only those may end ``uncertain``."""
-        sending = {(alert_id, target) for alert_id, target, _, _ in
-                   oracle.deliveries_in(Path(self.env["ORDERMON_DB"]), "sending")}
+        sending = {
+            (alert_id, target)
+            for alert_id, target, _, _ in oracle.deliveries_in(Path(self.env["ORDERMON_DB"]), "sending")
+        }
         self.kills_while_sending += bool(sending)
         self.sending_at_kills |= sending
 
@@ -251,7 +290,7 @@ class Campaign:
         plan = self.rng.choices(kinds, [WEIGHTS[k] for k in kinds], k=self.target - kills)
         for n in range(kills):  # spread evenly, phases in turn
             plan.insert(round((n + 0.5) * self.target / kills), PHASES[n % len(PHASES)])
-        return plan[:self.target]
+        return plan[: self.target]
 
     # ---------------------------------------------------------------- the run
     def run(self) -> dict:
@@ -261,7 +300,9 @@ class Campaign:
             try:
                 self.admin, self.receiver = shop.admin, receiver
                 self.admin.clock(freeze=True)  # then whole seconds, as the Date header the monitor reads
-                self.admin.clock(set=self.admin.now().replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1))
+                self.admin.clock(
+                    set=self.admin.now().replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+                )
                 self.env = _env(shop, tmp, receiver, self.poll_via)
                 self.settings = _settings(self.env)
                 self._open_monitor()
@@ -308,14 +349,22 @@ class Campaign:
         judged["examples"] |= {"double_submits": double[:5], "lost_states": lost[:5], "flow_errors": self.flow_errors}
         polls = self.monitor.store.polls()
         return {
-            "poll_via": self.poll_via, "plant": os.environ.get("ORDERMON_BENCH_PLANT") or None,
-            "injections": sum(self.injections.values()), "by_kind": dict(sorted(self.injections.items())),
-            "requests_affected": sum(state["fault_counts"].values()) + sum(self.receiver.troubles.values())
+            "poll_via": self.poll_via,
+            "plant": os.environ.get("ORDERMON_BENCH_PLANT") or None,
+            "injections": sum(self.injections.values()),
+            "by_kind": dict(sorted(self.injections.items())),
+            "requests_affected": sum(state["fault_counts"].values())
+            + sum(self.receiver.troubles.values())
             - self.receiver.troubles["refused"],
-            "kills": {p: self.kills[p] for p in (*PHASES, "unproven")}, "kills_while_sending": self.kills_while_sending,
-            **judged, "uncertain_unexplained": len(unexplained),
-            "double_submits": len(double), "lost_states": len(lost),
-            "polls": len(polls), "polls_failed": sum(1 for p in polls if p["error"]), "orders": len(orders),
+            "kills": {p: self.kills[p] for p in (*PHASES, "unproven")},
+            "kills_while_sending": self.kills_while_sending,
+            **judged,
+            "uncertain_unexplained": len(unexplained),
+            "double_submits": len(double),
+            "lost_states": len(lost),
+            "polls": len(polls),
+            "polls_failed": sum(1 for p in polls if p["error"]),
+            "orders": len(orders),
             "cancel_outcomes": dict(sorted(self.flow_outcomes.items())),
         }
 
@@ -329,12 +378,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=520, help="injections per poll mode (default 520)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="one JSON object per line, per poll mode")
-    parser.add_argument("--poll-via", default="http,browser",
-                        help="how the monitor reads the site, one run each (default http,browser)")
-    parser.add_argument("--plan", type=lambda text: text.split(","), metavar="KIND,...",
-                        help="exactly these injections, in this order (kinds: " + ", ".join((*WEIGHTS, *PHASES)) + ")")
-    parser.add_argument("--self-test", action="store_true",
-                        help="short runs against planted bugs: every counter must catch its own")
+    parser.add_argument(
+        "--poll-via", default="http,browser", help="how the monitor reads the site, one run each (default http,browser)"
+    )
+    parser.add_argument(
+        "--plan",
+        type=lambda text: text.split(","),
+        metavar="KIND,...",
+        help="exactly these injections, in this order (kinds: " + ", ".join((*WEIGHTS, *PHASES)) + ")",
+    )
+    parser.add_argument(
+        "--self-test", action="store_true", help="short runs against planted bugs: every counter must catch its own"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop the storefront on the way out
     unknown = set(args.plan or ()) - {*WEIGHTS, *PHASES}
@@ -343,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     echo = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     if args.self_test:
         from .plants import self_test
+
         return self_test(args.json, echo)
     worst = 0
     for via in args.poll_via.split(","):

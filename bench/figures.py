@@ -23,8 +23,21 @@ from monitor.settings import AccountSettings, MonitorSettings
 from monitor.store import Store
 
 from .env import (
-    BareClient, Result, TreeSampler, account, cores, monitor_env, polls, ratio_result, rss, settings, sign_in_first,
-    start_monitor, storefronts, timed, workdir,
+    BareClient,
+    Result,
+    TreeSampler,
+    account,
+    cores,
+    monitor_env,
+    polls,
+    ratio_result,
+    rss,
+    settings,
+    sign_in_first,
+    start_monitor,
+    storefronts,
+    timed,
+    workdir,
 )
 
 MB = 2**20
@@ -35,9 +48,15 @@ def poller_on(urls: list[str], tmp: Path, via: str = "http"):
     """A Poller with its database for these storefronts, every account signed in first."""
     accounts = [account(url, name=f"account-{i}") for i, url in enumerate(urls)]
     ms = MonitorSettings(
-        _env_file=None, db=tmp / "ordermon.db", data_dir=tmp / "data", timeout=120, poll_via=via,
-        accounts=[AccountSettings(name=a.name, storefront_url=a.storefront_url, email=a.email, password=a.password)
-                  for a in accounts],
+        _env_file=None,
+        db=tmp / "ordermon.db",
+        data_dir=tmp / "data",
+        timeout=120,
+        poll_via=via,
+        accounts=[
+            AccountSettings(name=a.name, storefront_url=a.storefront_url, email=a.email, password=a.password)
+            for a in accounts
+        ],
     )
     with Browser(ms) as browser:
         for a in accounts:
@@ -78,8 +97,12 @@ def poll_vs_http(orders: int, repeat: int, via: str = "http") -> Result:
             polled.append(times[0])
             read.append(times[1])
     suffix, target = ("", 1.3) if via == "http" else ("_browser", 3)
-    return ratio_result(f"poll_{orders}_vs_http{suffix}", [p / r for p, r in zip(polled, read)], target,
-                        f"{via} poll {_ms(polled)}; the same pages with a concurrent httpx client {_ms(read)}")
+    return ratio_result(
+        f"poll_{orders}_vs_http{suffix}",
+        [p / r for p, r in zip(polled, read, strict=True)],
+        target,
+        f"{via} poll {_ms(polled)}; the same pages with a concurrent httpx client {_ms(read)}",
+    )
 
 
 def poll_vs_naive(orders: int, repeat: int) -> Result:
@@ -99,26 +122,44 @@ def poll_vs_naive(orders: int, repeat: int) -> Result:
 
             naive_time = timed(naive)
     ratio = naive_time / statistics.median(polled)
-    return Result(f"poll_{orders}_vs_naive", ratio, "x faster", "context", True,
-                  f"poll {_ms(polled)}; every detail page opened in the browser once: {naive_time:.1f} s",
-                  naive_time / max(polled), naive_time / min(polled), repeat)
+    return Result(
+        f"poll_{orders}_vs_naive",
+        ratio,
+        "x faster",
+        "context",
+        True,
+        f"poll {_ms(polled)}; every detail page opened in the browser once: {naive_time:.1f} s",
+        naive_time / max(polled),
+        naive_time / min(polled),
+        repeat,
+    )
 
 
 def many_accounts(accounts_count: int, orders: int, repeat: int) -> Result:
-    with storefronts(*[orders] * accounts_count) as shops, workdir() as tmp, \
-            poller_on([s.url for s in shops], tmp) as (poller, accounts, _):
+    with (
+        storefronts(*[orders] * accounts_count) as shops,
+        workdir() as tmp,
+        poller_on([s.url for s in shops], tmp) as (poller, accounts, _),
+    ):
         _poll(poller, accounts)
         singles = sum(statistics.median(timed(lambda a=a: _poll(poller, [a])) for _ in range(repeat)) for a in accounts)
         cycles = [timed(lambda: _poll(poller, accounts)) for _ in range(repeat)]
     n = cores()
-    return ratio_result(f"accounts_{accounts_count}x{orders}_cycle", [c / (singles / n) for c in cycles], 1.2,
-                        f"cycle {_ms(cycles)}; single-account polls sum {singles * 1000:,.0f} ms over {n} cores")
+    return ratio_result(
+        f"accounts_{accounts_count}x{orders}_cycle",
+        [c / (singles / n) for c in cycles],
+        1.2,
+        f"cycle {_ms(cycles)}; single-account polls sum {singles * 1000:,.0f} ms over {n} cores",
+    )
 
 
 # ---------------------------------------------------------------------- the cancel flow
-PROFILED = {pages.OrdersPage: ["wait_loaded", "has_card", "open_card"],
-            pages.OrderDetailPage: ["check_loaded", "status", "can_cancel", "cancellation_pending", "start_cancel"],
-            pages.RefundPage: ["open_reasons", "choose", "submit"], pages.CancelResultPage: ["status"]}
+PROFILED = {
+    pages.OrdersPage: ["wait_loaded", "has_card", "open_card"],
+    pages.OrderDetailPage: ["check_loaded", "status", "can_cancel", "cancellation_pending", "start_cancel"],
+    pages.RefundPage: ["open_reasons", "choose", "submit"],
+    pages.CancelResultPage: ["status"],
+}
 
 
 @contextmanager
@@ -159,16 +200,30 @@ def cancel_vs_page_loads(samples: int) -> Result:
                 elapsed = timed(lambda: _assert_requested(cancel_order(session, order, "wrong")))
             other = admin.create_order(status="awaiting_shipment", seller="silent")["id"]
             page = session.page
-            loads = timed(lambda: [page.goto(session.url(path)) for path in (
-                "/p/order/index.html?tab=all", OrderDetailPage.path(other), f"/p/order/cancel.html?orderId={other}",
-                f"/p/order/cancel-result.html?orderId={other}")])
+            loads = timed(
+                lambda: [
+                    page.goto(session.url(path))
+                    for path in (
+                        "/p/order/index.html?tab=all",
+                        OrderDetailPage.path(other),
+                        f"/p/order/cancel.html?orderId={other}",
+                        f"/p/order/cancel-result.html?orderId={other}",
+                    )
+                ]
+            )
             if index:  # the first run warms up
                 flows.append(elapsed)
                 bare.append(loads)
-    profile = ", ".join(f"{name.split('.', 1)[1] if name.count('.') else name} {statistics.median(v) * 1000:.0f}"
-                        for name, v in spent.items())
-    return ratio_result("cancel_vs_page_loads", [f / b for f, b in zip(flows, bare)], 1.5,
-                        f"warm cancel {_ms(flows)}, its 4 bare page loads {_ms(bare)}; per step (ms): {profile}")
+    profile = ", ".join(
+        f"{name.split('.', 1)[1] if name.count('.') else name} {statistics.median(v) * 1000:.0f}"
+        for name, v in spent.items()
+    )
+    return ratio_result(
+        "cancel_vs_page_loads",
+        [f / b for f, b in zip(flows, bare, strict=True)],
+        1.5,
+        f"warm cancel {_ms(flows)}, its 4 bare page loads {_ms(bare)}; per step (ms): {profile}",
+    )
 
 
 def _assert_requested(result) -> None:
@@ -199,11 +254,23 @@ def monitor_memory(orders: int) -> list[Result]:
     peak = max(sampler.between(started, ended)) / MB
     idle = statistics.median(sampler.between(idle_from, idle_from + 3)) / MB
     return [
-        Result(f"peak_memory_{orders}_poll", peak, "MB", "<= 200", peak <= 200,
-               f"RSS of every process of `ordermon monitor` (http mode), summed, sampled at {sampler.rate:.0f} Hz "
-               f"from /proc during its first poll ({first['details_read']:,} details read, {ended - started:.1f} s)"),
-        Result("idle_memory_between_polls", idle, "MB", "<= 100", idle <= 100,
-               f"the same, median over 3 s while it waits for the next poll: {members} process(es), no browser"),
+        Result(
+            f"peak_memory_{orders}_poll",
+            peak,
+            "MB",
+            "<= 200",
+            peak <= 200,
+            f"RSS of every process of `ordermon monitor` (http mode), summed, sampled at {sampler.rate:.0f} Hz "
+            f"from /proc during its first poll ({first['details_read']:,} details read, {ended - started:.1f} s)",
+        ),
+        Result(
+            "idle_memory_between_polls",
+            idle,
+            "MB",
+            "<= 100",
+            idle <= 100,
+            f"the same, median over 3 s while it waits for the next poll: {members} process(es), no browser",
+        ),
     ]
 
 
@@ -231,9 +298,15 @@ def memory_growth(orders: int, count: int) -> Result:
     window = max(5, count // 10)
     first, last = statistics.median(samples[:window]), statistics.median(samples[-window:])
     growth = (last - first) / first * 100
-    return Result(f"memory_growth_{count}_polls", growth, "%", "<= 2", growth <= 2,
-                  f"{first / MB:.0f} MB -> {last / MB:.0f} MB: medians of the first and last {window} of {count} "
-                  f"polls after {warmup} to warm up ({orders} orders, `ordermon monitor`, http mode)")
+    return Result(
+        f"memory_growth_{count}_polls",
+        growth,
+        "%",
+        "<= 2",
+        growth <= 2,
+        f"{first / MB:.0f} MB -> {last / MB:.0f} MB: medians of the first and last {window} of {count} "
+        f"polls after {warmup} to warm up ({orders} orders, `ordermon monitor`, http mode)",
+    )
 
 
 # ---------------------------------------------------------------------- the database
@@ -253,15 +326,27 @@ def db_growth(orders: int, count: int) -> list[Result]:
         per_poll = (size() - before) / count
         new_history = store.counts()["history"] - history
     return [
-        Result(f"db_history_rows_per_unchanged_poll_{orders}", new_history / count, "rows", "0", new_history == 0,
-               f"over {count} polls of {orders} orders that did not change"),
-        Result(f"db_bytes_per_unchanged_poll_{orders}", per_poll, "bytes", "<= 1024", per_poll <= 1024,
-               f"file size after a checkpoint, averaged over {count} polls (each records one row in polls)"),
+        Result(
+            f"db_history_rows_per_unchanged_poll_{orders}",
+            new_history / count,
+            "rows",
+            "0",
+            new_history == 0,
+            f"over {count} polls of {orders} orders that did not change",
+        ),
+        Result(
+            f"db_bytes_per_unchanged_poll_{orders}",
+            per_poll,
+            "bytes",
+            "<= 1024",
+            per_poll <= 1024,
+            f"file size after a checkpoint, averaged over {count} polls (each records one row in polls)",
+        ),
     ]
 
 
 # ---------------------------------------------------------------------- the harness
-HARNESS_TESTS = '''
+HARNESS_TESTS = """
 import pytest
 
 
@@ -273,9 +358,9 @@ def test_a_bare_page(page, n):
 @pytest.mark.parametrize("n", range({count}))
 def test_a_shopper(shopper, n):
     shopper.page.goto("about:blank")
-'''
+"""
 
-TIMING_PLUGIN = '''
+TIMING_PLUGIN = """
 import json, os
 
 TIMES = {}
@@ -288,7 +373,7 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     with open(os.environ["ORDERMON_BENCH_TIMES"], "w") as out:
         json.dump(TIMES, out)
-'''
+"""
 
 
 def harness_shopper_vs_page(count: int) -> Result:
@@ -297,14 +382,26 @@ def harness_shopper_vs_page(count: int) -> Result:
     with workdir() as tmp:
         (tmp / "test_timing.py").write_text(HARNESS_TESTS.format(count=count + 1))
         (tmp / "timing_plugin.py").write_text(TIMING_PLUGIN)
-        env = monitor_env("http://127.0.0.1:1", tmp) | {"ORDERMON_BENCH_TIMES": str(tmp / "times.json"),
-                                                        "PYTHONPATH": str(tmp)}
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "timing_plugin"],
-                                cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+        env = monitor_env("http://127.0.0.1:1", tmp) | {
+            "ORDERMON_BENCH_TIMES": str(tmp / "times.json"),
+            "PYTHONPATH": str(tmp),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "timing_plugin"],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if result.returncode:
             raise RuntimeError(result.stdout[-2000:])
         times = json.loads((tmp / "times.json").read_text())
     page = [t for k, t in sorted(times.items()) if "test_a_bare_page" in k][1:]  # the first of each warms up
     shopper = [t for k, t in sorted(times.items()) if "test_a_shopper" in k][1:]
-    return ratio_result("harness_shopper_vs_page", [s / p for s, p in zip(shopper, page)], 1.5,
-                        f"a shopper test {_ms(shopper)}, a bare page test {_ms(page)} (setup, call and teardown)")
+    return ratio_result(
+        "harness_shopper_vs_page",
+        [s / p for s, p in zip(shopper, page, strict=True)],
+        1.5,
+        f"a shopper test {_ms(shopper)}, a bare page test {_ms(page)} (setup, call and teardown)",
+    )

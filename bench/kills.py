@@ -33,20 +33,31 @@ def holds_write_lock(pid: int, db: Path) -> bool:
         if "->" in parts:  # a waiter, not a holder
             continue
         # "1: POSIX  ADVISORY  WRITE 4242 00:2a:1234 120 120"
-        if (len(parts) >= 8 and parts[1] == "POSIX" and parts[3] == "WRITE" and parts[4] == str(pid)
-                and parts[5].rsplit(":", 1)[-1] == str(inode) and int(parts[6]) <= WAL_WRITE_LOCK <= int(parts[7])):
+        if (
+            len(parts) >= 8
+            and parts[1] == "POSIX"
+            and parts[3] == "WRITE"
+            and parts[4] == str(pid)
+            and parts[5].rsplit(":", 1)[-1] == str(inode)
+            and int(parts[6]) <= WAL_WRITE_LOCK <= int(parts[7])
+        ):
             return True
     return False
 
 
-def kill_in_phase(cmd: list[str], env: dict, trigger: Callable[[int], bool], timeout: float = 60,
-                  busy: bool = False, at_stop: Callable[[], None] = lambda: None) -> tuple[bool, float]:
+def kill_in_phase(
+    cmd: list[str],
+    env: dict,
+    trigger: Callable[[int], bool],
+    timeout: float = 60,
+    busy: bool = False,
+    at_stop: Callable[[], None] = lambda: None,
+) -> tuple[bool, float]:
     """Start ``cmd``; when ``trigger(pid)`` holds, stop its process group, ask again, kill it.
     Returns (whether the trigger still held at the stop, seconds waited). ``busy``: ask without
     pausing (a window of milliseconds, such as a database write). ``at_stop()`` runs while the
     group is stopped (to read what else the process was doing when it died)."""
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     deadline = started + timeout
     try:

@@ -26,38 +26,82 @@ THRESHOLD = 90.0
 MODULES: dict[str, dict[str, tuple[str, ...] | None]] = {
     "rules": {"monitor/rules.py": None},
     "calendar": {"flows/calendar.py": None, "monitor/facts.py": None, "monitor/deadlines.py": None},
-    "outbox": {"monitor/alerts.py": None, "monitor/store.py": (
-        "xǁStoreǁ_add_alerts", "xǁStoreǁrecover_deliveries", "xǁStoreǁdue_deliveries", "xǁStoreǁdigest",
-        "xǁStoreǁmark_sending", "xǁStoreǁmark_delivered", "xǁStoreǁmark_failed")},
-    "cancel decision": {"flows/cancel.py": (
-        "x_next_step", "x_answered", "xǁ_Attemptǁ__init__", "xǁ_Attemptǁfound", "xǁ_Attemptǁafter_submit",
-        "xǁ_Attemptǁdry_run", "xǁ_Attemptǁresult")},
+    "outbox": {
+        "monitor/alerts.py": None,
+        "monitor/store.py": (
+            "xǁStoreǁ_add_alerts",
+            "xǁStoreǁrecover_deliveries",
+            "xǁStoreǁdue_deliveries",
+            "xǁStoreǁdigest",
+            "xǁStoreǁmark_sending",
+            "xǁStoreǁmark_delivered",
+            "xǁStoreǁmark_failed",
+        ),
+    },
+    "cancel decision": {
+        "flows/cancel.py": (
+            "x_next_step",
+            "x_answered",
+            "xǁ_Attemptǁ__init__",
+            "xǁ_Attemptǁfound",
+            "xǁ_Attemptǁafter_submit",
+            "xǁ_Attemptǁdry_run",
+            "xǁ_Attemptǁresult",
+        )
+    },
 }
 #: Mutants no test can kill, with the reason (keep the README's list the same).
 EQUIVALENT: dict[str, str] = {
-    **{f"monitor.rules.x__destination__mutmut_{n}":
-       "the default of REFUND_DESTINATIONS.get() is never used: the table names every PaymentMethod"
-       for n in (3, 5, 7, 8)},
-    "monitor.rules.x_refund_overdue__mutmut_2":
-        "_overdue() reads the order only to compare its status, and refund_overdue passes no status",
-    **{f"flows.calendar.xǁBusinessCalendarǁ__init____mutmut_{n}":
-       "the name given to an extra holiday is never read: only its date counts" for n in (8, 9, 10)},
-    **{f"monitor.store.xǁStoreǁ{name}": "SQLite reads keywords, table and column names in any case"
-       for name in ("_add_alerts__mutmut_11", "_add_alerts__mutmut_13", "due_deliveries__mutmut_7",
-                    "due_deliveries__mutmut_9", "due_deliveries__mutmut_13", "digest__mutmut_7")},
-    **{f"monitor.store.xǁStoreǁ{name}": "a column named in another case is the same column to SQLite"
-       for name in ("_add_alerts__mutmut_43", "_add_alerts__mutmut_45", "_add_alerts__mutmut_47",
-                    "_add_alerts__mutmut_49", "_add_alerts__mutmut_53", "_add_alerts__mutmut_56",
-                    "mark_delivered__mutmut_8", "mark_delivered__mutmut_12", "mark_delivered__mutmut_16",
-                    "mark_failed__mutmut_8", "mark_failed__mutmut_16", "mark_failed__mutmut_18",
-                    "mark_sending__mutmut_8", "mark_sending__mutmut_12")},
-    **{name: "now(None) is the same instant in local time, and iso() converts it to UTC (astimezone)"
-       for name in ("monitor.store.xǁStoreǁ_add_alerts__mutmut_4", "monitor.store.xǁStoreǁmark_delivered__mutmut_14",
-                    "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_3", "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_90")},
-    "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_30":
-        "a digest looked up for every alert: one that digests nothing has none digested into it (one query more)",
-    "monitor.alerts.xǁNotifierǁ__init____mutmut_9":
-        "the capture is discarded and Apprise's logger never propagates (monitor/redact.py): its level shows nowhere",
+    **{
+        f"monitor.rules.x__destination__mutmut_{n}": "the default of REFUND_DESTINATIONS.get() is never used: the table names every PaymentMethod"
+        for n in (3, 5, 7, 8)
+    },
+    "monitor.rules.x_refund_overdue__mutmut_2": "_overdue() reads the order only to compare its status, and refund_overdue passes no status",
+    **{
+        f"flows.calendar.xǁBusinessCalendarǁ__init____mutmut_{n}": "the name given to an extra holiday is never read: only its date counts"
+        for n in (8, 9, 10)
+    },
+    **{
+        f"monitor.store.xǁStoreǁ{name}": "SQLite reads keywords, table and column names in any case"
+        for name in (
+            "_add_alerts__mutmut_11",
+            "_add_alerts__mutmut_13",
+            "due_deliveries__mutmut_7",
+            "due_deliveries__mutmut_9",
+            "due_deliveries__mutmut_13",
+            "digest__mutmut_7",
+        )
+    },
+    **{
+        f"monitor.store.xǁStoreǁ{name}": "a column named in another case is the same column to SQLite"
+        for name in (
+            "_add_alerts__mutmut_43",
+            "_add_alerts__mutmut_45",
+            "_add_alerts__mutmut_47",
+            "_add_alerts__mutmut_49",
+            "_add_alerts__mutmut_53",
+            "_add_alerts__mutmut_56",
+            "mark_delivered__mutmut_8",
+            "mark_delivered__mutmut_12",
+            "mark_delivered__mutmut_16",
+            "mark_failed__mutmut_8",
+            "mark_failed__mutmut_16",
+            "mark_failed__mutmut_18",
+            "mark_sending__mutmut_8",
+            "mark_sending__mutmut_12",
+        )
+    },
+    **dict.fromkeys(
+        (
+            "monitor.store.xǁStoreǁ_add_alerts__mutmut_4",
+            "monitor.store.xǁStoreǁmark_delivered__mutmut_14",
+            "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_3",
+            "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_90",
+        ),
+        "now(None) is the same instant in local time, and iso() converts it to UTC (astimezone)",
+    ),
+    "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_30": "a digest looked up for every alert: one that digests nothing has none digested into it (one query more)",
+    "monitor.alerts.xǁNotifierǁ__init____mutmut_9": "the capture is discarded and Apprise's logger never propagates (monitor/redact.py): its level shows nowhere",
 }
 KILLED = {1, 3, 24, -24, 36, 152, 255}  # mutmut's exit codes for killed and timeout
 STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 37: "type check", None: "not checked"}
@@ -88,18 +132,29 @@ def results(files: dict[str, tuple[str, ...] | None]) -> dict[str, int | None]:
     found = {}
     for path, functions in files.items():
         meta = json.loads(Path(f"mutants/{path}.meta").read_text())["exit_code_by_key"]
-        found |= {name: code for name, code in meta.items()
-                  if functions is None or name.rpartition(".")[2].split("__mutmut_")[0] in functions}
+        found |= {
+            name: code
+            for name, code in meta.items()
+            if functions is None or name.rpartition(".")[2].split("__mutmut_")[0] in functions
+        }
     return found
 
 
 def score(codes: dict[str, int | None]) -> dict:
     equivalent = {name: EQUIVALENT[name] for name, code in codes.items() if code not in KILLED and name in EQUIVALENT}
-    not_killed = {name: STATUS.get(code, f"exit code {code}") for name, code in sorted(codes.items())
-                  if code not in KILLED and name not in equivalent}
+    not_killed = {
+        name: STATUS.get(code, f"exit code {code}")
+        for name, code in sorted(codes.items())
+        if code not in KILLED and name not in equivalent
+    }
     killed = len(codes) - len(not_killed)
-    return {"killed": killed, "total": len(codes), "score": round(100 * killed / len(codes), 1) if codes else 0.0,
-            "equivalent": equivalent, "not_killed": not_killed}
+    return {
+        "killed": killed,
+        "total": len(codes),
+        "score": round(100 * killed / len(codes), 1) if codes else 0.0,
+        "equivalent": equivalent,
+        "not_killed": not_killed,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,14 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for module, r in report.items():
             verdict = "ok" if r["score"] >= THRESHOLD else f"below {THRESHOLD:g} %"
-            print(f"{module:16} {r['killed']:4} / {r['total']:<4} killed {r['score']:5.1f} %  {verdict}"
-                  + (f"  ({len(r['equivalent'])} equivalent)" if r["equivalent"] else ""))
+            print(
+                f"{module:16} {r['killed']:4} / {r['total']:<4} killed {r['score']:5.1f} %  {verdict}"
+                + (f"  ({len(r['equivalent'])} equivalent)" if r["equivalent"] else "")
+            )
             for name, status in r["not_killed"].items():
                 print(f"    {status:12} {name}")
             for name, reason in r["equivalent"].items():
                 print(f"    {'equivalent':12} {name}: {reason}")
-        print(f"{sum(r['total'] for r in report.values())} mutants in {seconds} s; "
-              "`mutmut show NAME` in this folder shows one")
+        print(
+            f"{sum(r['total'] for r in report.values())} mutants in {seconds} s; "
+            "`mutmut show NAME` in this folder shows one"
+        )
     return 1 if any(r["score"] < THRESHOLD for r in report.values()) else 0
 
 

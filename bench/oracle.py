@@ -75,16 +75,24 @@ def owed_at(order: dict, pages: list[Page], at: dt.datetime) -> set[tuple]:
     grace, recent = dt.timedelta(minutes=w["grace_minutes"]), dt.timedelta(days=w["recent_days"])
     owed = set()
     for situation, (status, deadline) in OVERDUE.items():
-        if deadline in d and (status is None or page.status == status) and at >= d[deadline] + grace:
-            if situation != "refund_late" or page.refund == "pending":
-                owed.add((oid, situation, ""))
+        if (
+            deadline in d
+            and (status is None or page.status == status)
+            and at >= d[deadline] + grace
+            and (situation != "refund_late" or page.refund == "pending")
+        ):
+            owed.add((oid, situation, ""))
     ends = d.get("protection_ends")
     if page.status == "awaiting_delivery" and ends and at < ends:
         reached = [days for days in w["protection_warning_days"] if at >= ends - dt.timedelta(days=days)]
         if reached:
             owed.add((oid, "protection_ending", str(min(reached))))
     pay_by = d.get("pay_by")
-    if page.status == "awaiting_payment" and pay_by and pay_by - dt.timedelta(days=w["unpaid_warning_days"]) <= at < pay_by:
+    if (
+        page.status == "awaiting_payment"
+        and pay_by
+        and pay_by - dt.timedelta(days=w["unpaid_warning_days"]) <= at < pay_by
+    ):
         owed.add((oid, "unpaid_closing", ""))
     closes = d.get("dispute_closes")
     if page.status == "completed" and order.get("completed_by") == "protection_ended" and closes and at < closes:
@@ -116,8 +124,11 @@ def looked(db: Path) -> list[dt.datetime]:
 def deliveries_in(db: Path, state: str) -> list[tuple[int, str, str, str]]:
     """(alert id, target, order, title) of every delivery in ``state`` (the monitor's outbox)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute("select d.alert_id, d.target, a.order_id, a.title from deliveries d "
-                            "join alerts a on a.id = d.alert_id where d.state = ?", (state,)).fetchall()
+        return conn.execute(
+            "select d.alert_id, d.target, a.order_id, a.title from deliveries d "
+            "join alerts a on a.id = d.alert_id where d.state = ?",
+            (state,),
+        ).fetchall()
 
 
 def _received_key(item: dict) -> tuple | None:
@@ -128,7 +139,11 @@ def _received_key(item: dict) -> tuple | None:
     found = TITLE.match(title)
     situation = next((s for s, words in TITLES.items() if found and found["title"] == words), "unknown")
     level = LEVEL.search(item.get("message") or "")
-    return (found["order"] if found else title, situation, level.group(1) if situation == "protection_ending" and level else "")
+    return (
+        found["order"] if found else title,
+        situation,
+        level.group(1) if situation == "protection_ending" and level else "",
+    )
 
 
 def judge(orders: list[dict], db: Path, received: list[dict]) -> dict:
@@ -167,7 +182,7 @@ def lost_states(orders: list[dict], db: Path, moments: list[dt.datetime]) -> lis
     records that the page never showed then, or a last state other than the site's."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute("select order_id, status_to, refund_to from history order by id").fetchall()
-        last = dict(((o, (s, r)) for o, s, r in conn.execute("select order_id, status, refund_status from orders")))
+        last = {o: (s, r) for o, s, r in conn.execute("select order_id, status, refund_status from orders")}
     recorded: dict[str, list] = {}
     for order_id, status, refund in rows:
         recorded.setdefault(order_id, []).append((status, refund))

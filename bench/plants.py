@@ -23,10 +23,18 @@ ROOT = Path(__file__).parent.parent
 
 def run_planted(plant: str, plan: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
-    env |= {"ORDERMON_BENCH_PLANT": plant,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench" / "planted"), env.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "bench.faults", "--plan", plan, "--poll-via", "http",
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env |= {
+        "ORDERMON_BENCH_PLANT": plant,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench" / "planted"), env.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.faults", "--plan", plan, "--poll-via", "http", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -42,8 +50,9 @@ def self_test(as_json: bool, echo) -> int:
             raise SystemExit(f"the campaign did not run with {plant} planted")
         caught[plant] = {"counter": counter, "value": result[counter], "caught": result[counter] > 0}
         if not as_json:
-            print(f"{plant:20} {counter:22} {result[counter]:>4}  {'caught' if result[counter] else 'MISSED'}",
-                  flush=True)
+            print(
+                f"{plant:20} {counter:22} {result[counter]:>4}  {'caught' if result[counter] else 'MISSED'}", flush=True
+            )
     if as_json:
         print(json.dumps(caught))
     return 0 if all(c["caught"] for c in caught.values()) else 1

@@ -20,8 +20,17 @@ _HOMES = {
     "browser": ("Browser",),
     "cancel": ("cancel_order",),
     "domain": ("Status", "Tab"),
-    "errors": ("BadReason", "CaptchaRequired", "FlowError", "NotCancellable", "OrderNotFound", "SignInFailed",
-               "SiteUnavailable", "SubmitUnconfirmed", "UnexpectedPage"),
+    "errors": (
+        "BadReason",
+        "CaptchaRequired",
+        "FlowError",
+        "NotCancellable",
+        "OrderNotFound",
+        "SignInFailed",
+        "SiteUnavailable",
+        "SubmitUnconfirmed",
+        "UnexpectedPage",
+    ),
     "models": ("CancelResult", "OrderDetail", "OrderSummary"),
     "orders": ("read_detail", "read_details", "read_order_ids_ui", "read_orders"),
     "reasons": ("match_reason",),
@@ -31,7 +40,7 @@ _HOMES = {
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
-__all__ = sorted(_HOME_OF)
+__all__ = sorted(_HOME_OF)  # noqa: PLE0605 (the lazy names above, each once)
 
 
 def __getattr__(name: str):

@@ -75,7 +75,9 @@ class StateFile:
                 if cookie.get("sameSite", "Lax") not in ("Strict", "Lax", "None"):
                     raise ValueError(f"a cookie with sameSite {cookie.get('sameSite')!r}")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise LocalStateError(f"storage state {self.path} is unusable ({exc}); delete it to sign in again") from None
+            raise LocalStateError(
+                f"storage state {self.path} is unusable ({exc}); delete it to sign in again"
+            ) from None
         return state
 
     def save(self, state: dict) -> None:

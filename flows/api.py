@@ -76,8 +76,9 @@ def _answer(found):
 BATCH_STOPPERS = (SignInFailed, BrowserUnavailable, LocalStateError)
 
 
-def cancel_many(settings: FlowSettings, order_ids: list[str], reason: str, *,
-                dry_run: bool = False) -> Iterator[tuple[str, CancelResult | FlowError]]:
+def cancel_many(
+    settings: FlowSettings, order_ids: list[str], reason: str, *, dry_run: bool = False
+) -> Iterator[tuple[str, CancelResult | FlowError]]:
     """Cancel each order in turn in one browser, yielding ``(order id, result or error)``.
 
     A failure on one order goes on to the next; an error that concerns the account (sign-in,

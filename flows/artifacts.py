@@ -98,8 +98,11 @@ def _scrubbed(value):
     if isinstance(value, dict):
         return {k: ([] if k == "cookies" else _scrubbed(v)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(v) for v in value
-                if not (isinstance(v, dict) and str(v.get("name", "")).lower() in SECRET_HEADERS and "value" in v)]
+        return [
+            _scrubbed(v)
+            for v in value
+            if not (isinstance(v, dict) and str(v.get("name", "")).lower() in SECRET_HEADERS and "value" in v)
+        ]
     return value
 
 

@@ -101,9 +101,7 @@ def find_chromium(env: dict[str, str] | None = None, configured: str | None = No
 def require_chromium(configured: str | None = None) -> str:
     found = find_chromium(configured=configured)
     if not found:
-        raise BrowserNotFound(
-            "no Chromium found: run `make browser` (or set ORDERMON_BROWSER_PATH)"
-        )
+        raise BrowserNotFound("no Chromium found: run `make browser` (or set ORDERMON_BROWSER_PATH)")
     return found
 
 
@@ -116,8 +114,14 @@ def launch_options(headless: bool = True, configured: str | None = None) -> dict
     }
 
 
-def open_browser(playwright, *, headless: bool = True, configured: str | None = None,
-                 endpoint: str | None = None, timeout: float = 30):
+def open_browser(
+    playwright,
+    *,
+    headless: bool = True,
+    configured: str | None = None,
+    endpoint: str | None = None,
+    timeout: float = 30,
+):
     """Launch the discovered Chromium, or connect to a remote one.
 
     ``endpoint``: ``ws://`` of a ``playwright run-server``, or ``http(s)://`` of a
@@ -158,8 +162,11 @@ class Browser:
         self.playwright = self._manager.start()
         try:
             self.browser = open_browser(
-                self.playwright, headless=settings.headless, configured=settings.browser_path,
-                endpoint=settings.browser_endpoint, timeout=settings.timeout * 2,
+                self.playwright,
+                headless=settings.headless,
+                configured=settings.browser_path,
+                endpoint=settings.browser_endpoint,
+                timeout=settings.timeout * 2,
             )
         except PlaywrightError as exc:
             self.close()
@@ -201,9 +208,7 @@ def ensure_chromium() -> str:
         subprocess.run(["apt-get", "install", "-y", "-qq", DEBIAN_PACKAGE], check=True, env=env)
     else:
         print("Installing Playwright's chromium-headless-shell ...", file=sys.stderr)
-        subprocess.run(
-            [sys.executable, "-m", "playwright", "install", "chromium-headless-shell"], check=True
-        )
+        subprocess.run([sys.executable, "-m", "playwright", "install", "chromium-headless-shell"], check=True)
     return require_chromium()
 
 

@@ -47,7 +47,7 @@ class BusinessCalendar:
         self.country = country
         self.timezone = timezone
         base = holidays.country_holidays(country) if country else holidays.HolidayBase()
-        base.update({day: "Holiday" for day in extra_holidays})
+        base.update(dict.fromkeys(extra_holidays, "Holiday"))
         self._holidays = base
         self._nth_cache: dict[tuple[dt.date, int], dt.date] = {}
 

@@ -23,7 +23,12 @@ from playwright.sync_api import Error as PlaywrightError
 from . import artifacts
 from .domain import NEXT_STEPS, STATUS_LABELS, Status
 from .errors import (
-    NoAnswer, NotCancellable, SubmitUnconfirmed, UnexpectedPage, check_available, first_line,
+    NoAnswer,
+    NotCancellable,
+    SubmitUnconfirmed,
+    UnexpectedPage,
+    check_available,
+    first_line,
 )
 from .models import CancelResult
 from .orders import read_detail
@@ -88,8 +93,9 @@ class _Attempt:
     def submitted(self) -> bool:
         return self.submitted_reason is not None
 
-    def found(self, order_id: str, status: Status, can_cancel: bool, pending: bool,
-              requested_reason: Callable[[], str | None]) -> CancelResult | None:
+    def found(
+        self, order_id: str, status: Status, can_cancel: bool, pending: bool, requested_reason: Callable[[], str | None]
+    ) -> CancelResult | None:
         """What the order's page shows (``status``, a Cancel order button, a pending request)
         comes to before Submit: a result when there is nothing (more) to submit, a refusal
         (raised), or None: go on to Submit. ``requested_reason`` reads the reason of a
@@ -102,15 +108,19 @@ class _Attempt:
         if step in (Step.REQUESTED, Step.CANCELLED):
             return self.result(order_id, status, step.value, self.submitted_reason)
         if step is Step.REFUSE:
-            raise NotCancellable(f"order {order_id} cannot be cancelled while {STATUS_LABELS[status]}: "
-                                 f"{NEXT_STEPS.get(status, '')}")
+            raise NotCancellable(
+                f"order {order_id} cannot be cancelled while {STATUS_LABELS[status]}: {NEXT_STEPS.get(status, '')}"
+            )
         if self.unanswered:
-            raise SubmitUnconfirmed(f"Submit got no answer and order {order_id} still shows "
-                                    f"{STATUS_LABELS[status]}; not sent again (run again later)")
+            raise SubmitUnconfirmed(
+                f"Submit got no answer and order {order_id} still shows "
+                f"{STATUS_LABELS[status]}; not sent again (run again later)"
+            )
         return None
 
-    def after_submit(self, order_id: str, http_status: int | None, after: Callable[[], Status],
-                     refusal: Callable[[], str]) -> CancelResult:
+    def after_submit(
+        self, order_id: str, http_status: int | None, after: Callable[[], Status], refusal: Callable[[], str]
+    ) -> CancelResult:
         """What Submit's answer comes to: HTTP 409 is the site's refusal (``refusal()``, its
         message); else the status the confirmation states (``after()``)."""
         if http_status == 409:
@@ -123,13 +133,25 @@ class _Attempt:
         raise UnexpectedPage(f"after Submit, order {order_id} is {STATUS_LABELS[status]}")
 
     def dry_run(self, order_id: str, status: Status, reason: str, screenshot: str) -> CancelResult:
-        return CancelResult(order_id=order_id, status_before=self.status_before, status_after=status,
-                            outcome="dry_run", reason=reason, message="dry run: everything but Submit",
-                            artifacts=[screenshot])
+        return CancelResult(
+            order_id=order_id,
+            status_before=self.status_before,
+            status_after=status,
+            outcome="dry_run",
+            reason=reason,
+            message="dry run: everything but Submit",
+            artifacts=[screenshot],
+        )
 
     def result(self, order_id: str, after: Status, outcome: str, reason: str | None) -> CancelResult:
-        return CancelResult(order_id=order_id, status_before=self.status_before, status_after=after,
-                            outcome=outcome, reason=reason, message=MESSAGES[outcome])
+        return CancelResult(
+            order_id=order_id,
+            status_before=self.status_before,
+            status_after=after,
+            outcome=outcome,
+            reason=reason,
+            message=MESSAGES[outcome],
+        )
 
 
 def cancel_order(session: AccountSession, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
@@ -145,20 +167,25 @@ def _open_order(session: AccountSession, order_id: str) -> OrderDetailPage:
     orders_page = session.open_orders()
     detail = OrderDetailPage(session.page)
     if orders_page.has_card(order_id):
-        response = answered(lambda: orders_page.open_card(order_id), f"opening order {order_id} failed",
-                            f"the page of order {order_id}")
+        response = answered(
+            lambda: orders_page.open_card(order_id), f"opening order {order_id} failed", f"the page of order {order_id}"
+        )
     else:
         response = session.goto(detail.path(order_id))
     detail.check_loaded(order_id, response)
     return detail
 
 
-def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: bool,
-                 attempt: _Attempt) -> CancelResult:
+def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: bool, attempt: _Attempt) -> CancelResult:
     detail = _open_order(session, order_id)
     status = detail.status()
-    done = attempt.found(order_id, status, detail.can_cancel(), detail.cancellation_pending(),
-                         lambda: read_detail(session, order_id).cancel_reason)
+    done = attempt.found(
+        order_id,
+        status,
+        detail.can_cancel(),
+        detail.cancellation_pending(),
+        lambda: read_detail(session, order_id).cancel_reason,
+    )
     if done is not None:
         return done
     refund = detail.start_cancel()
@@ -173,5 +200,6 @@ def _cancel_once(session: AccountSession, order_id: str, wanted: str, dry_run: b
     except NoAnswer:
         attempt.unanswered = True
         raise
-    return attempt.after_submit(order_id, response.status if response else None,
-                                CancelResultPage(session.page).status, refund.error_text)
+    return attempt.after_submit(
+        order_id, response.status if response else None, CancelResultPage(session.page).status, refund.error_text
+    )

@@ -116,7 +116,8 @@ class CompletedBy(StrEnum):
 #: What the buyer can do next, when an order can no longer be cancelled.
 NEXT_STEPS: dict[Status, str] = {
     Status.PAYMENT_VERIFYING: "wait until the payment is verified (Awaiting shipment), then request cancellation",
-    Status.AWAITING_CANCELLATION: "wait for the seller's answer; the platform cancels if the seller does not answer in time",
+    Status.AWAITING_CANCELLATION: "wait for the seller's answer; "
+    "the platform cancels if the seller does not answer in time",
     Status.AWAITING_DELIVERY: "it has shipped: refuse the delivery or return it after it arrives; "
     "if it does not arrive, open a dispute before the buyer protection ends",
     Status.COMPLETED: "open a return or a dispute from the order page if something is wrong",

@@ -23,12 +23,18 @@ from typing import Any
 import httpx
 
 from .account import Account, StateFile
+from .domain import Tab
 from .errors import (
-    FlowError, ListChanged, SignInFailed, SiteUnavailable, UnexpectedPage, check_available, first_line,
+    FlowError,
+    ListChanged,
+    SignInFailed,
+    SiteUnavailable,
+    UnexpectedPage,
+    check_available,
+    first_line,
 )
 from .models import OrderDetail, OrderSummary
 from .orders import DETAIL_JSON, PAGE_SIZE, details_from_responses, list_prefix, orders_from_pages
-from .domain import Tab
 from .retry import backoffs
 from .settings import FlowSettings
 
@@ -51,16 +57,36 @@ def _to_cookie(c: dict) -> http.cookiejar.Cookie:
     if c.get("sameSite"):
         rest["SameSite"] = c["sameSite"]
     return http.cookiejar.Cookie(
-        0, c["name"], c["value"], None, False, domain, domain.startswith("."), domain.startswith("."),
-        c.get("path", "/"), True, bool(c.get("secure")), None if expires is None or expires < 0 else int(expires),
-        expires is None or expires < 0, None, None, rest)
+        0,
+        c["name"],
+        c["value"],
+        None,
+        False,
+        domain,
+        domain.startswith("."),
+        domain.startswith("."),
+        c.get("path", "/"),
+        True,
+        bool(c.get("secure")),
+        None if expires is None or expires < 0 else int(expires),
+        expires is None or expires < 0,
+        None,
+        None,
+        rest,
+    )
 
 
 def _from_cookie(k: http.cookiejar.Cookie) -> dict:
-    return {"name": k.name, "value": k.value, "domain": k.domain.removesuffix(".local"), "path": k.path,
-            "expires": float(k.expires) if k.expires is not None else -1,
-            "httpOnly": k.has_nonstandard_attr("HttpOnly"), "secure": bool(k.secure),
-            "sameSite": k.get_nonstandard_attr("SameSite") or "Lax"}
+    return {
+        "name": k.name,
+        "value": k.value,
+        "domain": k.domain.removesuffix(".local"),
+        "path": k.path,
+        "expires": float(k.expires) if k.expires is not None else -1,
+        "httpOnly": k.has_nonstandard_attr("HttpOnly"),
+        "secure": bool(k.secure),
+        "sameSite": k.get_nonstandard_attr("SameSite") or "Lax",
+    }
 
 
 @functools.cache
@@ -96,9 +122,15 @@ class HttpAccount:
 
     def client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        return httpx.AsyncClient(base_url=self.account.storefront_url, cookies=self.jar, limits=limits,
-                                 timeout=self.settings.timeout, follow_redirects=False, verify=tls(),
-                                 headers={"Accept": "application/json"})
+        return httpx.AsyncClient(
+            base_url=self.account.storefront_url,
+            cookies=self.jar,
+            limits=limits,
+            timeout=self.settings.timeout,
+            follow_redirects=False,
+            verify=tls(),
+            headers={"Accept": "application/json"},
+        )
 
     async def get(self, client: httpx.AsyncClient, url: str, key: str = "") -> dict[str, Any]:
         """One JSON answer as ``{key, status, text}``, retried while the site is unavailable."""
@@ -120,8 +152,9 @@ class HttpAccount:
                 failure: FlowError = SiteUnavailable(f"{self.account.storefront_url} unavailable: {first_line(exc)}")
             else:
                 self._note_site_time(response.headers.get("date"))
-                if response.status_code == 401 or (response.is_redirect and "/login" in response.headers.get(
-                        "location", "")):
+                if response.status_code == 401 or (
+                    response.is_redirect and "/login" in response.headers.get("location", "")
+                ):
                     raise SessionExpired("the site asks to sign in again")
                 try:
                     check_available(response.status_code, f"{self.account.storefront_url}{url.split('?')[0]}")
@@ -144,8 +177,9 @@ class HttpAccount:
 class HttpReader:
     """The poller's reads over HTTP; ``sign_in(account)`` is the browser's, for when the site asks."""
 
-    def __init__(self, settings: FlowSettings, accounts: list[Account], sign_in: SignIn,
-                 progress: Progress | None = None):
+    def __init__(
+        self, settings: FlowSettings, accounts: list[Account], sign_in: SignIn, progress: Progress | None = None
+    ):
         self.accounts = {a.label: HttpAccount(settings, a) for a in accounts}
         self.sign_in = sign_in
         self.progress = progress
@@ -157,8 +191,13 @@ class HttpReader:
         return self._run({label: (lambda acct, client: self._list(acct, client, tab)) for label in labels})
 
     def details(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, OrderDetail] | Exception]:
-        return self._run({label: (lambda acct, client, ids=ids: self._details(acct, client, ids))
-                          for label, ids in wanted.items() if ids})
+        return self._run(
+            {
+                label: (lambda acct, client, ids=ids: self._details(acct, client, ids))
+                for label, ids in wanted.items()
+                if ids
+            }
+        )
 
     # ---------------------------------------------------------------- every account at once
     def _run(self, work: dict[str, Callable]) -> dict[str, Any]:
@@ -173,8 +212,11 @@ class HttpReader:
         again = {label: work[label] for label in expired if isinstance(results[label], SessionExpired)}
         if again:
             for label, result in own_loop(self._gather(again)).items():
-                results[label] = (SignInFailed("signed in, but the site still says not signed in")
-                                  if isinstance(result, SessionExpired) else result)
+                results[label] = (
+                    SignInFailed("signed in, but the site still says not signed in")
+                    if isinstance(result, SessionExpired)
+                    else result
+                )
         for label in work:
             self.accounts[label].keep()
         return results
@@ -190,7 +232,7 @@ class HttpReader:
         for result in found:
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result  # KeyboardInterrupt and the like
-        return dict(zip(labels, found))
+        return dict(zip(labels, found, strict=True))
 
     async def _list(self, acct: HttpAccount, client: httpx.AsyncClient, tab: Tab) -> list[OrderSummary]:
         prefix = list_prefix(tab)

@@ -63,9 +63,17 @@ class OrderDetail(OrderSummary):
 
 
 Outcome = Literal[
-    "cancelled", "requested", "already_requested", "dry_run",
-    "not_cancellable", "not_found", "bad_reason", "sign_in_failed", "captcha",
-    "site_unavailable", "error",
+    "cancelled",
+    "requested",
+    "already_requested",
+    "dry_run",
+    "not_cancellable",
+    "not_found",
+    "bad_reason",
+    "sign_in_failed",
+    "captcha",
+    "site_unavailable",
+    "error",
 ]
 
 

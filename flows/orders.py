@@ -51,7 +51,9 @@ def orders_from_pages(responses: list[dict]) -> list[OrderSummary]:
     try:
         pages = [_printable(ListPage.model_validate_json(r["text"]), r["text"]) for r in responses]
     except ValidationError as exc:
-        raise UnexpectedPage(f"{LIST_JSON} answered something else than an order list: {exc.errors()[0]['msg']}") from None
+        raise UnexpectedPage(
+            f"{LIST_JSON} answered something else than an order list: {exc.errors()[0]['msg']}"
+        ) from None
     seen: dict[str, OrderSummary] = {}
     for page in pages:
         for order in page.orders:
@@ -70,7 +72,9 @@ def details_from_responses(responses: list[dict]) -> dict[str, OrderDetail]:
         try:
             details[response["key"]] = _printable(OrderDetail.model_validate_json(response["text"]), response["text"])
         except ValidationError as exc:
-            raise UnexpectedPage(f"{DETAIL_JSON} answered something else than an order: {exc.errors()[0]['msg']}") from None
+            raise UnexpectedPage(
+                f"{DETAIL_JSON} answered something else than an order: {exc.errors()[0]['msg']}"
+            ) from None
     return details
 
 
@@ -91,8 +95,9 @@ def read_orders(session: AccountSession, tab: Tab = Tab.ALL) -> list[OrderSummar
 
 
 def start_read_details(session: AccountSession, order_ids: list[str]) -> PendingFetch:
-    return session.fetcher.start(MANY_JS, {"urls": [detail_url(i) for i in order_ids], "keys": list(order_ids),
-                                           "limit": CONCURRENCY})
+    return session.fetcher.start(
+        MANY_JS, {"urls": [detail_url(i) for i in order_ids], "keys": list(order_ids), "limit": CONCURRENCY}
+    )
 
 
 def collect_details(pending: PendingFetch) -> dict[str, OrderDetail]:
@@ -102,7 +107,7 @@ def collect_details(pending: PendingFetch) -> dict[str, OrderDetail]:
 def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, OrderDetail]:
     details: dict[str, OrderDetail] = {}
     for start in range(0, len(order_ids), DETAIL_CHUNK):
-        details.update(collect_details(start_read_details(session, order_ids[start:start + DETAIL_CHUNK])))
+        details.update(collect_details(start_read_details(session, order_ids[start : start + DETAIL_CHUNK])))
     return details
 
 
@@ -151,8 +156,9 @@ class BrowserReader:
                 else:
                     results[label] = {}
                     for start in range(0, len(ids), DETAIL_CHUNK):
-                        results[label] |= collect_details(start_read_details(self.sessions[label],
-                                                                             ids[start:start + DETAIL_CHUNK]))
+                        results[label] |= collect_details(
+                            start_read_details(self.sessions[label], ids[start : start + DETAIL_CHUNK])
+                        )
                         if self.progress:
                             self.progress(label, len(results[label]), len(ids), "details")
             except Exception as exc:

@@ -12,8 +12,8 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .domain import STATUS_BY_LABEL, TAB_LABELS, Status, Tab
-from .text import printable
 from .errors import CaptchaRequired, OrderNotFound, SignInFailed, SiteUnavailable, UnexpectedPage, check_available
+from .text import printable
 
 DETAILS_LINK = re.compile(r"^Order details")
 
@@ -208,6 +208,10 @@ class CancelResultPage:
 
 
 __all__ = [
-    "CancelResultPage", "OrderDetailPage", "OrdersPage", "RefundPage", "SignInPage",
+    "CancelResultPage",
+    "OrderDetailPage",
+    "OrdersPage",
     "PlaywrightTimeout",
+    "RefundPage",
+    "SignInPage",
 ]

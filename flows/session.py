@@ -26,8 +26,7 @@ from .settings import FlowSettings
 
 # Pages need no images, fonts or media to be read or clicked.
 BLOCKED_RESOURCE_TYPES = ("Image", "Font", "Media")
-HEAVY = ("png", "jpg", "jpeg", "gif", "webp", "avif", "ico", "svg", "woff", "woff2", "ttf", "otf",
-         "mp4", "webm", "mp3")
+HEAVY = ("png", "jpg", "jpeg", "gif", "webp", "avif", "ico", "svg", "woff", "woff2", "ttf", "otf", "mp4", "webm", "mp3")
 BLOCKED = re.compile(r"\.(" + "|".join(HEAVY) + r")(\?.*)?$", re.I)  # fallback without CDP
 
 
@@ -38,8 +37,15 @@ class AccountSession:
     may trace them itself: then ``own_tracing=False``).
     """
 
-    def __init__(self, browser: Browser, account: Account, *, context: BrowserContext | None = None,
-                 page: Page | None = None, own_tracing: bool = True):
+    def __init__(
+        self,
+        browser: Browser,
+        account: Account,
+        *,
+        context: BrowserContext | None = None,
+        page: Page | None = None,
+        own_tracing: bool = True,
+    ):
         self.browser = browser
         self.settings = browser.settings
         self.account = account
@@ -49,13 +55,15 @@ class AccountSession:
         state = self.state_file.load()
         try:
             if context is None:
-                context = browser.browser.new_context(base_url=self.base_url, storage_state=state,
-                                                      service_workers="block")
+                context = browser.browser.new_context(
+                    base_url=self.base_url, storage_state=state, service_workers="block"
+                )
             elif state:
                 context.add_cookies(state["cookies"])
         except PlaywrightError as exc:  # cookies the browser will not take
-            raise LocalStateError(f"storage state {self.state_file.path} is unusable ({first_line(exc)}); "
-                                  "delete it to sign in again") from None
+            raise LocalStateError(
+                f"storage state {self.state_file.path} is unusable ({first_line(exc)}); delete it to sign in again"
+            ) from None
         self.context = context
         context.set_default_timeout(self.settings.timeout * 1000)
         context.set_default_navigation_timeout(self.settings.timeout * 1000)
@@ -76,11 +84,21 @@ class AccountSession:
         through the driver."""
         try:
             cdp = page.context.new_cdp_session(page)
-            cdp.on("Fetch.requestPaused", lambda event: cdp.send(
-                "Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"}))
-            cdp.send("Fetch.enable", {"patterns": [
-                {"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
-                for kind in BLOCKED_RESOURCE_TYPES]})
+            cdp.on(
+                "Fetch.requestPaused",
+                lambda event: cdp.send(
+                    "Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"}
+                ),
+            )
+            cdp.send(
+                "Fetch.enable",
+                {
+                    "patterns": [
+                        {"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
+                        for kind in BLOCKED_RESOURCE_TYPES
+                    ]
+                },
+            )
         except PlaywrightError:  # not Chromium, or no CDP through this connection
             page.route(BLOCKED, lambda route: route.abort())
 
@@ -129,8 +147,12 @@ class AccountSession:
         for attempt in range(2):
             try:
                 response = self.context.request.fetch(
-                    self.url(path), method="GET", params=params, max_redirects=0,
-                    timeout=self.settings.timeout * 1000, fail_on_status_code=False,
+                    self.url(path),
+                    method="GET",
+                    params=params,
+                    max_redirects=0,
+                    timeout=self.settings.timeout * 1000,
+                    fail_on_status_code=False,
                 )
             except PlaywrightError as exc:
                 raise SiteUnavailable(f"{self.base_url} unreachable: {first_line(exc)}") from None

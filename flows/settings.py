@@ -31,7 +31,10 @@ def default_data_dir() -> Path:
 
 class FlowSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ORDERMON_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix="ORDERMON_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         validate_default=True,
     )
 
@@ -50,8 +53,9 @@ class FlowSettings(BaseSettings):
     artifacts_dir: Path | None = Field(None, description="screenshots and traces (default: data_dir/artifacts)")
     trace: bool = Field(False, description="record a Playwright trace of each flow, kept on failure (slower)")
     poll_via: Literal["http", "browser"] = Field(
-        "http", description="read orders over HTTP with the browser's session (the browser only signs in), "
-        "or in the browser")
+        "http",
+        description="read orders over HTTP with the browser's session (the browser only signs in), or in the browser",
+    )
 
     _storefront_url = field_validator("storefront_url")(check_http_url)
 

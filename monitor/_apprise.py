@@ -10,6 +10,6 @@ with warnings.catch_warnings():
     import apprise
 
     with contextlib.suppress(ImportError):
-        import apprise.utils.pgp  # noqa: F401  (imports imghdr once, here)
+        import apprise.utils.pgp
 
 __all__ = ["apprise"]

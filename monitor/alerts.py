@@ -87,8 +87,9 @@ class Notifier:
         configured cannot be reached (only their hash is stored)."""
         return store.recover_deliveries(self._apprise)
 
-    def deliver_due(self, store: Store, now: dt.datetime | None = None, *,
-                    stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
+    def deliver_due(
+        self, store: Store, now: dt.datetime | None = None, *, stop: Callable[[], bool] = lambda: False
+    ) -> dict[str, int]:
         """Send every delivery due at ``now``, one after the other; ``stop()`` true ends the pass
         before the next one (those left stay due)."""
         now = now or dt.datetime.now(dt.UTC)
@@ -133,10 +134,15 @@ def compose(row: dict, digest: list[dict]) -> tuple[str, str]:
     resend (there should be none)."""
     if digest:
         ids = f"#{digest[0]['id']}-#{digest[-1]['id']}"
-        lines = [f"- {a['order_id'] or a['account']}: {a['title']}; {label(a['deadline_name'] or 'Deadline')} "
-                 f"{a['deadline'][:16].replace('T', ' ')} UTC" for a in digest]
-        return (f"{len(digest)} new alerts for {row['account']}",
-                "\n".join(lines) + f"\n\n`ordermon alerts` shows each with its next step. (ordermon alerts {ids})")
+        lines = [
+            f"- {a['order_id'] or a['account']}: {a['title']}; {label(a['deadline_name'] or 'Deadline')} "
+            f"{a['deadline'][:16].replace('T', ' ')} UTC"
+            for a in digest
+        ]
+        return (
+            f"{len(digest)} new alerts for {row['account']}",
+            "\n".join(lines) + f"\n\n`ordermon alerts` shows each with its next step. (ordermon alerts {ids})",
+        )
     title = f"{row['title']} \N{EM DASH} order {row['order_id']}" if row["order_id"] else row["title"]
     page = f"\n\nOrder page: {row['url']}" if row["url"] else ""
     return title, f"{row['message']}{page}\n\n(ordermon alert #{row['alert_id']})"

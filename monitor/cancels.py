@@ -47,8 +47,15 @@ def cancel_one(settings, order_id: str, reason: str, *, dry_run: bool, as_json: 
 
 
 def _failed(order_id, reason, exc) -> dict:
-    return {"order_id": order_id, "status_before": None, "status_after": None, "outcome": exc.outcome,
-            "reason": reason, "artifacts": exc.artifacts, "error": str(exc)}
+    return {
+        "order_id": order_id,
+        "status_before": None,
+        "status_after": None,
+        "outcome": exc.outcome,
+        "reason": reason,
+        "artifacts": exc.artifacts,
+        "error": str(exc),
+    }
 
 
 def _cancelled_line(result) -> str:
@@ -69,8 +76,11 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
             if isinstance(found, Exception):
                 codes.append(exits.code_for(found))
                 outcomes[found.outcome] += 1
-                line = json.dumps(_failed(order_id, reason, found)) if as_json else (
-                    f"{order_id}: {found.outcome}: {exits.message_for(found)}")
+                line = (
+                    json.dumps(_failed(order_id, reason, found))
+                    if as_json
+                    else (f"{order_id}: {found.outcome}: {exits.message_for(found)}")
+                )
             else:
                 outcomes[found.outcome] += 1
                 line = found.model_dump_json() if as_json else _cancelled_line(found)
@@ -87,6 +97,7 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
     if skipped:
         outcomes["not_attempted"] = skipped
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
-    click.echo(f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""),
-               err=True)
+    click.echo(
+        f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""), err=True
+    )
     return int(exits.most_serious(codes))

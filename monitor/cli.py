@@ -29,27 +29,37 @@ def site_options(func):
     """Flags shared by every command that drives the browser (they override ORDERMON_*)."""
     options = [
         click.option("--storefront-url", help="The site's base URL [env ORDERMON_STOREFRONT_URL]."),
-        click.option("--email", help="Buyer account e-mail [env ORDERMON_EMAIL]; the password comes "
-                     "from ORDERMON_PASSWORD or .env only."),
+        click.option(
+            "--email",
+            help="Buyer account e-mail [env ORDERMON_EMAIL]; the password comes from ORDERMON_PASSWORD or .env only.",
+        ),
         click.option("--headed", is_flag=True, default=None, help="Show the browser window."),
         click.option("--timeout", type=float, help="Seconds per page action [default 15]."),
         click.option("--retries", type=int, help="Retries while the site is unavailable [default 3]."),
-        click.option("--artifacts-dir", type=click.Path(file_okay=False), help="Where failure screenshots and traces go."),
+        click.option(
+            "--artifacts-dir", type=click.Path(file_okay=False), help="Where failure screenshots and traces go."
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _settings(storefront_url=None, email=None, headed=None, timeout=None, retries=None, artifacts_dir=None,
-              cls=None, **more):
+def _settings(
+    storefront_url=None, email=None, headed=None, timeout=None, retries=None, artifacts_dir=None, cls=None, **more
+):
     from flows.api import load_settings
     from flows.settings import FlowSettings
 
     return load_settings(
-        cls or FlowSettings, storefront_url=storefront_url, email=email, timeout=timeout,
-        retries=retries, headless=None if headed is None else not headed,
-        artifacts_dir=artifacts_dir, **more,
+        cls or FlowSettings,
+        storefront_url=storefront_url,
+        email=email,
+        timeout=timeout,
+        retries=retries,
+        headless=None if headed is None else not headed,
+        artifacts_dir=artifacts_dir,
+        **more,
     )
 
 
@@ -81,8 +91,9 @@ def _echo_json(value) -> None:
     click.echo(json.dumps(value, indent=1))
 
 
-db_option = click.option("--db", type=click.Path(dir_okay=False),
-                         help="SQLite database [env ORDERMON_DB, default ./ordermon.db].")
+db_option = click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite database [env ORDERMON_DB, default ./ordermon.db]."
+)
 
 
 class Ordermon(click.Group):
@@ -116,11 +127,17 @@ def cli() -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--orders", "orders", default=40, show_default=True, type=click.IntRange(0, 100_000),
-              help="Demo orders to create.")
+@click.option(
+    "--orders", "orders", default=40, show_default=True, type=click.IntRange(0, 100_000), help="Demo orders to create."
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the demo data.")
-@click.option("--time-scale", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Simulated seconds per real second (3600: an hour per second).")
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Simulated seconds per real second (3600: an hour per second).",
+)
 @click.option("--email", default=None, help="The buyer account's e-mail.")
 @click.option("--password", default=None, help="The buyer account's password.")
 @click.option("--admin-token", default=None, help="Token for /__admin/ (default: random, printed).")
@@ -133,8 +150,13 @@ def storefront(host, port, orders, seed, time_scale, email, password, admin_toke
     from fixtures.storefront import DEFAULT_EMAIL, DEFAULT_PASSWORD, Site, serve_forever
 
     site = Site(
-        email=email or DEFAULT_EMAIL, password=password or DEFAULT_PASSWORD, orders=orders,
-        seed=seed, time_scale=time_scale, admin_token=admin_token, admin=not no_admin,
+        email=email or DEFAULT_EMAIL,
+        password=password or DEFAULT_PASSWORD,
+        orders=orders,
+        seed=seed,
+        time_scale=time_scale,
+        admin_token=admin_token,
+        admin=not no_admin,
     )
 
     def announce(url: str) -> None:
@@ -155,8 +177,13 @@ def storefront(host, port, orders, seed, time_scale, email, password, admin_toke
 
 
 @cli.command()
-@click.option("--tab", type=click.Choice(["all", "to_pay", "to_ship", "shipped", "processed"]),
-              default="all", show_default=True, help="Which orders tab to read.")
+@click.option(
+    "--tab",
+    type=click.Choice(["all", "to_pay", "to_ship", "shipped", "processed"]),
+    default="all",
+    show_default=True,
+    help="Which orders tab to read.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @site_options
 def orders(tab, as_json, **site) -> None:
@@ -184,9 +211,15 @@ def orders(tab, as_json, **site) -> None:
 
 @cli.command()
 @click.argument("order_ids", nargs=-1, type=OrderId(), metavar="[ORDER_ID]...")
-@click.option("--from", "from_file", type=click.File("r"), help="Read order ids from FILE, one per line "
-              "(blank lines and # comments skipped; '-' reads stdin).")
-@click.option("--reason", required=True, help='The exact reason, or a word/prefix that picks one ("wrong", "duplicate").')
+@click.option(
+    "--from",
+    "from_file",
+    type=click.File("r"),
+    help="Read order ids from FILE, one per line (blank lines and # comments skipped; '-' reads stdin).",
+)
+@click.option(
+    "--reason", required=True, help='The exact reason, or a word/prefix that picks one ("wrong", "duplicate").'
+)
 @click.option("--dry-run", is_flag=True, help="Do everything but Submit; save a screenshot.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per order (JSON lines).")
 @site_options
@@ -212,9 +245,8 @@ def cancel(order_ids, from_file, reason, dry_run, as_json, **site) -> int:
 @site_options
 def monitor(once, as_json, interval, db, **site) -> None:
     """Poll the orders on a schedule, record changes, and alert when deadlines pass."""
-    from monitor.service import Monitor
-
     from monitor.progress import Progress
+    from monitor.service import Monitor
 
     progress = Progress(enabled=not as_json)
 
@@ -226,11 +258,20 @@ def monitor(once, as_json, interval, db, **site) -> None:
             click.echo(f"ALERT {message}")
         if result.error and once:
             return  # said once, at the end
-        status = f"error: {result.error}" if result.error else (
-            f"{result.orders_seen} orders, {result.changes} changes, {result.details_read} details read, "
-            f"{len(result.alerts)} new alerts")
-        click.echo(f"poll {result.account} @ {result.site_now:%Y-%m-%d %H:%M} site time: {status}"
-                   if result.site_now else f"poll {result.account}: {status}", err=True)
+        status = (
+            f"error: {result.error}"
+            if result.error
+            else (
+                f"{result.orders_seen} orders, {result.changes} changes, {result.details_read} details read, "
+                f"{len(result.alerts)} new alerts"
+            )
+        )
+        click.echo(
+            f"poll {result.account} @ {result.site_now:%Y-%m-%d %H:%M} site time: {status}"
+            if result.site_now
+            else f"poll {result.account}: {status}",
+            err=True,
+        )
 
     settings = _monitor_settings(db=db, poll_interval=interval, **site)
     with Monitor(settings, on_poll=on_poll, progress=progress) as mon:
@@ -249,10 +290,17 @@ def monitor(once, as_json, interval, db, **site) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @db_option
-@click.option("--check", is_flag=True, help="Only say whether the monitor is healthy: exit 0, or exit 8 when the "
-              "last successful poll is older than two intervals or an outage is open.")
-@click.option("--interval", type=float, help="The monitor's seconds between polls, for --check "
-              "[env ORDERMON_POLL_INTERVAL, default 900].")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only say whether the monitor is healthy: exit 0, or exit 8 when the "
+    "last successful poll is older than two intervals or an outage is open.",
+)
+@click.option(
+    "--interval",
+    type=float,
+    help="The monitor's seconds between polls, for --check [env ORDERMON_POLL_INTERVAL, default 900].",
+)
 def status(as_json, db, check, interval) -> None:
     """Every known order with its next deadline (from the database; no browser)."""
     if check:
@@ -265,8 +313,10 @@ def status(as_json, db, check, interval) -> None:
         return
     click.echo(f"{'ORDER':16}  {'STATUS':28}  {'NEXT DEADLINE':26}  {'WHEN':18}  ACCOUNT")
     for r in rows:
-        click.echo(f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  "
-                   f"{r['next_deadline_label'] or '-':26}  {r['next_deadline_in'] or '':18}  {r['account']}")
+        click.echo(
+            f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  "
+            f"{r['next_deadline_label'] or '-':26}  {r['next_deadline_in'] or '':18}  {r['account']}"
+        )
 
 
 def _check(db, interval, as_json) -> None:
@@ -321,14 +371,21 @@ def history(order_id, as_json, db) -> None:
         return
     for r in rows:
         refund = f", refund {r['refund_from'] or '-'} -> {r['refund_to']}" if r["refund_from"] != r["refund_to"] else ""
-        click.echo(f"{r['observed_at']}  {r['status_from'] or '(new)'} -> {r['status_to']}{refund}"
-                   + (f"  [{r['close_reason']}]" if r["close_reason"] else ""))
+        click.echo(
+            f"{r['observed_at']}  {r['status_from'] or '(new)'} -> {r['status_to']}{refund}"
+            + (f"  [{r['close_reason']}]" if r["close_reason"] else "")
+        )
 
 
 @cli.command()
 @click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=5), help="How long to monitor.")
-@click.option("--time-scale", default=7200.0, show_default=True, type=click.FloatRange(min=1),
-              help="Simulated seconds per real second.")
+@click.option(
+    "--time-scale",
+    default=7200.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Simulated seconds per real second.",
+)
 @db_option
 def demo(seconds, time_scale, db) -> None:
     """The main job in a minute: storefront, flow, monitor, alerts, summary."""

@@ -13,10 +13,18 @@ from typing import NoReturn
 import click
 
 from flows.errors import (
-    BadReason, BrowserUnavailable, FlowError, LocalStateError, NotCancellable, OrderNotFound, SettingsError,
-    SignInFailed, SiteUnavailable, SubmitUnconfirmed, first_line,
+    BadReason,
+    BrowserUnavailable,
+    FlowError,
+    LocalStateError,
+    NotCancellable,
+    OrderNotFound,
+    SettingsError,
+    SignInFailed,
+    SiteUnavailable,
+    SubmitUnconfirmed,
+    first_line,
 )
-
 from flows.text import printable
 
 from .extras import MissingExtra
@@ -40,8 +48,17 @@ class Unhealthy(Exception):
 
 
 #: The most serious first: a batch's exit code is the most serious among its orders'.
-SEVERITY = (Exit.UNEXPECTED, Exit.LOCAL_STATE, Exit.SIGN_IN_FAILED, Exit.SITE_UNAVAILABLE, Exit.USAGE,
-            Exit.NOT_FOUND, Exit.NOT_CANCELLABLE, Exit.UNHEALTHY, Exit.OK)
+SEVERITY = (
+    Exit.UNEXPECTED,
+    Exit.LOCAL_STATE,
+    Exit.SIGN_IN_FAILED,
+    Exit.SITE_UNAVAILABLE,
+    Exit.USAGE,
+    Exit.NOT_FOUND,
+    Exit.NOT_CANCELLABLE,
+    Exit.UNHEALTHY,
+    Exit.OK,
+)
 
 
 def most_serious(codes) -> Exit:

@@ -22,5 +22,6 @@ def require(extra: str, what: str) -> None:
         try:
             importlib.import_module(module)
         except ImportError:
-            raise MissingExtra(f"{what} needs the {extra} extra (no module {module!r}): "
-                               f"pip install 'ordermon[{extra}]'") from None
+            raise MissingExtra(
+                f"{what} needs the {extra} extra (no module {module!r}): pip install 'ordermon[{extra}]'"
+            ) from None

@@ -24,7 +24,8 @@ class RuleConfig:
     seller_response_hours: float = Windows.SELLER_RESPONSE_HOURS
     processing_business_days: int = Windows.PROCESSING_BUSINESS_DAYS
     refund_business_days: dict[PaymentMethod, int] = field(
-        default_factory=lambda: {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod})
+        default_factory=lambda: dict.fromkeys(PaymentMethod, Windows.REFUND_BUSINESS_DAYS)
+    )
     unpaid_close_days: float = Windows.UNPAID_CLOSE_DAYS
     unpaid_warning_days: float = Windows.UNPAID_WARNING_DAYS
     payment_verification_hours: float = Windows.PAYMENT_VERIFICATION_HOURS
@@ -32,7 +33,9 @@ class RuleConfig:
     protection_warning_days: tuple[int, ...] = Windows.PROTECTION_WARNING_DAYS
     dispute_opens_day: int = Windows.DISPUTE_OPENS_DAY
     dispute_after_protection_days: int = Windows.DISPUTE_AFTER_PROTECTION_DAYS
-    transit_business_days: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(Windows.TRANSIT_BUSINESS_DAYS))
+    transit_business_days: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: dict(Windows.TRANSIT_BUSINESS_DAYS)
+    )
     grace: dt.timedelta = dt.timedelta(minutes=Windows.GRACE_MINUTES)
     recent: dt.timedelta = dt.timedelta(days=Windows.RECENT_DAYS)
 
@@ -75,23 +78,37 @@ class OrderFacts:
     @classmethod
     def from_row(cls, row: dict) -> OrderFacts:
         """The facts of an ``orders`` row of the database."""
+
         def when(name: str) -> dt.datetime | None:
             return dt.datetime.fromisoformat(row[name]) if row.get(name) else None
 
         stored = json.loads(row.get("deadlines") or "{}")
         method = row.get("payment_method")
         return cls(
-            order_id=row["order_id"], status=Status(row["status"]),
+            order_id=row["order_id"],
+            status=Status(row["status"]),
             payment_method=PaymentMethod(method) if method else None,
-            placed_at=when("placed_at"), paid_at=when("paid_at"), cancel_requested_at=when("cancel_requested_at"),
-            shipped_at=when("shipped_at"), completed_at=when("completed_at"), completed_by=row.get("completed_by"),
-            shipping_method=row.get("shipping_method"), refund_status=row.get("refund_status") or "none",
-            refund_started_at=when("refund_started_at"), refunded_at=when("refunded_at"),
+            placed_at=when("placed_at"),
+            paid_at=when("paid_at"),
+            cancel_requested_at=when("cancel_requested_at"),
+            shipped_at=when("shipped_at"),
+            completed_at=when("completed_at"),
+            completed_by=row.get("completed_by"),
+            shipping_method=row.get("shipping_method"),
+            refund_status=row.get("refund_status") or "none",
+            refund_started_at=when("refund_started_at"),
+            refunded_at=when("refunded_at"),
             refund_destination=row.get("refund_destination"),
-            total=Decimal(row["total"]) if row.get("total") else None, currency=row.get("currency"),
-            timeline=tuple((dt.datetime.fromisoformat(at), kind) for at, kind in json.loads(row.get("timeline") or "[]")),
-            site_deadlines={k: dt.datetime.fromisoformat(v["site"]) for k, v in stored.items()
-                            if v.get("site") and v.get("shown", True)},
+            total=Decimal(row["total"]) if row.get("total") else None,
+            currency=row.get("currency"),
+            timeline=tuple(
+                (dt.datetime.fromisoformat(at), kind) for at, kind in json.loads(row.get("timeline") or "[]")
+            ),
+            site_deadlines={
+                k: dt.datetime.fromisoformat(v["site"])
+                for k, v in stored.items()
+                if v.get("site") and v.get("shown", True)
+            },
             last_shown={k: dt.datetime.fromisoformat(v["site"]) for k, v in stored.items() if v.get("site")},
             episodes={k: v.get("episode", 0) for k, v in stored.items()},
         )
@@ -147,8 +164,11 @@ def delivery_expected_by(o: OrderFacts, c: RuleConfig) -> dt.datetime | None:
 
 def deadlines(o: OrderFacts, c: RuleConfig) -> dict[Deadline, Known]:
     """The deadlines rules go by: the site's, and the monitor's own where the page shows none."""
-    known = {Deadline(name): Known(at, "site", o.episodes.get(name, 0))
-             for name, at in o.site_deadlines.items() if name in NAMES}
+    known = {
+        Deadline(name): Known(at, "site", o.episodes.get(name, 0))
+        for name, at in o.site_deadlines.items()
+        if name in NAMES
+    }
     for name, at in computed_deadlines(o, c).items():
         known.setdefault(name, Known(at, "computed", o.episodes.get(name, 0)))
     return known

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,16 +14,18 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from flows.domain import STATUS_LABELS, Status
 
-from collections.abc import Callable
-
 from .facts import OrderFacts, RuleConfig
 from .rules import evaluate
 from .store import Store, parse
 from .views import alert_rows, order_deadlines, status_rows
 
 EVENTS = [
-    ("placed_at", "placed"), ("paid_at", "paid"), ("cancel_requested_at", "cancellation requested"),
-    ("shipped_at", "shipped"), ("refund_started_at", "refund started"), ("refunded_at", "refunded"),
+    ("placed_at", "placed"),
+    ("paid_at", "paid"),
+    ("cancel_requested_at", "cancellation requested"),
+    ("shipped_at", "shipped"),
+    ("refund_started_at", "refund started"),
+    ("refunded_at", "refunded"),
     ("closed_at", "closed"),
 ]
 WIDTH, HEIGHT, PAD = 640, 46, 14
@@ -46,7 +49,8 @@ def _timeline(events: list[tuple[str, dt.datetime]], deadlines: list[dict], now:
             last_label_x[above] = pos
         placed.append({"x": pos, "label": label, "at": when, "above": above, "show": show})
     return {
-        "width": WIDTH, "height": HEIGHT,
+        "width": WIDTH,
+        "height": HEIGHT,
         "events": placed,
         "deadlines": [d | {"x": x(d["at"])} for d in deadlines],
         "now": x(now) if now else None,
@@ -65,16 +69,24 @@ def build(store: Store, config_of: Callable[[str], RuleConfig] | None = None) ->
         events = [(label, parse(order[key])) for key, label in EVENTS if order.get(key)]
         deadlines = [d | {"relative": d["relative"] or ""} for d in order_deadlines(order, now)]
         row = rows[(account, order["order_id"])]
-        orders.append({
-            **order, "status_label": order["status_label"] or STATUS_LABELS[Status(order["status"])],
-            "events": events, "deadline_rows": deadlines, "overdue": row["overdue"],
-            "next_deadline": row["next_deadline"], "timeline_svg": _timeline(events, deadlines, now) if events else None,
-        })
+        orders.append(
+            {
+                **order,
+                "status_label": order["status_label"] or STATUS_LABELS[Status(order["status"])],
+                "events": events,
+                "deadline_rows": deadlines,
+                "overdue": row["overdue"],
+                "next_deadline": row["next_deadline"],
+                "timeline_svg": _timeline(events, deadlines, now) if events else None,
+            }
+        )
     orders.sort(key=lambda o: (o["next_deadline"] is None, o["next_deadline"] or "", o["order_id"]))
 
     alerts = alert_rows(store)
     for alert in alerts:
-        order = next((o for o in orders if o["order_id"] == alert["order_id"] and o["account"] == alert["account"]), None)
+        order = next(
+            (o for o in orders if o["order_id"] == alert["order_id"] and o["account"] == alert["account"]), None
+        )
         now = nows.get(alert["account"])
         if alert["superseded"]:
             alert["open"] = False
@@ -82,8 +94,9 @@ def build(store: Store, config_of: Callable[[str], RuleConfig] | None = None) ->
             alert["open"] = alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
         else:
             still = evaluate(OrderFacts.from_row(order), now, config_of(alert["account"]))
-            alert["open"] = any((f.rule, f.level, f.episode) == (alert["rule"], alert["level"] or "", alert["episode"])
-                                for f in still)
+            alert["open"] = any(
+                (f.rule, f.level, f.episode) == (alert["rule"], alert["level"] or "", alert["episode"]) for f in still
+            )
     waiting: dict[str, Decimal] = defaultdict(Decimal)
     for order in orders:
         if order["refund_status"] == "pending":

@@ -34,9 +34,21 @@ log = logging.getLogger("ordermon.poller")
 RETRYABLE = (SiteUnavailable, ListChanged)
 
 DETAIL_FIELDS = (
-    "payment_method", "placed_at", "paid_at", "cancel_requested_at", "shipped_at", "closed_at",
-    "close_reason", "cancel_reason", "refund_status", "refund_started_at", "refunded_at", "shipping_method",
-    "completed_at", "completed_by", "refund_destination",
+    "payment_method",
+    "placed_at",
+    "paid_at",
+    "cancel_requested_at",
+    "shipped_at",
+    "closed_at",
+    "close_reason",
+    "cancel_reason",
+    "refund_status",
+    "refund_started_at",
+    "refunded_at",
+    "shipping_method",
+    "completed_at",
+    "completed_by",
+    "refund_destination",
 )
 MOVED = dt.timedelta(minutes=1)  # the site moved a deadline when it shows it this much elsewhere
 
@@ -64,9 +76,16 @@ class PollResult:
     failure: Exception | None = None  # what made the poll fail (its exit code: monitor/exits.py)
 
     def to_dict(self) -> dict:
-        return {"account": self.account, "site_now": iso(self.site_now), "orders_seen": self.orders_seen,
-                "changes": self.changes, "details_read": self.details_read,
-                "alerts_created": len(self.alerts), "alerts": self.alerts, "error": self.error}
+        return {
+            "account": self.account,
+            "site_now": iso(self.site_now),
+            "orders_seen": self.orders_seen,
+            "changes": self.changes,
+            "details_read": self.details_read,
+            "alerts_created": len(self.alerts),
+            "alerts": self.alerts,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -89,14 +108,25 @@ class _AccountPoll:
         return self.account.label
 
 
-def _row(account: str, summary: OrderSummary, known: dict | None, detail: OrderDetail | None,
-         site_now: dt.datetime, config: facts.RuleConfig) -> tuple[dict, list[str]]:
+def _row(
+    account: str,
+    summary: OrderSummary,
+    known: dict | None,
+    detail: OrderDetail | None,
+    site_now: dt.datetime,
+    config: facts.RuleConfig,
+) -> tuple[dict, list[str]]:
     """The order's row as it is now, and the names of the deadlines the site moved."""
     row = dict(known or {})
     row.update(
-        account=account, order_id=summary.id, status=summary.status.value,
-        status_label=summary.status_label, store=summary.store, total=str(summary.total),
-        currency=summary.currency, order_date=summary.order_date.isoformat(),
+        account=account,
+        order_id=summary.id,
+        status=summary.status.value,
+        status_label=summary.status_label,
+        store=summary.store,
+        total=str(summary.total),
+        currency=summary.currency,
+        order_date=summary.order_date.isoformat(),
     )
     row.setdefault("first_seen", iso(site_now))
     stored = json.loads(row.get("deadlines") or "{}")
@@ -127,15 +157,23 @@ def _row(account: str, summary: OrderSummary, known: dict | None, detail: OrderD
 def _effective(row: dict) -> dict[str, dt.datetime]:
     """The stored deadlines the rules go by: the site's, else the monitor's own."""
     stored = json.loads(row.get("deadlines") or "{}")
-    return {name: parse(v.get("site") or v.get("computed")) for name, v in stored.items()
-            if v.get("shown", True) and (v.get("site") or v.get("computed"))}
+    return {
+        name: parse(v.get("site") or v.get("computed"))
+        for name, v in stored.items()
+        if v.get("shown", True) and (v.get("site") or v.get("computed"))
+    }
 
 
 def _same(digest: tuple, summary: OrderSummary) -> bool:
     """Whether the list shows the order as the database has it (``store.DIGEST``)."""
     status, refund, label, store, total = digest[:5]
-    return (status == summary.status and refund == summary.refund_status and label == summary.status_label
-            and store == summary.store and total == str(summary.total))
+    return (
+        status == summary.status
+        and refund == summary.refund_status
+        and label == summary.status_label
+        and store == summary.store
+        and total == str(summary.total)
+    )
 
 
 def _digest(row: dict) -> tuple:
@@ -143,8 +181,14 @@ def _digest(row: dict) -> tuple:
 
 
 class Poller:
-    def __init__(self, settings: MonitorSettings, store: Store, reader: Reader, accounts: list[Account],
-                 targets: list[tuple[str, str]]):
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        store: Store,
+        reader: Reader,
+        accounts: list[Account],
+        targets: list[tuple[str, str]],
+    ):
         self.settings = settings
         self.store = store
         self.reader = reader
@@ -216,8 +260,11 @@ class Poller:
         self._next[(label, row["order_id"])] = (row["deadlines"], moment)
 
     def _findings(self, row: dict, now: dt.datetime, alerted: set, config: facts.RuleConfig) -> list[rules.Finding]:
-        return [f for f in rules.evaluate(facts.OrderFacts.from_row(row), now, config)
-                if (f.order_id, f.rule, f.level, f.episode) not in alerted]
+        return [
+            f
+            for f in rules.evaluate(facts.OrderFacts.from_row(row), now, config)
+            if (f.order_id, f.rule, f.level, f.episode) not in alerted
+        ]
 
     def _wanted(self, poll: _AccountPoll) -> list[str]:
         """Orders whose detail must be read: new, changed, never read, a deadline passed since the
@@ -239,8 +286,9 @@ class Poller:
         poll.known = self.store.orders_by_id(poll.label, work + due) if work or due else {}
         for order_id in due:
             row = poll.known[order_id]
-            if (any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values())
-                    or self._findings(row, now, poll.alerted, config)):
+            if any(row["detail_read_at"] < iso(at) <= iso(now) for at in _effective(row).values()) or self._findings(
+                row, now, poll.alerted, config
+            ):
                 wanted.append(order_id)
         return wanted
 
@@ -261,36 +309,68 @@ class Poller:
                 rows.append(row)
                 moved += [(summary.id, name, json.loads(row["deadlines"])[name]["episode"]) for name in names]
             if before is None or (before["status"], before["refund_status"]) != (row["status"], row["refund_status"]):
-                changes.append({
-                    "account": label, "order_id": summary.id, "observed_at": iso(now),
-                    "status_from": before["status"] if before else None, "status_to": row["status"],
-                    "refund_from": before["refund_status"] if before else None,
-                    "refund_to": row["refund_status"], "close_reason": row.get("close_reason"),
-                })
+                changes.append(
+                    {
+                        "account": label,
+                        "order_id": summary.id,
+                        "observed_at": iso(now),
+                        "status_from": before["status"] if before else None,
+                        "status_to": row["status"],
+                        "refund_from": before["refund_status"] if before else None,
+                        "refund_to": row["refund_status"],
+                        "close_reason": row.get("close_reason"),
+                    }
+                )
             findings.extend(self._findings(row, now, poll.alerted, config))
             self._looked_at(label, row, now, config)
         outage = self.store.outage(label)
         if outage and outage["alerted"]:
             findings.append(rules.monitor_recovered(label, parse(outage["since"]), now))
-        urls = {f.order_id: poll.account.storefront_url + OrderDetailPage.path(f.order_id) for f in findings if f.order_id}
+        urls = {
+            f.order_id: poll.account.storefront_url + OrderDetailPage.path(f.order_id) for f in findings if f.order_id
+        }
         created = self.store.record_poll(
-            label, started=poll.started, site_now=now, orders_seen=len(poll.summaries),
-            details_read=len(poll.details), orders=rows, changes=changes, findings=findings, targets=self.targets,
-            moved=moved, urls=urls, digest_over=self.settings.digest_over)
+            label,
+            started=poll.started,
+            site_now=now,
+            orders_seen=len(poll.summaries),
+            details_read=len(poll.details),
+            orders=rows,
+            changes=changes,
+            findings=findings,
+            targets=self.targets,
+            moved=moved,
+            urls=urls,
+            digest_over=self.settings.digest_over,
+        )
         poll.digests.update((row["order_id"], _digest(row)) for row in rows)  # in step with the database
-        return PollResult(label, site_now=now, orders_seen=len(poll.summaries), changes=len(changes),
-                          details_read=len(poll.details), alerts=[a.message for a in created])
+        return PollResult(
+            label,
+            site_now=now,
+            orders_seen=len(poll.summaries),
+            changes=len(changes),
+            details_read=len(poll.details),
+            alerts=[a.message for a in created],
+        )
 
     def _record_failure(self, poll: _AccountPoll) -> PollResult:
         failure = poll.failure
-        error = str(failure) if isinstance(failure, FlowError) else f"unexpected {type(failure).__name__}: {first_line(failure)}"
+        error = (
+            str(failure)
+            if isinstance(failure, FlowError)
+            else f"unexpected {type(failure).__name__}: {first_line(failure)}"
+        )
         outage = self.store.outage(poll.label) or {"failures": 0, "alerted": 0, "since": iso(poll.started)}
         findings = []
         if outage["failures"] + 1 >= self.settings.failure_threshold and not outage["alerted"]:
-            findings.append(rules.monitor_failing(poll.label, parse(outage["since"]),
-                                                  dt.datetime.now(dt.UTC), outage["failures"] + 1, error))
-        created = self.store.record_failure(poll.label, started=poll.started, error=error, findings=findings,
-                                            targets=self.targets)
+            findings.append(
+                rules.monitor_failing(
+                    poll.label, parse(outage["since"]), dt.datetime.now(dt.UTC), outage["failures"] + 1, error
+                )
+            )
+        created = self.store.record_failure(
+            poll.label, started=poll.started, error=error, findings=findings, targets=self.targets
+        )
         return PollResult(poll.label, error=error, failure=failure, alerts=[a.message for a in created])
 
 

@@ -31,8 +31,14 @@ class Progress:
         done = sum(d for d, _ in self._counts.values())
         total = sum(t for _, t in self._counts.values())
         if self._bar is None:
-            self._bar = click.progressbar(length=total, label=LABELS.get(what, what), file=sys.stderr,
-                                          show_pos=True, show_percent=True, show_eta=False)
+            self._bar = click.progressbar(
+                length=total,
+                label=LABELS.get(what, what),
+                file=sys.stderr,
+                show_pos=True,
+                show_percent=True,
+                show_eta=False,
+            )
         self._bar.length = total
         self._bar.update(done - self._bar.pos)
         if done >= total:

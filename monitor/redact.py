@@ -18,8 +18,11 @@ from ._apprise import apprise
 logging.getLogger("apprise").propagate = False
 
 DELIMITERS = re.compile(r"([/@:?&=#,+])")
-KEPT = re.compile(r"^$|^\*+$|.*\.\.\..*|^\d{1,5}$|^[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})*\.[a-z]{2,6}$"
-                  r"|^\d+\.\d+\.\d+\.\d+$", re.I)
+KEPT = re.compile(
+    r"^$|^\*+$|.*\.\.\..*|^\d{1,5}$|^[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})*\.[a-z]{2,6}$"
+    r"|^\d+\.\d+\.\d+\.\d+$",
+    re.I,
+)
 SCHEME = re.compile(r"^([a-z][a-z0-9+.-]{0,30})://", re.I)
 
 
@@ -32,9 +35,10 @@ def _masked(text: str) -> str:
     """Every part of a URL past its scheme, masked, but for dotted host names, ports and parts
     already masked."""
     scheme = SCHEME.match(text)
-    head, rest = (scheme.group(0), text[scheme.end():]) if scheme else ("", text)
-    return head + "".join(part if DELIMITERS.fullmatch(part) or KEPT.match(part) else mask(part)
-                          for part in DELIMITERS.split(rest))
+    head, rest = (scheme.group(0), text[scheme.end() :]) if scheme else ("", text)
+    return head + "".join(
+        part if DELIMITERS.fullmatch(part) or KEPT.match(part) else mask(part) for part in DELIMITERS.split(rest)
+    )
 
 
 def plugin_for(url: str):
@@ -61,7 +65,7 @@ def scrub(text: str, urls: list[str]) -> str:
     for url in urls:
         shown = set(DELIMITERS.split(describe_target(url)))
         scheme = SCHEME.match(url)
-        rest = url[scheme.end():] if scheme else url
+        rest = url[scheme.end() :] if scheme else url
         hidden = {part for part in DELIMITERS.split(rest) if len(part) >= 4 and part not in shown}
         hidden |= {piece for part in hidden for piece in part.split(".") if len(piece) >= 4}
         for part in sorted(hidden, key=len, reverse=True):

@@ -58,17 +58,21 @@ class Finding:
     def message(self) -> str:
         subject = f"Order {self.order_id}: " if self.order_id else ""
         what = label(self.deadline_name) if self.deadline_name else "Deadline"
-        return (f"{subject}{self.summary}. {what} {self.deadline:%Y-%m-%d %H:%M} UTC "
-                f"({self.timing or relative(self.deadline, self.now)}). Next step: {self.next_step}")
+        return (
+            f"{subject}{self.summary}. {what} {self.deadline:%Y-%m-%d %H:%M} UTC "
+            f"({self.timing or relative(self.deadline, self.now)}). Next step: {self.next_step}"
+        )
 
 
-def _finding(rule: str, o: OrderFacts, name: Deadline, d: Known, now: dt.datetime, summary: str, next_step: str,
-             level: str = "") -> Finding:
+def _finding(
+    rule: str, o: OrderFacts, name: Deadline, d: Known, now: dt.datetime, summary: str, next_step: str, level: str = ""
+) -> Finding:
     return Finding(rule, o.order_id, d.at, now, summary, next_step, level, f"{name.value}:{d.episode}", name.value)
 
 
-def _overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known], status: Status | None,
-             name: Deadline) -> Known | None:
+def _overdue(
+    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known], status: Status | None, name: Deadline
+) -> Known | None:
     """The deadline, if the order is (still) in ``status`` and the deadline passed more than the grace ago."""
     d = known.get(name)
     if d is None or (status is not None and o.status is not status) or now < d.at + c.grace:
@@ -77,7 +81,9 @@ def _overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadlin
 
 
 def _destination(o: OrderFacts) -> str:
-    return o.refund_destination or REFUND_DESTINATIONS.get(o.payment_method or PaymentMethod.CARD, "the original method")
+    return o.refund_destination or REFUND_DESTINATIONS.get(
+        o.payment_method or PaymentMethod.CARD, "the original method"
+    )
 
 
 def _events(o: OrderFacts, kind: Event) -> list[dt.datetime]:
@@ -85,24 +91,42 @@ def _events(o: OrderFacts, kind: Event) -> list[dt.datetime]:
 
 
 # ---------------------------------------------------------------------- overdue
-def seller_response_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+def seller_response_overdue(
+    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]
+) -> list[Finding]:
     d = _overdue(o, now, c, known, Status.AWAITING_CANCELLATION, Deadline.SELLER_RESPONSE_BY)
     if d is None:
         return []
-    return [_finding("seller_response_overdue", o, Deadline.SELLER_RESPONSE_BY, d, now,
-                     "the seller has not answered the cancellation request, and the platform has not cancelled it",
-                     "contact customer service to have the order cancelled and refunded; "
-                     "if it ships anyway, refuse the delivery")]
+    return [
+        _finding(
+            "seller_response_overdue",
+            o,
+            Deadline.SELLER_RESPONSE_BY,
+            d,
+            now,
+            "the seller has not answered the cancellation request, and the platform has not cancelled it",
+            "contact customer service to have the order cancelled and refunded; "
+            "if it ships anyway, refuse the delivery",
+        )
+    ]
 
 
 def ship_deadline_passed(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     d = _overdue(o, now, c, known, Status.AWAITING_SHIPMENT, Deadline.SHIP_BY)
     if d is None:
         return []
-    return [_finding("ship_deadline_passed", o, Deadline.SHIP_BY, d, now,
-                     "the seller has not shipped by the end of the processing time and the order is still open",
-                     'request cancellation with the reason "The supplier refuses to ship the product(s)", '
-                     "or contact customer service")]
+    return [
+        _finding(
+            "ship_deadline_passed",
+            o,
+            Deadline.SHIP_BY,
+            d,
+            now,
+            "the seller has not shipped by the end of the processing time and the order is still open",
+            'request cancellation with the reason "The supplier refuses to ship the product(s)", '
+            "or contact customer service",
+        )
+    ]
 
 
 def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
@@ -110,18 +134,34 @@ def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[D
     if d is None or o.refund_status != "pending":
         return []
     destination = _destination(o)
-    return [_finding("refund_overdue", o, Deadline.REFUND_EXPECTED_BY, d, now,
-                     f"the refund has not arrived by the end of its window (to {destination})",
-                     f"check {destination}, then contact customer service with the order id")]
+    return [
+        _finding(
+            "refund_overdue",
+            o,
+            Deadline.REFUND_EXPECTED_BY,
+            d,
+            now,
+            f"the refund has not arrived by the end of its window (to {destination})",
+            f"check {destination}, then contact customer service with the order id",
+        )
+    ]
 
 
 def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
     d = _overdue(o, now, c, known, Status.PAYMENT_VERIFYING, Deadline.VERIFICATION_BY)
     if d is None:
         return []
-    return [_finding("payment_unverified", o, Deadline.VERIFICATION_BY, d, now,
-                     "the payment is still being verified after its window",
-                     "contact customer service about the payment; do not pay twice")]
+    return [
+        _finding(
+            "payment_unverified",
+            o,
+            Deadline.VERIFICATION_BY,
+            d,
+            now,
+            "the payment is still being verified after its window",
+            "contact customer service about the payment; do not pay twice",
+        )
+    ]
 
 
 def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
@@ -130,9 +170,17 @@ def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[D
         return []
     protection = known.get(Deadline.PROTECTION_ENDS)
     until = f" (buyer protection ends {protection.at:%Y-%m-%d %H:%M} UTC)" if protection else ""
-    return [_finding("parcel_overdue", o, Deadline.DELIVERY_EXPECTED_BY, d, now,
-                     "the parcel has not arrived by the latest delivery estimate of its shipping method",
-                     f"open a dispute while the buyer protection runs{until}")]
+    return [
+        _finding(
+            "parcel_overdue",
+            o,
+            Deadline.DELIVERY_EXPECTED_BY,
+            d,
+            now,
+            "the parcel has not arrived by the latest delivery estimate of its shipping method",
+            f"open a dispute while the buyer protection runs{until}",
+        )
+    ]
 
 
 # ---------------------------------------------------------------------- warnings before a deadline
@@ -146,9 +194,18 @@ def protection_expiring(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: d
         return []
     level = min(reached)
     urgency = {max(c.protection_warning_days): "watch", min(c.protection_warning_days): "urgent"}.get(level, "soon")
-    return [_finding("protection_expiring", o, Deadline.PROTECTION_ENDS, d, now,
-                     f"buyer protection ends within {level} days and the order has not arrived ({urgency})",
-                     "open a dispute before the protection ends, or ask the seller to extend it", level=f"{level}d")]
+    return [
+        _finding(
+            "protection_expiring",
+            o,
+            Deadline.PROTECTION_ENDS,
+            d,
+            now,
+            f"buyer protection ends within {level} days and the order has not arrived ({urgency})",
+            "open a dispute before the protection ends, or ask the seller to extend it",
+            level=f"{level}d",
+        )
+    ]
 
 
 def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
@@ -157,19 +214,37 @@ def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[D
         return []
     if now < d.at - dt.timedelta(days=c.unpaid_warning_days):
         return []
-    return [_finding("unpaid_closing", o, Deadline.PAY_BY, d, now, "the unpaid order is about to close by itself",
-                     "pay before the deadline if you still want it; otherwise nothing to do")]
+    return [
+        _finding(
+            "unpaid_closing",
+            o,
+            Deadline.PAY_BY,
+            d,
+            now,
+            "the unpaid order is about to close by itself",
+            "pay before the deadline if you still want it; otherwise nothing to do",
+        )
+    ]
 
 
-def dispute_window_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+def dispute_window_closing(
+    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]
+) -> list[Finding]:
     """Completed because the protection ran out, without the buyer confirming receipt."""
     d = known.get(Deadline.DISPUTE_CLOSES)
     if o.status is not Status.COMPLETED or o.completed_by != "protection_ended" or d is None or now >= d.at:
         return []
-    return [_finding("dispute_window_closing", o, Deadline.DISPUTE_CLOSES, d, now,
-                     "the order was completed because the buyer protection ran out, without your confirmation "
-                     "of receipt",
-                     "if it never arrived, open a dispute from the order page before the window closes")]
+    return [
+        _finding(
+            "dispute_window_closing",
+            o,
+            Deadline.DISPUTE_CLOSES,
+            d,
+            now,
+            "the order was completed because the buyer protection ran out, without your confirmation of receipt",
+            "if it never arrived, open a dispute from the order page before the window closes",
+        )
+    ]
 
 
 # ---------------------------------------------------------------------- what happened
@@ -182,14 +257,24 @@ def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: 
         if now - refused > c.recent:
             continue
         when, name = (ship.at, Deadline.SHIP_BY.value) if ship else (refused, None)
-        found.append(Finding("cancellation_refused", o.order_id, when, now,
-                             f"the seller refused your cancellation request on {refused:%Y-%m-%d %H:%M} UTC",
-                             "it will ship; refuse the delivery, or return it after it arrives",
-                             episode=refused.isoformat(), deadline_name=name))
+        found.append(
+            Finding(
+                "cancellation_refused",
+                o.order_id,
+                when,
+                now,
+                f"the seller refused your cancellation request on {refused:%Y-%m-%d %H:%M} UTC",
+                "it will ship; refuse the delivery, or return it after it arrives",
+                episode=refused.isoformat(),
+                deadline_name=name,
+            )
+        )
     return found
 
 
-def shipped_while_cancelling(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
+def shipped_while_cancelling(
+    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]
+) -> list[Finding]:
     if o.status is not Status.AWAITING_DELIVERY:
         return []
     requests, refusals = _events(o, Event.CANCEL_REQUESTED), _events(o, Event.CANCEL_REFUSED)
@@ -200,10 +285,18 @@ def shipped_while_cancelling(o: OrderFacts, now: dt.datetime, c: RuleConfig, kno
         if not asked or now - shipped > c.recent or any(asked[-1] <= t <= shipped for t in refusals):
             continue
         when, name = (delivery.at, Deadline.DELIVERY_EXPECTED_BY.value) if delivery else (shipped, None)
-        found.append(Finding("shipped_while_cancelling", o.order_id, when, now,
-                             f"the order shipped on {shipped:%Y-%m-%d %H:%M} UTC while your cancellation request "
-                             "was pending", "refuse the delivery, then ask for the refund",
-                             episode=shipped.isoformat(), deadline_name=name))
+        found.append(
+            Finding(
+                "shipped_while_cancelling",
+                o.order_id,
+                when,
+                now,
+                f"the order shipped on {shipped:%Y-%m-%d %H:%M} UTC while your cancellation request was pending",
+                "refuse the delivery, then ask for the refund",
+                episode=shipped.isoformat(),
+                deadline_name=name,
+            )
+        )
     return found
 
 
@@ -214,21 +307,45 @@ def refund_arrived(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[D
     expected = o.last_shown.get(Deadline.REFUND_EXPECTED_BY) or refund_expected_by(o, c) or o.refunded_at
     early = expected >= o.refunded_at
     timing = f"arrived {format_duration(expected - o.refunded_at)} {'before' if early else 'after'} it"
-    return [Finding("refund_arrived", o.order_id, expected, now,
-                    f"the refund of {amount} arrived on {o.refunded_at:%Y-%m-%d} to {_destination(o)}",
-                    f"check {_destination(o)}; nothing else to do", episode=o.refunded_at.isoformat(),
-                    deadline_name=Deadline.REFUND_EXPECTED_BY.value, timing=timing)]
+    return [
+        Finding(
+            "refund_arrived",
+            o.order_id,
+            expected,
+            now,
+            f"the refund of {amount} arrived on {o.refunded_at:%Y-%m-%d} to {_destination(o)}",
+            f"check {_destination(o)}; nothing else to do",
+            episode=o.refunded_at.isoformat(),
+            deadline_name=Deadline.REFUND_EXPECTED_BY.value,
+            timing=timing,
+        )
+    ]
 
 
 ORDER_RULES = (
-    seller_response_overdue, ship_deadline_passed, refund_overdue, payment_unverified, parcel_overdue,
-    protection_expiring, unpaid_closing, dispute_window_closing, cancellation_refused, shipped_while_cancelling,
+    seller_response_overdue,
+    ship_deadline_passed,
+    refund_overdue,
+    payment_unverified,
+    parcel_overdue,
+    protection_expiring,
+    unpaid_closing,
+    dispute_window_closing,
+    cancellation_refused,
+    shipped_while_cancelling,
     refund_arrived,
 )
 
 
-OVERDUE = frozenset({Deadline.SELLER_RESPONSE_BY, Deadline.SHIP_BY, Deadline.REFUND_EXPECTED_BY,
-                     Deadline.VERIFICATION_BY, Deadline.DELIVERY_EXPECTED_BY})
+OVERDUE = frozenset(
+    {
+        Deadline.SELLER_RESPONSE_BY,
+        Deadline.SHIP_BY,
+        Deadline.REFUND_EXPECTED_BY,
+        Deadline.VERIFICATION_BY,
+        Deadline.DELIVERY_EXPECTED_BY,
+    }
+)
 
 
 def evaluate(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> list[Finding]:
@@ -254,7 +371,10 @@ def next_moment(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> dt.d
 
 def monitor_failing(account: str, since: dt.datetime, now: dt.datetime, failures: int, error: str) -> Finding:
     return Finding(
-        "monitor_failing", "", since, now,
+        "monitor_failing",
+        "",
+        since,
+        now,
         f"the monitor of {account} has failed {failures} polls in a row ({error})",
         "check the credentials, a captcha on the site, or whether the site is up; ordermon keeps retrying",
         episode=since.isoformat(),
@@ -263,6 +383,11 @@ def monitor_failing(account: str, since: dt.datetime, now: dt.datetime, failures
 
 def monitor_recovered(account: str, since: dt.datetime, now: dt.datetime) -> Finding:
     return Finding(
-        "monitor_recovered", "", since, now, f"the monitor of {account} works again",
-        "nothing: alerts that came due meanwhile follow", episode=since.isoformat(),
+        "monitor_recovered",
+        "",
+        since,
+        now,
+        f"the monitor of {account} works again",
+        "nothing: alerts that came due meanwhile follow",
+        episode=since.isoformat(),
     )

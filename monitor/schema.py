@@ -9,59 +9,134 @@ import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["orders"].create({
-        "account": str, "order_id": str, "status": str, "status_label": str, "store": str,
-        "total": str, "currency": str, "order_date": str, "payment_method": str,
-        "placed_at": str, "paid_at": str, "cancel_requested_at": str, "shipped_at": str,
-        "closed_at": str, "close_reason": str, "cancel_reason": str, "refund_status": str,
-        "refund_started_at": str, "refunded_at": str, "deadlines": str,
-        "first_seen": str, "last_seen": str, "detail_read_at": str,
-    }, pk=("account", "order_id"), not_null={"status"})
-    db["history"].create({
-        "id": int, "account": str, "order_id": str, "observed_at": str,
-        "status_from": str, "status_to": str, "refund_from": str, "refund_to": str,
-        "close_reason": str,
-    }, pk="id", foreign_keys=[(("account", "order_id"), "orders", ("account", "order_id"))])
+    db["orders"].create(
+        {
+            "account": str,
+            "order_id": str,
+            "status": str,
+            "status_label": str,
+            "store": str,
+            "total": str,
+            "currency": str,
+            "order_date": str,
+            "payment_method": str,
+            "placed_at": str,
+            "paid_at": str,
+            "cancel_requested_at": str,
+            "shipped_at": str,
+            "closed_at": str,
+            "close_reason": str,
+            "cancel_reason": str,
+            "refund_status": str,
+            "refund_started_at": str,
+            "refunded_at": str,
+            "deadlines": str,
+            "first_seen": str,
+            "last_seen": str,
+            "detail_read_at": str,
+        },
+        pk=("account", "order_id"),
+        not_null={"status"},
+    )
+    db["history"].create(
+        {
+            "id": int,
+            "account": str,
+            "order_id": str,
+            "observed_at": str,
+            "status_from": str,
+            "status_to": str,
+            "refund_from": str,
+            "refund_to": str,
+            "close_reason": str,
+        },
+        pk="id",
+        foreign_keys=[(("account", "order_id"), "orders", ("account", "order_id"))],
+    )
     db["history"].create_index(["account", "order_id"])
-    db["polls"].create({
-        "id": int, "account": str, "started": str, "finished": str, "site_now": str,
-        "orders_seen": int, "changes": int, "details_read": int, "alerts_created": int,
-        "error": str,
-    }, pk="id")
-    db["alerts"].create({
-        "id": int, "account": str, "order_id": str, "rule": str, "deadline": str,
-        "message": str, "next_step": str, "created": str, "site_now": str,
-    }, pk="id")
+    db["polls"].create(
+        {
+            "id": int,
+            "account": str,
+            "started": str,
+            "finished": str,
+            "site_now": str,
+            "orders_seen": int,
+            "changes": int,
+            "details_read": int,
+            "alerts_created": int,
+            "error": str,
+        },
+        pk="id",
+    )
+    db["alerts"].create(
+        {
+            "id": int,
+            "account": str,
+            "order_id": str,
+            "rule": str,
+            "deadline": str,
+            "message": str,
+            "next_step": str,
+            "created": str,
+            "site_now": str,
+        },
+        pk="id",
+    )
     db["alerts"].create_index(["account", "order_id", "rule", "deadline"], unique=True)
-    db["deliveries"].create({
-        "alert_id": int, "target": str, "label": str, "state": str, "attempts": int,
-        "last_error": str, "next_attempt": str, "delivered": str,
-    }, pk=("alert_id", "target"), foreign_keys=[("alert_id", "alerts", "id")],
-        defaults={"state": "pending", "attempts": 0})
+    db["deliveries"].create(
+        {
+            "alert_id": int,
+            "target": str,
+            "label": str,
+            "state": str,
+            "attempts": int,
+            "last_error": str,
+            "next_attempt": str,
+            "delivered": str,
+        },
+        pk=("alert_id", "target"),
+        foreign_keys=[("alert_id", "alerts", "id")],
+        defaults={"state": "pending", "attempts": 0},
+    )
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     """Protection warnings have levels; outages are tracked for monitor_failing."""
     db["alerts"].add_column("level", str, not_null_default="")
     db.execute("DROP INDEX IF EXISTS idx_alerts_account_order_id_rule_deadline")
-    db["alerts"].create_index(["account", "order_id", "rule", "deadline", "level"], unique=True,
-                              index_name="alerts_unique")
-    db["outages"].create({
-        "account": str, "since": str, "failures": int, "last_error": str, "alerted": int,
-    }, pk="account")
+    db["alerts"].create_index(
+        ["account", "order_id", "rule", "deadline", "level"], unique=True, index_name="alerts_unique"
+    )
+    db["outages"].create(
+        {
+            "account": str,
+            "since": str,
+            "failures": int,
+            "last_error": str,
+            "alerted": int,
+        },
+        pk="account",
+    )
 
 
-OLD_DEADLINE_NAMES = {"unpaid_close": "pay_by", "payment_verification": "verification_by",
-                      "seller_response": "seller_response_by", "refund": "refund_expected_by",
-                      "protection_end": "protection_ends"}
+OLD_DEADLINE_NAMES = {
+    "unpaid_close": "pay_by",
+    "payment_verification": "verification_by",
+    "seller_response": "seller_response_by",
+    "refund": "refund_expected_by",
+    "protection_end": "protection_ends",
+}
 
 
 def _v3(db: sqlite_utils.Database) -> None:
     """Deadlines under the site's names; ``last_seen`` (never written) dropped."""
     for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
         renamed = {OLD_DEADLINE_NAMES.get(k, k): v for k, v in json.loads(row["deadlines"]).items()}
-        db.execute("update orders set deadlines = ? where account = ? and order_id = ?",
-                   [json.dumps(renamed), row["account"], row["order_id"]])
+        db.execute(
+            "update orders set deadlines = ? where account = ? and order_id = ?",
+            [json.dumps(renamed), row["account"], row["order_id"]],
+        )
     db["orders"].transform(drop={"last_seen"})
 
 
@@ -73,16 +148,19 @@ def _v4(db: sqlite_utils.Database) -> None:
         db["orders"].add_column(column, str)
     for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
         known = {k: {"site": None, "computed": v, "episode": 0} for k, v in json.loads(row["deadlines"]).items()}
-        db.execute("update orders set deadlines = ? where account = ? and order_id = ?",
-                   [json.dumps(known), row["account"], row["order_id"]])
+        db.execute(
+            "update orders set deadlines = ? where account = ? and order_id = ?",
+            [json.dumps(known), row["account"], row["order_id"]],
+        )
     db["alerts"].add_column("episode", str, not_null_default="")
     db.execute("update alerts set episode = coalesce(deadline, '')")
     for column, kind in (("deadline_name", str), ("title", str), ("url", str), ("digest_of", int)):
         db["alerts"].add_column(column, kind)
     db["alerts"].add_column("superseded", int, not_null_default=0)
     db.execute("DROP INDEX IF EXISTS alerts_unique")
-    db["alerts"].create_index(["account", "order_id", "rule", "level", "episode"], unique=True,
-                              index_name="alerts_unique")
+    db["alerts"].create_index(
+        ["account", "order_id", "rule", "level", "episode"], unique=True, index_name="alerts_unique"
+    )
 
 
 MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}

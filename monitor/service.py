@@ -44,7 +44,7 @@ from flows.session import sign_in_with_browser
 from . import exits
 from .alerts import Notifier
 from .lock import MonitorLock
-from .poller import PollResult, Poller
+from .poller import Poller, PollResult
 from .settings import MonitorSettings
 from .store import Store
 
@@ -64,15 +64,22 @@ class Monitor:
     """``browser``: a Playwright browser already running in this thread (one sync driver per thread),
     for the sign-ins (and the browser reader); by default one is started when needed."""
 
-    def __init__(self, settings: MonitorSettings, *, on_poll: Callable[[PollResult], None] | None = None,
-                 progress: Callable[[str, int, int], None] | None = None, browser=None):
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        *,
+        on_poll: Callable[[PollResult], None] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        browser=None,
+    ):
         self.settings = settings
         self._pw_browser = browser  # an already running Playwright browser, if given
         self.accounts = settings.account_list()
         self.on_poll = on_poll or (lambda result: None)
         self.progress = progress
-        self.notifier = Notifier(settings.alert_urls, backoff=settings.alert_retry_backoff,
-                                 max_attempts=settings.alert_max_attempts)
+        self.notifier = Notifier(
+            settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
+        )
         self._lock = MonitorLock(settings.db)
         self._one_pass = threading.Lock()  # two passes at once would both send what is due
         self.store: Store | None = None
@@ -96,8 +103,7 @@ class Monitor:
                 reader = BrowserReader(sessions, self.progress)
             else:  # no browser until the site asks to sign in
                 reader = HttpReader(self.settings, self.accounts, self._sign_in, self.progress)
-            self.poller = Poller(self.settings, self.store, reader, self.accounts,
-                                 self.notifier.targets())
+            self.poller = Poller(self.settings, self.store, reader, self.accounts, self.notifier.targets())
         except BaseException:
             self.close()
             raise
@@ -149,16 +155,24 @@ class Monitor:
         ``stop_after`` seconds). A stop ends the poll and the notification under way; deliveries
         not sent yet stay in the outbox for the next start (or a ``deliver()``)."""
         delivery = ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": "ordermon-delivery"})
-        scheduler = BlockingScheduler(executors={"default": DebugExecutor(), "delivery": delivery},
-                                      timezone=dt.UTC)
+        scheduler = BlockingScheduler(executors={"default": DebugExecutor(), "delivery": delivery}, timezone=dt.UTC)
         self.scheduler, self._stopper, self._stop_requested = scheduler, None, False
         self._wake.clear()
         # First: the delivery thread starts before the first poll runs (inline, and long).
-        scheduler.add_job(self._deliveries, id="deliver", executor="delivery", next_run_time=dt.datetime.now(dt.UTC),
-                          misfire_grace_time=None)
         scheduler.add_job(
-            self._scheduled_poll, IntervalTrigger(seconds=self.settings.poll_interval, jitter=self.settings.poll_jitter),
-            id="poll", next_run_time=dt.datetime.now(dt.UTC), coalesce=True, max_instances=1,
+            self._deliveries,
+            id="deliver",
+            executor="delivery",
+            next_run_time=dt.datetime.now(dt.UTC),
+            misfire_grace_time=None,
+        )
+        scheduler.add_job(
+            self._scheduled_poll,
+            IntervalTrigger(seconds=self.settings.poll_interval, jitter=self.settings.poll_jitter),
+            id="poll",
+            next_run_time=dt.datetime.now(dt.UTC),
+            coalesce=True,
+            max_instances=1,
             misfire_grace_time=int(self.settings.misfire_grace),
         )
         scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
@@ -197,8 +211,12 @@ class Monitor:
                     with self._one_pass:
                         self.notifier.deliver_due(store, stop=lambda: self._stop_requested)
                 except Exception as exc:
-                    log.error("delivery pass failed: %s; trying again in %g s", exits.message_for(exc),
-                              self._delivery_interval(), exc_info=_debug())
+                    log.error(
+                        "delivery pass failed: %s; trying again in %g s",
+                        exits.message_for(exc),
+                        self._delivery_interval(),
+                        exc_info=_debug(),
+                    )
                 self._check_stop_at()
                 self._wake.wait(self._delivery_wait())
         finally:
@@ -221,8 +239,11 @@ class Monitor:
     def _on_missed(self, event: JobExecutionEvent) -> None:
         if event.job_id == "poll":
             late = dt.datetime.now(dt.UTC) - event.scheduled_run_time
-            log.warning("a poll was skipped: it ran %d s late (ORDERMON_MISFIRE_GRACE is %g s); the next one "
-                        "is on schedule", late.total_seconds(), self.settings.misfire_grace)
+            log.warning(
+                "a poll was skipped: it ran %d s late (ORDERMON_MISFIRE_GRACE is %g s); the next one is on schedule",
+                late.total_seconds(),
+                self.settings.misfire_grace,
+            )
 
     def _on_signal(self, signum, frame) -> None:
         log.info("stopping after the poll under way (%s)", signal.Signals(signum).name)
@@ -240,8 +261,7 @@ class Monitor:
         if scheduler is None or not self._stop_once.acquire(blocking=False):
             return
         self._stop_requested = True
-        self._stopper = threading.Thread(target=self._shut_down, args=(scheduler,), name="ordermon-stop",
-                                         daemon=True)
+        self._stopper = threading.Thread(target=self._shut_down, args=(scheduler,), name="ordermon-stop", daemon=True)
         self._stopper.start()
 
     def _shut_down(self, scheduler: BlockingScheduler) -> None:

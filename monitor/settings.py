@@ -19,10 +19,19 @@ from flows.settings import FlowSettings, check_http_url
 from .facts import RuleConfig
 from .windows import Windows
 
-
-WINDOWS = ("seller_response_hours", "processing_business_days", "refund_business_days", "unpaid_close_days",
-           "unpaid_warning_days", "payment_verification_hours", "protection_days", "protection_warning_days",
-           "dispute_opens_day", "dispute_after_protection_days", "transit_business_days")
+WINDOWS = (
+    "seller_response_hours",
+    "processing_business_days",
+    "refund_business_days",
+    "unpaid_close_days",
+    "unpaid_warning_days",
+    "payment_verification_hours",
+    "protection_days",
+    "protection_warning_days",
+    "dispute_opens_day",
+    "dispute_after_protection_days",
+    "transit_business_days",
+)
 
 
 class AccountWindows(BaseModel):
@@ -77,7 +86,7 @@ class MonitorSettings(FlowSettings):
     seller_response_hours: float = Field(Windows.SELLER_RESPONSE_HOURS, gt=0)
     processing_business_days: int = Field(Windows.PROCESSING_BUSINESS_DAYS, ge=1)
     refund_business_days: dict[PaymentMethod, int] = Field(
-        default_factory=lambda: {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod},
+        default_factory=lambda: dict.fromkeys(PaymentMethod, Windows.REFUND_BUSINESS_DAYS),
         description="by payment method; missing methods keep the default",
     )
     unpaid_close_days: float = Field(Windows.UNPAID_CLOSE_DAYS, gt=0)
@@ -89,7 +98,8 @@ class MonitorSettings(FlowSettings):
     dispute_after_protection_days: int = Field(Windows.DISPUTE_AFTER_PROTECTION_DAYS, ge=0)
     transit_business_days: dict[str, tuple[int, int]] = Field(
         default_factory=lambda: dict(Windows.TRANSIT_BUSINESS_DAYS),
-        description="by shipping method: earliest and latest delivery, business days after shipment")
+        description="by shipping method: earliest and latest delivery, business days after shipment",
+    )
     grace_minutes: float = Field(Windows.GRACE_MINUTES, ge=0, description="before an overdue rule fires")
     recent_days: float = Field(Windows.RECENT_DAYS, ge=0, description="older events raise no alert when first seen")
     digest_over: int = Field(Windows.DIGEST_OVER, ge=1, description="more new alerts in one poll: one digest")
@@ -109,7 +119,7 @@ class MonitorSettings(FlowSettings):
     @field_validator("refund_business_days", mode="after")
     @classmethod
     def _fill_methods(cls, value: dict) -> dict:
-        return {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod} | value
+        return dict.fromkeys(PaymentMethod, Windows.REFUND_BUSINESS_DAYS) | value
 
     _timezone = field_validator("timezone")(check_timezone)
     _holiday_country = field_validator("holiday_country")(check_holiday_country)
@@ -127,8 +137,9 @@ class MonitorSettings(FlowSettings):
     @model_validator(mode="after")
     def _default_account(self) -> MonitorSettings:
         if not self.accounts and self.email and self.password:
-            self.accounts = [AccountSettings(storefront_url=self.storefront_url, email=self.email,
-                                             password=self.password)]
+            self.accounts = [
+                AccountSettings(storefront_url=self.storefront_url, email=self.email, password=self.password)
+            ]
         return self
 
     def calendar(self) -> BusinessCalendar:
@@ -145,8 +156,13 @@ class MonitorSettings(FlowSettings):
         for entry in self.accounts:
             if account is not None and entry.account().label == account:
                 windows |= entry.model_dump(include=set(WINDOWS), exclude_none=True)
-        windows["refund_business_days"] = {m: Windows.REFUND_BUSINESS_DAYS for m in PaymentMethod} | dict(
-            windows["refund_business_days"])
+        windows["refund_business_days"] = dict.fromkeys(PaymentMethod, Windows.REFUND_BUSINESS_DAYS) | dict(
+            windows["refund_business_days"]
+        )
         windows["protection_warning_days"] = tuple(sorted(windows["protection_warning_days"], reverse=True))
-        return RuleConfig(calendar=self.calendar(), grace=dt.timedelta(minutes=self.grace_minutes),
-                          recent=dt.timedelta(days=self.recent_days), **windows)
+        return RuleConfig(
+            calendar=self.calendar(),
+            grace=dt.timedelta(minutes=self.grace_minutes),
+            recent=dt.timedelta(days=self.recent_days),
+            **windows,
+        )

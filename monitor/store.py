@@ -17,20 +17,44 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
-from typing import Any, Iterable
 
 import sqlite_utils
 
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 ORDER_COLUMNS = (
-    "account", "order_id", "status", "status_label", "store", "total", "currency", "order_date",
-    "payment_method", "placed_at", "paid_at", "cancel_requested_at", "shipped_at", "closed_at", "close_reason",
-    "cancel_reason", "refund_status", "refund_started_at", "refunded_at", "deadlines", "first_seen",
-    "detail_read_at", "shipping_method", "completed_at", "completed_by", "refund_destination", "timeline",
+    "account",
+    "order_id",
+    "status",
+    "status_label",
+    "store",
+    "total",
+    "currency",
+    "order_date",
+    "payment_method",
+    "placed_at",
+    "paid_at",
+    "cancel_requested_at",
+    "shipped_at",
+    "closed_at",
+    "close_reason",
+    "cancel_reason",
+    "refund_status",
+    "refund_started_at",
+    "refunded_at",
+    "deadlines",
+    "first_seen",
+    "detail_read_at",
+    "shipping_method",
+    "completed_at",
+    "completed_by",
+    "refund_destination",
+    "timeline",
 )
 DIGEST = ("status", "refund_status", "status_label", "store", "total", "detail_read_at", "deadlines")
 UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
@@ -105,8 +129,10 @@ class Store:
             self._refuse("is not an ordermon database (it has tables of another program)")
         if read_only:
             if self.migrated_from < SCHEMA_VERSION:
-                self._refuse(f"was written by an older ordermon (schema {self.migrated_from}): "
-                             "run `ordermon monitor --once` to upgrade it")
+                self._refuse(
+                    f"was written by an older ordermon (schema {self.migrated_from}): "
+                    "run `ordermon monitor --once` to upgrade it"
+                )
             return
         self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
@@ -162,9 +188,11 @@ class Store:
     def orders_by_id(self, account: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
         found = {}
         for start in range(0, len(order_ids), 500):
-            chunk = order_ids[start:start + 500]
-            rows = self.db.query(f"select * from orders where account = ? and order_id in ({','.join('?' * len(chunk))})",
-                                 [account, *chunk])
+            chunk = order_ids[start : start + 500]
+            rows = self.db.query(
+                f"select * from orders where account = ? and order_id in ({','.join('?' * len(chunk))})",
+                [account, *chunk],
+            )
             found |= {row["order_id"]: row for row in rows}
         return found
 
@@ -178,10 +206,22 @@ class Store:
         return rows[0] if rows else None
 
     # ---------------------------------------------------------------- what a poll writes
-    def record_poll(self, account: str, *, started: dt.datetime, site_now: dt.datetime, orders_seen: int,
-                    details_read: int, orders: list[dict], changes: list[dict], findings: Iterable,
-                    targets: list[tuple[str, str]], moved: Iterable[tuple[str, str, int]] = (),
-                    urls: dict[str, str] | None = None, digest_over: int | None = None) -> list[NewAlert]:
+    def record_poll(
+        self,
+        account: str,
+        *,
+        started: dt.datetime,
+        site_now: dt.datetime,
+        orders_seen: int,
+        details_read: int,
+        orders: list[dict],
+        changes: list[dict],
+        findings: Iterable,
+        targets: list[tuple[str, str]],
+        moved: Iterable[tuple[str, str, int]] = (),
+        urls: dict[str, str] | None = None,
+        digest_over: int | None = None,
+    ) -> list[NewAlert]:
         """One transaction: the changed orders, their history rows, the new alerts with their
         deliveries, the poll itself; a recorded poll also ends the account's outage.
 
@@ -191,28 +231,40 @@ class Store:
         """
         with self._writing():
             if orders:
-                self.db["orders"].upsert_all([{k: o.get(k) for k in ORDER_COLUMNS} for o in orders],
-                                             pk=("account", "order_id"))
+                self.db["orders"].upsert_all(
+                    [{k: o.get(k) for k in ORDER_COLUMNS} for o in orders], pk=("account", "order_id")
+                )
             if changes:
                 self.db["history"].insert_all(changes)
             for order_id, name, episode in moved:
-                self.db.execute("update alerts set superseded = 1 where account = ? and order_id = ? "
-                                "and episode like ? and episode != ?", [account, order_id, f"{name}:%",
-                                                                        f"{name}:{episode}"])
+                self.db.execute(
+                    "update alerts set superseded = 1 where account = ? and order_id = ? "
+                    "and episode like ? and episode != ?",
+                    [account, order_id, f"{name}:%", f"{name}:{episode}"],
+                )
             self.db.execute("delete from outages where account = ?", [account])
             created = self._add_alerts(account, findings, site_now, targets, urls or {}, digest_over)
-            self._add_poll(account, started, site_now, orders_seen=orders_seen, changes=len(changes),
-                           details_read=details_read, alerts_created=len(created))
+            self._add_poll(
+                account,
+                started,
+                site_now,
+                orders_seen=orders_seen,
+                changes=len(changes),
+                details_read=details_read,
+                alerts_created=len(created),
+            )
         return created
 
-    def record_failure(self, account: str, *, started: dt.datetime, error: str, findings: Iterable,
-                       targets: list[tuple[str, str]]) -> list[NewAlert]:
+    def record_failure(
+        self, account: str, *, started: dt.datetime, error: str, findings: Iterable, targets: list[tuple[str, str]]
+    ) -> list[NewAlert]:
         """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted."""
         findings = list(findings)
         with self._writing():
             outage = self.outage(account) or {"account": account, "since": iso(started), "failures": 0, "alerted": 0}
-            outage.update(failures=outage["failures"] + 1, last_error=error,
-                          alerted=int(bool(outage["alerted"] or findings)))
+            outage.update(
+                failures=outage["failures"] + 1, last_error=error, alerted=int(bool(outage["alerted"] or findings))
+            )
             self.db["outages"].upsert(outage, pk="account")
             created = self._add_alerts(account, findings, None, targets)
             self._add_poll(account, started, None, error=error, alerts_created=len(created))
@@ -220,12 +272,25 @@ class Store:
 
     def _add_poll(self, account: str, started: dt.datetime, site_now: dt.datetime | None, **counts) -> None:
         row = {"orders_seen": 0, "changes": 0, "details_read": 0, "alerts_created": 0, "error": None} | counts
-        self.db["polls"].insert({"account": account, "started": iso(started),
-                                 "finished": iso(dt.datetime.now(dt.UTC)), "site_now": iso(site_now), **row})
+        self.db["polls"].insert(
+            {
+                "account": account,
+                "started": iso(started),
+                "finished": iso(dt.datetime.now(dt.UTC)),
+                "site_now": iso(site_now),
+                **row,
+            }
+        )
 
-    def _add_alerts(self, account: str, findings: Iterable, site_now: dt.datetime | None,
-                    targets: list[tuple[str, str]], urls: dict[str, str] | None = None,
-                    digest_over: int | None = None) -> list[NewAlert]:
+    def _add_alerts(
+        self,
+        account: str,
+        findings: Iterable,
+        site_now: dt.datetime | None,
+        targets: list[tuple[str, str]],
+        urls: dict[str, str] | None = None,
+        digest_over: int | None = None,
+    ) -> list[NewAlert]:
         """New alerts (ones already recorded are ignored), and the deliveries that carry them."""
         created = []
         now = iso(dt.datetime.now(dt.UTC))
@@ -233,19 +298,43 @@ class Store:
             cursor = self.db.execute(
                 "insert or ignore into alerts (account, order_id, rule, level, episode, deadline, deadline_name, "
                 "title, message, next_step, url, created, site_now) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [account, f.order_id, f.rule, f.level, f.episode, iso(f.deadline), f.deadline_name, f.title,
-                 f.message, f.next_step, (urls or {}).get(f.order_id), now, iso(site_now or f.now)])
+                [
+                    account,
+                    f.order_id,
+                    f.rule,
+                    f.level,
+                    f.episode,
+                    iso(f.deadline),
+                    f.deadline_name,
+                    f.title,
+                    f.message,
+                    f.next_step,
+                    (urls or {}).get(f.order_id),
+                    now,
+                    iso(site_now or f.now),
+                ],
+            )
             if cursor.rowcount:
                 created.append(NewAlert(cursor.lastrowid, f.message))
         carriers = created
         if digest_over is not None and len(created) > digest_over:
             carriers = created[:1]
-            self.db.execute(f"update alerts set digest_of = ? where id in ({','.join('?' * len(created))})",
-                            [created[0].id, *(a.id for a in created)])
+            self.db.execute(
+                f"update alerts set digest_of = ? where id in ({','.join('?' * len(created))})",
+                [created[0].id, *(a.id for a in created)],
+            )
         for alert in carriers:
             for target, target_label in targets:
-                self.db["deliveries"].insert({"alert_id": alert.id, "target": target, "label": target_label,
-                                              "state": "pending", "attempts": 0, "next_attempt": now})
+                self.db["deliveries"].insert(
+                    {
+                        "alert_id": alert.id,
+                        "target": target,
+                        "label": target_label,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt": now,
+                    }
+                )
         return created
 
     # ---------------------------------------------------------------- the outbox
@@ -254,20 +343,27 @@ class Store:
         pending ones to targets no longer configured are ``dropped``."""
         configured = list(configured)
         with self._writing():
-            uncertain = self.db.execute("update deliveries set state = 'uncertain', last_error = ? "
-                                        "where state = 'sending'", [UNCERTAIN]).rowcount
+            uncertain = self.db.execute(
+                "update deliveries set state = 'uncertain', last_error = ? where state = 'sending'", [UNCERTAIN]
+            ).rowcount
             marks = ",".join("?" * len(configured))
             dropped = self.db.execute(  # SQLite takes "not in ()": no target configured drops them all
                 f"update deliveries set state = 'dropped', last_error = ? where state = 'pending' "
-                f"and target not in ({marks})", [DROPPED, *configured]).rowcount
+                f"and target not in ({marks})",
+                [DROPPED, *configured],
+            ).rowcount
         return {"uncertain": uncertain, "dropped": dropped}
 
     def due_deliveries(self, now: dt.datetime) -> list[dict[str, Any]]:
-        return list(self.db.query(
-            "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account, a.title, "
-            "a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
-            "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
-            "order by d.alert_id", [iso(now)]))
+        return list(
+            self.db.query(
+                "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account, a.title, "
+                "a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
+                "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
+                "order by d.alert_id",
+                [iso(now)],
+            )
+        )
 
     def digest(self, first: int) -> list[dict[str, Any]]:
         """The alerts one digest notification carries (``first``: its first alert)."""
@@ -280,14 +376,18 @@ class Store:
 
     def mark_delivered(self, alert_id: int, target: str) -> None:
         with self._writing():
-            self.db["deliveries"].update((alert_id, target), {
-                "state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None})
+            self.db["deliveries"].update(
+                (alert_id, target),
+                {"state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None},
+            )
 
     def mark_failed(self, alert_id: int, target: str, error: str, *, retry_at: dt.datetime | None) -> None:
         """A failed attempt: pending again until ``retry_at``, or ``failed`` for good (no retry_at)."""
         with self._writing():
-            self.db["deliveries"].update((alert_id, target), {
-                "state": "pending" if retry_at else "failed", "last_error": error, "next_attempt": iso(retry_at)})
+            self.db["deliveries"].update(
+                (alert_id, target),
+                {"state": "pending" if retry_at else "failed", "last_error": error, "next_attempt": iso(retry_at)},
+            )
 
     # ---------------------------------------------------------------- views
     def orders(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -303,29 +403,37 @@ class Store:
         ``delivered_to``, ``states`` (comma-separated)."""
         where, args = self._account_filter(account, "a.")
         carrier = "d.alert_id = coalesce(a.digest_of, a.id)"
-        return list(self.db.query(
-            f"select a.*, (select count(*) from deliveries d where {carrier}) as targets, "
-            f"(select count(*) from deliveries d where {carrier} and d.state = 'delivered') as delivered_to, "
-            f"(select group_concat(d.state) from deliveries d where {carrier}) as states "
-            f"from alerts a{where} order by a.id", args))
+        return list(
+            self.db.query(
+                f"select a.*, (select count(*) from deliveries d where {carrier}) as targets, "
+                f"(select count(*) from deliveries d where {carrier} and d.state = 'delivered') as delivered_to, "
+                f"(select group_concat(d.state) from deliveries d where {carrier}) as states "
+                f"from alerts a{where} order by a.id",
+                args,
+            )
+        )
 
     def deliveries(self, alert_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from deliveries where alert_id = ? order by target", [alert_id]))
 
     def site_now(self, account: str) -> dt.datetime | None:
         """The site's clock at the account's last recorded poll."""
-        row = self.db.execute("select site_now from polls where account = ? and site_now is not null "
-                              "order by id desc limit 1", [account]).fetchone()
+        row = self.db.execute(
+            "select site_now from polls where account = ? and site_now is not null order by id desc limit 1", [account]
+        ).fetchone()
         return parse(row[0]) if row else None
 
     def poll_health(self) -> list[dict[str, Any]]:
         """Per account that was ever polled: when its last poll and its last successful poll
         finished, and its open outage (``outage_since``, ``failures``, ``last_error``; None if none)."""
-        return list(self.db.query(
-            "select p.account, max(p.finished) as last_poll, "
-            "max(case when p.error is null then p.finished end) as last_success, "
-            "o.since as outage_since, o.failures, o.last_error "
-            "from polls p left join outages o on o.account = p.account group by p.account order by p.account"))
+        return list(
+            self.db.query(
+                "select p.account, max(p.finished) as last_poll, "
+                "max(case when p.error is null then p.finished end) as last_success, "
+                "o.since as outage_since, o.failures, o.last_error "
+                "from polls p left join outages o on o.account = p.account group by p.account order by p.account"
+            )
+        )
 
     def polls(self, account: str | None = None) -> list[dict[str, Any]]:
         where, args = self._account_filter(account)
@@ -333,10 +441,13 @@ class Store:
 
     def counts(self, account: str | None = None) -> dict[str, int]:
         where, args = self._account_filter(account)
-        counts = {name: self.db.execute(f"select count(*) from {name}{where}", args).fetchone()[0]
-                  for name in ("orders", "history", "polls", "alerts")}
+        counts = {
+            name: self.db.execute(f"select count(*) from {name}{where}", args).fetchone()[0]
+            for name in ("orders", "history", "polls", "alerts")
+        }
         counts["deliveries"] = self.db.execute(
-            "select count(*) from deliveries where alert_id in (select id from alerts" + where + ")", args).fetchone()[0]
+            "select count(*) from deliveries where alert_id in (select id from alerts" + where + ")", args
+        ).fetchone()[0]
         return counts
 
     def checkpoint(self) -> None:
@@ -346,8 +457,9 @@ class Store:
     def forget_account(self, account: str) -> None:
         """Every row of one account, gone (the demo starts its account afresh)."""
         with self._writing():
-            self.db.execute("delete from deliveries where alert_id in (select id from alerts where account = ?)",
-                            [account])
+            self.db.execute(
+                "delete from deliveries where alert_id in (select id from alerts where account = ?)", [account]
+            )
             for table in ("alerts", "history", "orders", "polls", "outages"):
                 self.db.execute(f"delete from {table} where account = ?", [account])
 

@@ -50,17 +50,26 @@ def clean_env() -> dict[str, str]:
 def cli_env(storefront, tmp_path) -> dict[str, str]:
     """The environment of an `ordermon` command run against the storefront fixture."""
     return clean_env() | {
-        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
-        "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
-        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_RETRY_BACKOFF": "0.05",
+        "ORDERMON_STOREFRONT_URL": storefront.url,
+        "ORDERMON_EMAIL": storefront.email,
+        "ORDERMON_PASSWORD": storefront.password,
+        "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+        "ORDERMON_DB": str(tmp_path / "ordermon.db"),
+        "ORDERMON_RETRY_BACKOFF": "0.05",
         "ORDERMON_POLL_JITTER": "0",
     }
 
 
 def ordermon(env: dict, *args: str, cwd=None, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess:
     """Run the `ordermon` command as a user does; its output never holds the password."""
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
-                            env=env | extra, cwd=cwd, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env | extra,
+        cwd=cwd,
+        timeout=timeout,
+    )
     password = env.get("ORDERMON_PASSWORD")
     if password:
         assert password not in result.stdout + result.stderr

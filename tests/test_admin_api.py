@@ -1,6 +1,7 @@
 """The storefront's admin API, over real HTTP."""
 
 import datetime as dt
+import itertools
 
 import httpx
 import pytest
@@ -17,8 +18,15 @@ def test_state_lists_clock_and_orders_with_the_documented_fields(storefront):
     assert set(state["clock"]) == {"now", "scale", "frozen"}
     assert len(state["orders"]) == 40
     for order in state["orders"]:
-        assert {"id", "status", "close_reason", "refund_status", "cancel_reason", "cancel_requests",
-                "cancel_submits"} <= set(order)
+        assert {
+            "id",
+            "status",
+            "close_reason",
+            "refund_status",
+            "cancel_reason",
+            "cancel_requests",
+            "cancel_submits",
+        } <= set(order)
         assert order["status"] in STATUSES
         assert order["refund_status"] in ("none", "pending", "completed")
     assert {o["status"] for o in state["orders"]} == set(STATUSES)  # demo data covers every status
@@ -35,7 +43,9 @@ def test_create_an_order_in_every_status(storefront, status):
 def test_create_order_with_timestamps_and_stuck_refund(storefront):
     now = storefront.admin.now()
     order = storefront.admin.create_order(
-        status="closed", refund_started_at=now - dt.timedelta(days=60), refund_business_days=None,
+        status="closed",
+        refund_started_at=now - dt.timedelta(days=60),
+        refund_business_days=None,
         payment_method="cod",
     )
     assert order["refund_status"] == "pending"
@@ -46,7 +56,7 @@ def test_create_order_with_timestamps_and_stuck_refund(storefront):
 def test_checkout_ids_step_by_20000(storefront):
     order = storefront.admin.create_order(checkout_size=3)
     ids = [int(i) for i in order["checkout"]]
-    assert [b - a for a, b in zip(ids, ids[1:])] == [20000, 20000]
+    assert [b - a for a, b in itertools.pairwise(ids)] == [20000, 20000]
 
 
 def test_clock_advance_set_scale_freeze(storefront):
@@ -96,8 +106,10 @@ def test_settings_change_windows_and_bad_values_change_nothing(storefront):
     admin.clock(freeze=True)
     order = admin.create_order(status="awaiting_cancellation", seller="silent")
     admin.settings(seller_response_hours=48)
-    assert admin.order(order["id"])["deadlines"]["seller_response_by"] == (
-        admin.now() + dt.timedelta(hours=48)).isoformat()
+    assert (
+        admin.order(order["id"])["deadlines"]["seller_response_by"]
+        == (admin.now() + dt.timedelta(hours=48)).isoformat()
+    )
     with pytest.raises(AdminError) as err:
         admin.settings(seller_response_hours=24, processing_business_days="seven")
     assert err.value.status == 422 and "processing_business_days" in err.value.message
@@ -175,8 +187,9 @@ def test_reset_with_seed_and_count(storefront):
 )
 def test_bad_admin_input_gets_a_clear_4xx_and_changes_nothing(storefront, method, path, body, status):
     before = storefront.admin.state()
-    response = httpx.request(method, storefront.url + path, content=body,
-                             headers={"X-Admin-Token": storefront.admin_token})
+    response = httpx.request(
+        method, storefront.url + path, content=body, headers={"X-Admin-Token": storefront.admin_token}
+    )
     assert response.status_code == status
     assert response.json()["error"]
     after = storefront.admin.state()
@@ -208,8 +221,11 @@ def test_the_seller_extends_protection_and_the_page_shows_the_new_end(storefront
     assert dt.datetime.fromisoformat(extended["deadlines"]["protection_ends"]) > before
     page = buyer_http.get(f"/p/order/detail.json?orderId={order['id']}").json()
     assert page["deadlines"]["protection_ends"] == extended["deadlines"]["protection_ends"]
-    for body in ({"action": "extend_protection"}, {"action": "ship", "days": 3},
-                 {"action": "extend_protection", "days": 0}):
+    for body in (
+        {"action": "extend_protection"},
+        {"action": "ship", "days": 3},
+        {"action": "extend_protection", "days": 0},
+    ):
         with pytest.raises(AdminError) as err:
             admin.call("POST", f"/orders/{order['id']}/seller", body)
         assert err.value.status == 422
@@ -235,7 +251,9 @@ def test_every_order_keeps_what_its_page_showed_from_which_moment(storefront):
     admin.advance(hours=80)  # the platform cancels after 72 h: closed, refund pending
     pages = admin.order(order["id"])["pages"]
     assert [(p["status"], p["refund_status"]) for p in pages] == [
-        ("awaiting_cancellation", "none"), ("closed", "pending")]
+        ("awaiting_cancellation", "none"),
+        ("closed", "pending"),
+    ]
     assert dt.datetime.fromisoformat(pages[0]["from"]) == created
     assert dt.datetime.fromisoformat(pages[1]["from"]) == created + dt.timedelta(hours=72)
     assert set(pages[0]["deadlines"]) == {"seller_response_by", "ship_by"}
@@ -247,9 +265,8 @@ def test_every_order_keeps_what_its_page_showed_from_which_moment(storefront):
 def test_requests_in_flight_are_counted_until_answered(storefront):
     admin = storefront.admin
     admin.faults(latency_ms=5_000, target="GET /login")
-    with httpx.Client(timeout=0.5) as client:
-        with pytest.raises(httpx.ReadTimeout):
-            client.get(storefront.url + "/login")
+    with httpx.Client(timeout=0.5) as client, pytest.raises(httpx.ReadTimeout):
+        client.get(storefront.url + "/login")
     assert admin.requests()["in_flight"] == {"GET /login": 1}  # the site still holds it
     admin.faults(clear=True)
     assert httpx.get(storefront.url + "/login").status_code == 200

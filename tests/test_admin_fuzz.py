@@ -16,8 +16,10 @@ START = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def admin():
-    with StorefrontServer(Site(orders=6, seed=3, admin_token=TOKEN, start=START)) as server, \
-            httpx.Client(base_url=server.url, headers={"X-Admin-Token": TOKEN}, timeout=30) as client:
+    with (
+        StorefrontServer(Site(orders=6, seed=3, admin_token=TOKEN, start=START)) as server,
+        httpx.Client(base_url=server.url, headers={"X-Admin-Token": TOKEN}, timeout=30) as client,
+    ):
         client.post("/__admin/clock", json={"freeze": True})
         yield client
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ordermon
 
 pytestmark = pytest.mark.e2e
@@ -26,16 +25,21 @@ def test_a_batch_goes_on_past_failures_and_exits_with_the_most_serious_code(run,
     unpaid = admin.create_order(status="awaiting_payment")
     shipped = admin.create_order(status="awaiting_delivery")
     listed = tmp_path / "ids.txt"
-    listed.write_text(f"# the supplier's list\n{paid['id']}\n\n{shipped['id']}  # shipped already\n{UNKNOWN}\n"
-                      f"{paid['id']}\n")
+    listed.write_text(
+        f"# the supplier's list\n{paid['id']}\n\n{shipped['id']}  # shipped already\n{UNKNOWN}\n{paid['id']}\n"
+    )
     result = run("cancel", unpaid["id"], "--from", str(listed), "--reason", "out of stock", "--json")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(line["order_id"], line["outcome"]) for line in lines] == [
-        (unpaid["id"], "cancelled"), (paid["id"], "requested"), (shipped["id"], "not_cancellable"),
-        (UNKNOWN, "not_found")]
+        (unpaid["id"], "cancelled"),
+        (paid["id"], "requested"),
+        (shipped["id"], "not_cancellable"),
+        (UNKNOWN, "not_found"),
+    ]
     assert result.returncode == 4, result.stderr  # not found is more serious than not cancellable
     assert result.stderr.strip().splitlines()[-1] == (
-        "4 orders: 1 cancelled, 1 not_cancellable, 1 not_found, 1 requested")
+        "4 orders: 1 cancelled, 1 not_cancellable, 1 not_found, 1 requested"
+    )
     assert admin.order(paid["id"])["cancel_requests"] == 1  # listed twice, submitted once
     assert admin.order(paid["id"])["cancel_reason"] == "The supplier said the product(s) I want is out of stock"
     assert admin.order(unpaid["id"])["status"] == "closed"
@@ -47,10 +51,18 @@ def test_the_orders_of_a_tab_piped_into_a_dry_run(cli_env, storefront, tmp_path)
     """The README's pipeline: `orders --json | jq | cancel --from - --dry-run`, as a shell runs it."""
     ids = [storefront.admin.create_order(status="awaiting_shipment", seller="silent")["id"] for _ in range(2)]
     storefront.admin.create_order(status="awaiting_delivery")
-    command = (f"{sys.executable} -m monitor.cli orders --tab to_ship --json | jq -r '.[].id' | "
-               f"{sys.executable} -m monitor.cli cancel --from - --reason 'out of stock' --dry-run")
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True,
-                            env=cli_env, cwd=tmp_path, timeout=180)
+    command = (
+        f"{sys.executable} -m monitor.cli orders --tab to_ship --json | jq -r '.[].id' | "
+        f"{sys.executable} -m monitor.cli cancel --from - --reason 'out of stock' --dry-run"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=tmp_path,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(line.split(":")[0] for line in result.stdout.splitlines() if not line.startswith(" ")) == sorted(ids)
     assert result.stderr.strip().splitlines()[-1] == "2 orders: 2 dry_run"
@@ -78,5 +90,6 @@ def test_an_account_error_ends_the_batch(run, storefront):
     assert result.stdout.startswith(f"{ids[0]}: sign_in_failed:")
     assert len(result.stdout.strip().splitlines()) == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "3 orders: 2 not_attempted, 1 sign_in_failed (the batch stopped at an account error)")
+        "3 orders: 2 not_attempted, 1 sign_in_failed (the batch stopped at an account error)"
+    )
     assert all(storefront.admin.order(i)["cancel_requests"] == 0 for i in ids)

@@ -74,7 +74,11 @@ def test_business_days_skip_weekends_and_holidays():
     friday = dt.date(2026, 12, 18)
     # Mon 21, Tue 22, Wed 23, [Thu 24 extra, Fri 25 and Sat 26 Christmas, Sun 27], Mon 28
     assert [cal.nth_business_day(friday, n) for n in (1, 2, 3, 4)] == [
-        dt.date(2026, 12, 21), dt.date(2026, 12, 22), dt.date(2026, 12, 23), dt.date(2026, 12, 28)]
+        dt.date(2026, 12, 21),
+        dt.date(2026, 12, 22),
+        dt.date(2026, 12, 23),
+        dt.date(2026, 12, 28),
+    ]
     assert cal.nth_business_day(dt.date(2026, 12, 26), 0) == dt.date(2026, 12, 28)  # a holiday: the next one
     assert cal.nth_business_day(friday, 0) == friday  # a business day: itself
     assert cal.nth_business_day(dt.date(2026, 12, 28), -1) == dt.date(2026, 12, 23)  # backwards (the demo)
@@ -152,8 +156,11 @@ def test_calendar_days_then_the_next_local_business_day():
 def test_deadlines_are_in_utc_whatever_the_hosts_time_zone(host_in_los_angeles):
     assert time.localtime(at(2026, 11, 20, 12).timestamp()).tm_hour == 4  # the fixture took effect
     cal = BusinessCalendar()
-    for moment in (cal.add_business_days(at(2026, 11, 20, 10), 7), cal.roll_forward(at(2026, 11, 21, 10)),
-                   cal.add_days(at(2026, 11, 20, 10), 1)):
+    for moment in (
+        cal.add_business_days(at(2026, 11, 20, 10), 7),
+        cal.roll_forward(at(2026, 11, 21, 10)),
+        cal.add_days(at(2026, 11, 20, 10), 1),
+    ):
         assert in_utc(moment) and moment.isoformat().endswith("+00:00"), moment
     assert cal.add_business_days(at(2026, 11, 20, 10), 7) == at(2026, 12, 1, 10)
     assert cal.roll_forward(at(2026, 11, 21, 10)) == at(2026, 11, 23, 10)
@@ -179,7 +186,9 @@ def test_every_status_has_its_own_deadlines():
     assert computed(status=Status.AWAITING_SHIPMENT, paid_at=FRIDAY) == {"ship_by": at(2026, 12, 1, 10)}
     assert computed(status=Status.AWAITING_SHIPMENT) == {}
     assert computed(status=Status.AWAITING_CANCELLATION, paid_at=FRIDAY, cancel_requested_at=FRIDAY + H) == {
-        "ship_by": at(2026, 12, 1, 10), "seller_response_by": FRIDAY + 73 * H}
+        "ship_by": at(2026, 12, 1, 10),
+        "seller_response_by": FRIDAY + 73 * H,
+    }
     assert computed(status=Status.AWAITING_CANCELLATION, paid_at=FRIDAY) == {"ship_by": at(2026, 12, 1, 10)}
     assert computed(status=Status.COMPLETED, completed_at=FRIDAY) == {"dispute_closes": FRIDAY + 15 * D}
     assert computed(status=Status.COMPLETED) == {}
@@ -192,15 +201,21 @@ def test_a_parcel_on_its_way_has_four_deadlines():
     # not rolled); protection ends 60 days later (Tue 19 Jan 2027); the dispute window closes 15 days
     # after that (Wed 3 Feb); Standard delivery is 45 business days (Fri 22 Jan 2027).
     assert computed(status=Status.AWAITING_DELIVERY, shipped_at=FRIDAY) == {
-        "dispute_opens": at(2026, 12, 1, 10), "protection_ends": at(2027, 1, 19, 10),
-        "dispute_closes": at(2027, 2, 3, 10), "delivery_expected_by": at(2027, 1, 22, 10)}
+        "dispute_opens": at(2026, 12, 1, 10),
+        "protection_ends": at(2027, 1, 19, 10),
+        "dispute_closes": at(2027, 2, 3, 10),
+        "delivery_expected_by": at(2027, 1, 22, 10),
+    }
     assert computed(status=Status.AWAITING_DELIVERY) == {}
     config = RuleConfig(dispute_opens_day=3, dispute_after_protection_days=1, protection_days=2)
     assert computed(config, status=Status.AWAITING_DELIVERY, shipped_at=at(2026, 11, 18, 10)) == {
         # Wed 18 + 3 days = Sat 21 (not rolled); + 2 days = Fri 20; + 1 day = Sat 21 (not rolled);
         # 45 business days = 9 weeks: Wed 20 Jan 2027
-        "dispute_opens": at(2026, 11, 21, 10), "protection_ends": at(2026, 11, 20, 10),
-        "dispute_closes": at(2026, 11, 21, 10), "delivery_expected_by": at(2027, 1, 20, 10)}
+        "dispute_opens": at(2026, 11, 21, 10),
+        "protection_ends": at(2026, 11, 20, 10),
+        "dispute_closes": at(2026, 11, 21, 10),
+        "delivery_expected_by": at(2027, 1, 20, 10),
+    }
 
 
 @pytest.mark.parametrize("method, days", [(None, 45), ("standard", 45), ("premium", 15), ("economy", 45)])
@@ -210,7 +225,8 @@ def test_an_unknown_shipping_method_is_expected_as_standard(method, days):
     assert computed(**order)["delivery_expected_by"] == expected
     own = RuleConfig(transit_business_days={"standard": (1, 2), "premium": (1, 1)})
     assert computed(own, **order)["delivery_expected_by"] == BusinessCalendar().add_business_days(
-        FRIDAY, {45: 2, 15: 1}[days])
+        FRIDAY, {45: 2, 15: 1}[days]
+    )
 
 
 def test_a_refund_is_expected_by_its_methods_window_else_the_default():
@@ -218,9 +234,11 @@ def test_a_refund_is_expected_by_its_methods_window_else_the_default():
     assert computed(**refund) == {"refund_expected_by": at(2026, 12, 18, 10)}  # 20 business days
     only_alipay = RuleConfig(refund_business_days={PaymentMethod.ALIPAY: 5})  # the card's is missing
     assert computed(only_alipay, payment_method=PaymentMethod.ALIPAY, **refund) == {
-        "refund_expected_by": at(2026, 11, 27, 10)}
+        "refund_expected_by": at(2026, 11, 27, 10)
+    }
     assert computed(only_alipay, payment_method=PaymentMethod.CARD, **refund) == {
-        "refund_expected_by": at(2026, 12, 18, 10)}
+        "refund_expected_by": at(2026, 12, 18, 10)
+    }
     assert computed(only_alipay, **refund) == {"refund_expected_by": at(2026, 12, 18, 10)}
     card_3 = RuleConfig(refund_business_days={PaymentMethod.CARD: 3})  # no method known: the card's window
     assert computed(card_3, **refund) == {"refund_expected_by": at(2026, 11, 25, 10)}
@@ -247,15 +265,19 @@ def test_computed_deadlines_follow_the_calendars_zone_and_holidays():
 
 def test_the_sites_deadlines_first_with_their_episodes():
     site_ship_by = FRIDAY + 3 * D
-    order = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY, cancel_requested_at=FRIDAY,
-                       site_deadlines={"ship_by": site_ship_by, "not_a_deadline": FRIDAY},
-                       episodes={"seller_response_by": 2})
+    order = OrderFacts(
+        "1",
+        Status.AWAITING_CANCELLATION,
+        paid_at=FRIDAY,
+        cancel_requested_at=FRIDAY,
+        site_deadlines={"ship_by": site_ship_by, "not_a_deadline": FRIDAY},
+        episodes={"seller_response_by": 2},
+    )
     assert deadlines(order, RuleConfig()) == {
         Deadline.SHIP_BY: Known(site_ship_by, "site", 0),  # no episode recorded: the first
         Deadline.SELLER_RESPONSE_BY: Known(FRIDAY + 72 * H, "computed", 2),
     }
-    moved = OrderFacts("1", Status.AWAITING_SHIPMENT, site_deadlines={"ship_by": site_ship_by},
-                       episodes={"ship_by": 3})
+    moved = OrderFacts("1", Status.AWAITING_SHIPMENT, site_deadlines={"ship_by": site_ship_by}, episodes={"ship_by": 3})
     assert deadlines(moved, RuleConfig()) == {Deadline.SHIP_BY: Known(site_ship_by, "site", 3)}
     assert deadlines(OrderFacts("1", Status.AWAITING_SHIPMENT), RuleConfig()) == {}
 
@@ -269,33 +291,68 @@ def test_the_facts_of_a_database_row():
         "refund_expected_by": {"site": "2026-12-18T10:00:00+00:00", "shown": True},
     }
     row = {
-        "account": "buyer@127.0.0.1", "order_id": "8123456789012345", "status": "awaiting_cancellation",
-        "payment_method": "alipay", "placed_at": "2026-11-19T09:00:00+00:00", "paid_at": "2026-11-20T10:00:00+00:00",
-        "cancel_requested_at": "2026-11-20T11:00:00+00:00", "shipped_at": "2026-11-21T12:00:00+00:00",
-        "completed_at": "2026-11-22T13:00:00+00:00", "completed_by": "buyer_confirmed", "shipping_method": "premium",
-        "refund_status": "pending", "refund_started_at": "2026-11-23T14:00:00+00:00",
-        "refunded_at": "2026-11-24T15:00:00+00:00", "refund_destination": "your bank account", "total": "19.90",
-        "currency": "USD", "timeline": json.dumps([["2026-11-20T10:00:00+00:00", "paid"],
-                                                   ["2026-11-20T11:00:00+00:00", "cancel_requested"]]),
+        "account": "buyer@127.0.0.1",
+        "order_id": "8123456789012345",
+        "status": "awaiting_cancellation",
+        "payment_method": "alipay",
+        "placed_at": "2026-11-19T09:00:00+00:00",
+        "paid_at": "2026-11-20T10:00:00+00:00",
+        "cancel_requested_at": "2026-11-20T11:00:00+00:00",
+        "shipped_at": "2026-11-21T12:00:00+00:00",
+        "completed_at": "2026-11-22T13:00:00+00:00",
+        "completed_by": "buyer_confirmed",
+        "shipping_method": "premium",
+        "refund_status": "pending",
+        "refund_started_at": "2026-11-23T14:00:00+00:00",
+        "refunded_at": "2026-11-24T15:00:00+00:00",
+        "refund_destination": "your bank account",
+        "total": "19.90",
+        "currency": "USD",
+        "timeline": json.dumps(
+            [["2026-11-20T10:00:00+00:00", "paid"], ["2026-11-20T11:00:00+00:00", "cancel_requested"]]
+        ),
         "deadlines": json.dumps(deadlines_column),
     }
     assert OrderFacts.from_row(row) == OrderFacts(
-        order_id="8123456789012345", status=Status.AWAITING_CANCELLATION, payment_method=PaymentMethod.ALIPAY,
-        placed_at=at(2026, 11, 19, 9), paid_at=at(2026, 11, 20, 10), cancel_requested_at=at(2026, 11, 20, 11),
-        shipped_at=at(2026, 11, 21, 12), completed_at=at(2026, 11, 22, 13), completed_by="buyer_confirmed",
-        shipping_method="premium", refund_status="pending", refund_started_at=at(2026, 11, 23, 14),
-        refunded_at=at(2026, 11, 24, 15), refund_destination="your bank account", total=Decimal("19.90"),
-        currency="USD", timeline=((at(2026, 11, 20, 10), "paid"), (at(2026, 11, 20, 11), "cancel_requested")),
+        order_id="8123456789012345",
+        status=Status.AWAITING_CANCELLATION,
+        payment_method=PaymentMethod.ALIPAY,
+        placed_at=at(2026, 11, 19, 9),
+        paid_at=at(2026, 11, 20, 10),
+        cancel_requested_at=at(2026, 11, 20, 11),
+        shipped_at=at(2026, 11, 21, 12),
+        completed_at=at(2026, 11, 22, 13),
+        completed_by="buyer_confirmed",
+        shipping_method="premium",
+        refund_status="pending",
+        refund_started_at=at(2026, 11, 23, 14),
+        refunded_at=at(2026, 11, 24, 15),
+        refund_destination="your bank account",
+        total=Decimal("19.90"),
+        currency="USD",
+        timeline=((at(2026, 11, 20, 10), "paid"), (at(2026, 11, 20, 11), "cancel_requested")),
         site_deadlines={"ship_by": at(2026, 12, 1, 10), "refund_expected_by": at(2026, 12, 18, 10)},
         episodes={"ship_by": 1, "seller_response_by": 0, "pay_by": 2, "refund_expected_by": 0},
-        last_shown={"ship_by": at(2026, 12, 1, 10), "pay_by": at(2026, 12, 10, 10),
-                    "refund_expected_by": at(2026, 12, 18, 10)},
+        last_shown={
+            "ship_by": at(2026, 12, 1, 10),
+            "pay_by": at(2026, 12, 10, 10),
+            "refund_expected_by": at(2026, 12, 18, 10),
+        },
     )
 
 
 def test_a_row_read_from_the_list_only_has_no_details():
-    row = {"order_id": "8123456789012345", "status": "awaiting_payment", "payment_method": None, "placed_at": None,
-           "paid_at": None, "refund_status": None, "total": None, "timeline": None, "deadlines": None}
+    row = {
+        "order_id": "8123456789012345",
+        "status": "awaiting_payment",
+        "payment_method": None,
+        "placed_at": None,
+        "paid_at": None,
+        "refund_status": None,
+        "total": None,
+        "timeline": None,
+        "deadlines": None,
+    }
     assert OrderFacts.from_row(row) == OrderFacts("8123456789012345", Status.AWAITING_PAYMENT)
     assert OrderFacts.from_row({"order_id": "1", "status": "closed"}).refund_status == "none"
 
@@ -308,19 +365,22 @@ def test_every_deadline_has_the_label_the_order_page_gives_it():
     assert label("ship_by_v2") == "ship_by_v2"  # a name a newer site uses: shown as it is
 
 
-@pytest.mark.parametrize("delta, text", [
-    (dt.timedelta(0), "0h 0m"),
-    (59 * S, "0h 0m"),
-    (M, "0h 1m"),
-    (59 * M + 59 * S, "0h 59m"),
-    (H, "1h 0m"),
-    (23 * H + 59 * M + 59 * S, "23h 59m"),
-    (D, "1d 0h"),
-    (D + 59 * M, "1d 0h"),
-    (3 * D + 4 * H + 5 * M, "3d 4h"),
-    (-(2 * H + 5 * M), "2h 5m"),
-    (-(D + H), "1d 1h"),
-])
+@pytest.mark.parametrize(
+    "delta, text",
+    [
+        (dt.timedelta(0), "0h 0m"),
+        (59 * S, "0h 0m"),
+        (M, "0h 1m"),
+        (59 * M + 59 * S, "0h 59m"),
+        (H, "1h 0m"),
+        (23 * H + 59 * M + 59 * S, "23h 59m"),
+        (D, "1d 0h"),
+        (D + 59 * M, "1d 0h"),
+        (3 * D + 4 * H + 5 * M, "3d 4h"),
+        (-(2 * H + 5 * M), "2h 5m"),
+        (-(D + H), "1d 1h"),
+    ],
+)
 def test_a_duration_reads_in_days_and_hours_or_hours_and_minutes(delta, text):
     assert format_duration(delta) == text
 
@@ -336,8 +396,9 @@ def test_exactly_at_the_deadline_is_still_in_time():
 
 # ---------------------------------------------------------------- settings that build the calendar
 def test_the_monitors_calendar_uses_its_zone_country_and_extra_holidays():
-    s = MonitorSettings(_env_file=None, timezone="America/Los_Angeles", holiday_country="US",
-                        holidays="2026-11-27, 2026-12-24")
+    s = MonitorSettings(
+        _env_file=None, timezone="America/Los_Angeles", holiday_country="US", holidays="2026-11-27, 2026-12-24"
+    )
     cal = s.calendar()
     assert (cal.timezone, cal.country) == (LOS_ANGELES, "US")
     assert not cal.is_business_day(dt.date(2026, 11, 27)) and not cal.is_business_day(dt.date(2026, 12, 24))
@@ -393,9 +454,13 @@ def test_an_unknown_timezone_is_refused_when_the_settings_are_made():
 
 @pytest.mark.parametrize("command", [["monitor", "--once"], ["status"]])
 def test_an_unknown_holiday_country_stops_the_command_with_one_line(command, tmp_path):
-    env = clean_env() | {"ORDERMON_STOREFRONT_URL": "http://127.0.0.1:9", "ORDERMON_EMAIL": "buyer@example.com",
-                         "ORDERMON_PASSWORD": "not-a-secret-anywhere", "ORDERMON_DB": str(tmp_path / "ordermon.db"),
-                         "ORDERMON_DATA_DIR": str(tmp_path / "data")}
+    env = clean_env() | {
+        "ORDERMON_STOREFRONT_URL": "http://127.0.0.1:9",
+        "ORDERMON_EMAIL": "buyer@example.com",
+        "ORDERMON_PASSWORD": "not-a-secret-anywhere",
+        "ORDERMON_DB": str(tmp_path / "ordermon.db"),
+        "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+    }
     result = ordermon(env, *command, cwd=tmp_path, timeout=60, ORDERMON_HOLIDAY_COUNTRY="XX")
     one_line_error(result, 2, "ORDERMON_HOLIDAY_COUNTRY")
     assert "unknown holiday country 'XX'" in result.stderr and "Traceback" not in result.stderr

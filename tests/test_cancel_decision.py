@@ -52,8 +52,10 @@ def expected_step(status: Status, can_cancel: bool, submitted: bool, pending: bo
     return Step.REFUSE
 
 
-@pytest.mark.parametrize("status, can_cancel, submitted, pending",
-                         list(itertools.product(Status, [False, True], [False, True], [False, True])))
+@pytest.mark.parametrize(
+    "status, can_cancel, submitted, pending",
+    list(itertools.product(Status, [False, True], [False, True], [False, True])),
+)
 def test_next_step_in_every_state(status, can_cancel, submitted, pending):
     assert next_step(status, can_cancel, submitted, pending) is expected_step(status, can_cancel, submitted, pending)
 
@@ -82,33 +84,51 @@ def test_a_cancellation_someone_else_requested_is_reported_already_requested_wit
     run = attempt()
     result = run.found(ORDER, S.AWAITING_CANCELLATION, False, False, lambda: "I don't need this order")
     assert result.model_dump() == {
-        "order_id": ORDER, "status_before": S.AWAITING_CANCELLATION, "status_after": S.AWAITING_CANCELLATION,
-        "outcome": "already_requested", "reason": "I don't need this order",
-        "message": "a cancellation was already requested; nothing submitted", "artifacts": []}
+        "order_id": ORDER,
+        "status_before": S.AWAITING_CANCELLATION,
+        "status_after": S.AWAITING_CANCELLATION,
+        "outcome": "already_requested",
+        "reason": "I don't need this order",
+        "message": "a cancellation was already requested; nothing submitted",
+        "artifacts": [],
+    }
 
 
 def test_a_request_pending_while_the_payment_is_verified_is_already_requested():
     result = attempt().found(ORDER, S.PAYMENT_VERIFYING, True, True, lambda: "I placed a duplicate order")
     assert (result.outcome, result.reason, result.status_after) == (
-        "already_requested", "I placed a duplicate order", S.PAYMENT_VERIFYING)
+        "already_requested",
+        "I placed a duplicate order",
+        S.PAYMENT_VERIFYING,
+    )
 
 
 def test_our_own_submit_found_requested_on_a_retry_is_reported_requested():
     run = attempt(S.AWAITING_SHIPMENT, "I ordered the wrong product(s)")
     result = run.found(ORDER, S.AWAITING_CANCELLATION, False, True, never)
     assert result.model_dump() == {
-        "order_id": ORDER, "status_before": S.AWAITING_SHIPMENT, "status_after": S.AWAITING_CANCELLATION,
-        "outcome": "requested", "reason": "I ordered the wrong product(s)",
-        "message": "cancellation requested; the seller must answer", "artifacts": []}
+        "order_id": ORDER,
+        "status_before": S.AWAITING_SHIPMENT,
+        "status_after": S.AWAITING_CANCELLATION,
+        "outcome": "requested",
+        "reason": "I ordered the wrong product(s)",
+        "message": "cancellation requested; the seller must answer",
+        "artifacts": [],
+    }
 
 
 def test_our_own_timed_out_submit_that_closed_an_unpaid_order_is_reported_cancelled():
     run = attempt(S.AWAITING_PAYMENT, "I placed a duplicate order")
     result = run.found(ORDER, S.CLOSED, False, False, never)
     assert result.model_dump() == {
-        "order_id": ORDER, "status_before": S.AWAITING_PAYMENT, "status_after": S.CLOSED,
-        "outcome": "cancelled", "reason": "I placed a duplicate order", "message": "order cancelled",
-        "artifacts": []}
+        "order_id": ORDER,
+        "status_before": S.AWAITING_PAYMENT,
+        "status_after": S.CLOSED,
+        "outcome": "cancelled",
+        "reason": "I placed a duplicate order",
+        "message": "order cancelled",
+        "artifacts": [],
+    }
 
 
 def unanswered(status_before=S.AWAITING_SHIPMENT) -> _Attempt:
@@ -122,10 +142,14 @@ def unanswered(status_before=S.AWAITING_SHIPMENT) -> _Attempt:
 def test_a_submit_without_an_answer_is_not_sent_again_while_the_order_shows_no_request(status):
     with pytest.raises(SubmitUnconfirmed) as err:
         unanswered(status).found(ORDER, status, True, False, never)
-    label = {S.AWAITING_SHIPMENT: "Awaiting shipment", S.AWAITING_PAYMENT: "Awaiting payment",
-             S.PAYMENT_VERIFYING: "Payment being verified"}[status]
-    assert str(err.value) == (f"Submit got no answer and order {ORDER} still shows {label}; "
-                              "not sent again (run again later)")
+    label = {
+        S.AWAITING_SHIPMENT: "Awaiting shipment",
+        S.AWAITING_PAYMENT: "Awaiting payment",
+        S.PAYMENT_VERIFYING: "Payment being verified",
+    }[status]
+    assert str(err.value) == (
+        f"Submit got no answer and order {ORDER} still shows {label}; not sent again (run again later)"
+    )
     assert err.value.outcome == "unconfirmed" and code_for(err.value) == 6
 
 
@@ -135,27 +159,38 @@ def test_a_submit_without_an_answer_found_requested_on_the_retry_is_reported_req
 
 
 def test_a_submit_answered_with_a_server_error_is_sent_again_on_the_retry():
-    assert attempt(S.AWAITING_SHIPMENT, "I ordered the wrong product(s)").found(
-        ORDER, S.AWAITING_SHIPMENT, True, False, never) is None
+    assert (
+        attempt(S.AWAITING_SHIPMENT, "I ordered the wrong product(s)").found(
+            ORDER, S.AWAITING_SHIPMENT, True, False, never
+        )
+        is None
+    )
 
 
 def test_a_run_starts_with_no_unanswered_submit():
     assert _Attempt().unanswered is False
 
 
-@pytest.mark.parametrize("status, can_cancel, next_words", [
-    (S.CLOSED, False, "nothing to cancel: the order is already closed"),
-    (S.AWAITING_DELIVERY, False, "it has shipped: refuse the delivery"),
-    (S.PAYMENT_VERIFYING, False, "wait until the payment is verified"),
-    (S.COMPLETED, False, "open a return or a dispute"),
-    (S.DISPUTE, False, "follow the open dispute"),
-])
+@pytest.mark.parametrize(
+    "status, can_cancel, next_words",
+    [
+        (S.CLOSED, False, "nothing to cancel: the order is already closed"),
+        (S.AWAITING_DELIVERY, False, "it has shipped: refuse the delivery"),
+        (S.PAYMENT_VERIFYING, False, "wait until the payment is verified"),
+        (S.COMPLETED, False, "open a return or a dispute"),
+        (S.DISPUTE, False, "follow the open dispute"),
+    ],
+)
 def test_a_state_that_cannot_be_cancelled_is_refused_with_the_next_step(status, can_cancel, next_words):
     with pytest.raises(NotCancellable) as err:
         attempt().found(ORDER, status, can_cancel, False, never)
-    label = {S.CLOSED: "Closed", S.AWAITING_DELIVERY: "Awaiting delivery",
-             S.PAYMENT_VERIFYING: "Payment being verified", S.COMPLETED: "Completed",
-             S.DISPUTE: "Dispute / refund in progress"}[status]
+    label = {
+        S.CLOSED: "Closed",
+        S.AWAITING_DELIVERY: "Awaiting delivery",
+        S.PAYMENT_VERIFYING: "Payment being verified",
+        S.COMPLETED: "Completed",
+        S.DISPUTE: "Dispute / refund in progress",
+    }[status]
     assert str(err.value).startswith(f"order {ORDER} cannot be cancelled while {label}: {next_words}")
     assert code_for(err.value) == 3
 
@@ -167,18 +202,27 @@ def test_a_state_without_a_next_step_is_refused_with_none():
 
 
 # ---------------------------------------------------------------- what Submit's answer comes to
-@pytest.mark.parametrize("after, outcome", [
-    (S.AWAITING_CANCELLATION, "requested"),
-    (S.PAYMENT_VERIFYING, "requested"),  # cancelled once verified
-    (S.CLOSED, "cancelled"),
-])
+@pytest.mark.parametrize(
+    "after, outcome",
+    [
+        (S.AWAITING_CANCELLATION, "requested"),
+        (S.PAYMENT_VERIFYING, "requested"),  # cancelled once verified
+        (S.CLOSED, "cancelled"),
+    ],
+)
 @pytest.mark.parametrize("http_status", [200, None])
 def test_the_confirmation_decides_the_outcome(after, outcome, http_status):
     run = attempt(S.AWAITING_SHIPMENT, "Shipping takes too long")
     result = run.after_submit(ORDER, http_status, lambda: after, never)
     assert result.model_dump() == {
-        "order_id": ORDER, "status_before": S.AWAITING_SHIPMENT, "status_after": after, "outcome": outcome,
-        "reason": "Shipping takes too long", "message": MESSAGES[outcome], "artifacts": []}
+        "order_id": ORDER,
+        "status_before": S.AWAITING_SHIPMENT,
+        "status_after": after,
+        "outcome": outcome,
+        "reason": "Shipping takes too long",
+        "message": MESSAGES[outcome],
+        "artifacts": [],
+    }
 
 
 def test_http_409_is_the_sites_refusal_with_its_message():
@@ -191,8 +235,11 @@ def test_http_409_is_the_sites_refusal_with_its_message():
 def test_any_other_status_after_submit_is_an_unexpected_page(after):
     with pytest.raises(UnexpectedPage) as err:
         attempt(S.AWAITING_SHIPMENT, "x").after_submit(ORDER, 200, lambda: after, never)
-    label = {S.AWAITING_SHIPMENT: "Awaiting shipment", S.AWAITING_DELIVERY: "Awaiting delivery",
-             S.AWAITING_PAYMENT: "Awaiting payment"}[after]
+    label = {
+        S.AWAITING_SHIPMENT: "Awaiting shipment",
+        S.AWAITING_DELIVERY: "Awaiting delivery",
+        S.AWAITING_PAYMENT: "Awaiting payment",
+    }[after]
     assert str(err.value) == f"after Submit, order {ORDER} is {label}"
 
 
@@ -201,9 +248,14 @@ def test_a_dry_run_result_carries_its_screenshot():
     run.found(ORDER, S.AWAITING_SHIPMENT, True, False, never)
     result = run.dry_run(ORDER, S.AWAITING_SHIPMENT, "I ordered the wrong product(s)", "/tmp/shot.png")
     assert result.model_dump() == {
-        "order_id": ORDER, "status_before": S.AWAITING_SHIPMENT, "status_after": S.AWAITING_SHIPMENT,
-        "outcome": "dry_run", "reason": "I ordered the wrong product(s)",
-        "message": "dry run: everything but Submit", "artifacts": ["/tmp/shot.png"]}
+        "order_id": ORDER,
+        "status_before": S.AWAITING_SHIPMENT,
+        "status_after": S.AWAITING_SHIPMENT,
+        "outcome": "dry_run",
+        "reason": "I ordered the wrong product(s)",
+        "message": "dry run: everything but Submit",
+        "artifacts": ["/tmp/shot.png"],
+    }
     assert not run.submitted
 
 

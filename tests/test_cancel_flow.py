@@ -8,11 +8,20 @@ from urllib.parse import urlparse
 
 import pytest
 
-from monitor.exits import code_for
 from flows import (
-    Account, BadReason, Browser, CaptchaRequired, NotCancellable, OrderNotFound, SignInFailed,
-    SiteUnavailable, SubmitUnconfirmed, UnexpectedPage, cancel_order,
+    Account,
+    BadReason,
+    Browser,
+    CaptchaRequired,
+    NotCancellable,
+    OrderNotFound,
+    SignInFailed,
+    SiteUnavailable,
+    SubmitUnconfirmed,
+    UnexpectedPage,
+    cancel_order,
 )
+from monitor.exits import code_for
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +40,7 @@ def own_session(own_settings, browser, **changes):
 def test_unpaid_order_is_cancelled_at_once(shopper, storefront):
     order = storefront.admin.create_order(status="awaiting_payment")
     result = shopper.cancel(order["id"], "duplicate")
-    assert (result.outcome, result.status_before, result.status_after) == (
-        "cancelled", "awaiting_payment", "closed")
+    assert (result.outcome, result.status_before, result.status_after) == ("cancelled", "awaiting_payment", "closed")
     assert result.reason == "I placed a duplicate order"
     after = storefront.admin.order(order["id"])
     assert after["close_reason"] == "buyer_cancel_notpay_order" and after["cancel_requests"] == 1
@@ -49,21 +57,25 @@ def test_paid_order_gets_a_cancellation_request(shopper, storefront):
 
 
 def test_already_requested_submits_nothing(shopper, storefront):
-    order = storefront.admin.create_order(status="awaiting_cancellation", seller="silent",
-                                          cancel_reason="I don't need this order")
+    order = storefront.admin.create_order(
+        status="awaiting_cancellation", seller="silent", cancel_reason="I don't need this order"
+    )
     result = shopper.cancel(order["id"], "wrong")
     assert result.outcome == "already_requested"
     assert result.reason == "I don't need this order"
     assert storefront.admin.order(order["id"])["cancel_requests"] == 1
 
 
-@pytest.mark.parametrize("status, hint", [
-    ("awaiting_delivery", "open a dispute"),
-    ("completed", "return or a dispute"),
-    ("closed", "already closed"),
-    ("dispute", "dispute"),
-    ("payment_verifying", "verified"),
-])
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        ("awaiting_delivery", "open a dispute"),
+        ("completed", "return or a dispute"),
+        ("closed", "already closed"),
+        ("dispute", "dispute"),
+        ("payment_verifying", "verified"),
+    ],
+)
 def test_not_cancellable_states_are_refused_with_the_next_step(shopper, storefront, status, hint):
     order = storefront.admin.create_order(status=status, seller="silent", verification_stuck=True)
     with pytest.raises(NotCancellable, match=hint) as err:
@@ -74,7 +86,7 @@ def test_not_cancellable_states_are_refused_with_the_next_step(shopper, storefro
 
 
 def test_unknown_order_is_not_found(shopper):
-    with pytest.raises(OrderNotFound, match="^order 8100000000000000 not found$") as err:
+    with pytest.raises(OrderNotFound, match=r"^order 8100000000000000 not found$") as err:
         shopper.cancel("8100000000000000", "wrong")
     assert code_for(err.value) == 4
 
@@ -121,10 +133,13 @@ def test_http_500s_are_retried(shopper, storefront):
     assert storefront.admin.order(order["id"])["cancel_requests"] == 1
 
 
-@pytest.mark.parametrize("target, where, posts", [
-    ("POST /p/order/cancel", "Submit", 2),  # the injected 500 answered before the site acted
-    ("GET /p/order/cancel.html", "the refund page", 1),  # not an unexpected page: nothing submitted yet
-])
+@pytest.mark.parametrize(
+    "target, where, posts",
+    [
+        ("POST /p/order/cancel", "Submit", 2),  # the injected 500 answered before the site acted
+        ("GET /p/order/cancel.html", "the refund page", 1),  # not an unexpected page: nothing submitted yet
+    ],
+)
 def test_500_on_the_refund_page_or_submit_is_retried_with_one_submit(shopper, storefront, caplog, target, where, posts):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target=target, fail_next=1)
@@ -139,8 +154,10 @@ def test_500_on_the_refund_page_or_submit_is_retried_with_one_submit(shopper, st
 def test_submit_that_times_out_after_going_through_is_not_sent_twice(storefront, browser, own_settings, caplog):
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     storefront.admin.faults(target="POST /p/order/cancel", latency_ms=3000, latency_after=True)
-    with own_session(own_settings, browser, timeout=2) as session, \
-            caplog.at_level(logging.INFO, logger="ordermon.flows"):
+    with (
+        own_session(own_settings, browser, timeout=2) as session,
+        caplog.at_level(logging.INFO, logger="ordermon.flows"),
+    ):
         result = cancel_order(session, order["id"], "wrong")
     assert "no answer to Submit: Locator.click: Timeout 2000ms exceeded.; retrying" in caplog.text
     assert result.outcome == "requested"
@@ -152,8 +169,10 @@ def test_submit_that_times_out_before_the_site_acts_is_unconfirmed_not_sent_twic
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     # The Submit waits 4 s before the site acts: the retry reads the order before it does.
     storefront.admin.faults(target="POST /p/order/cancel", latency_ms=4000)
-    with own_session(own_settings, browser, timeout=2, retry_backoff=0) as session, \
-            pytest.raises(SubmitUnconfirmed) as err:
+    with (
+        own_session(own_settings, browser, timeout=2, retry_backoff=0) as session,
+        pytest.raises(SubmitUnconfirmed) as err,
+    ):
         cancel_order(session, order["id"], "wrong")
     assert "still shows Awaiting shipment; not sent again" in str(err.value)
     assert code_for(err.value) == 6
@@ -188,8 +207,10 @@ def test_captcha_is_reported_not_retried(storefront, browser, own_settings):
 def test_wrong_password(storefront, browser, own_settings):
     from pydantic import SecretStr
 
-    with own_session(own_settings, browser, password=SecretStr("not-the-password")) as session, \
-            pytest.raises(SignInFailed, match="incorrect"):
+    with (
+        own_session(own_settings, browser, password=SecretStr("not-the-password")) as session,
+        pytest.raises(SignInFailed, match="incorrect"),
+    ):
         session.ensure_signed_in()
 
 
@@ -252,7 +273,7 @@ def test_corrupt_storage_state_is_a_clear_error(storefront, browser, own_setting
     path.write_text("{not json")
     from flows.errors import LocalStateError
 
-    with pytest.raises(LocalStateError, match="unusable.*delete it"):
+    with pytest.raises(LocalStateError, match=r"unusable.*delete it"):
         Browser(own_settings, browser=browser).session(account)
     assert path.read_text() == "{not json"
 

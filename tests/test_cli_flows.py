@@ -4,7 +4,6 @@ import datetime as dt
 import json
 
 import pytest
-
 from conftest import ordermon
 
 pytestmark = pytest.mark.e2e
@@ -55,8 +54,12 @@ HOSTILE = "\x1b[2J\x1b]0;owned\x07Evil\nORDER 8100000000000000  Completed\u202eS
 
 @pytest.mark.storefront(orders=3)
 def test_site_text_reaches_the_terminal_without_control_characters(run, storefront):
-    order = storefront.admin.create_order(status="closed", refund_business_days=None, store=HOSTILE,
-                                          refund_started_at=storefront.admin.now() - dt.timedelta(days=60))
+    order = storefront.admin.create_order(
+        status="closed",
+        refund_business_days=None,
+        store=HOSTILE,
+        refund_started_at=storefront.admin.now() - dt.timedelta(days=60),
+    )
     outputs = [run("orders"), run("monitor", "--once"), run("status"), run("alerts"), run("history", order["id"])]
     for result in outputs:
         assert result.returncode == 0, result.stderr

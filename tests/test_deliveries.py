@@ -111,9 +111,20 @@ def application_log():
 
 def settings_for(storefront, tmp_path, alert_url: str, **overrides) -> MonitorSettings:
     return MonitorSettings(
-        _env_file=None, storefront_url=storefront.url, email=storefront.email, password=storefront.password,
-        db=tmp_path / "ordermon.db", data_dir=tmp_path / "data", alert_urls=[alert_url], alert_retry_backoff=0.01,
-        retries=1, retry_backoff=0.01, timeout=10, poll_jitter=0, misfire_grace=5, **overrides,
+        _env_file=None,
+        storefront_url=storefront.url,
+        email=storefront.email,
+        password=storefront.password,
+        db=tmp_path / "ordermon.db",
+        data_dir=tmp_path / "data",
+        alert_urls=[alert_url],
+        alert_retry_backoff=0.01,
+        retries=1,
+        retry_backoff=0.01,
+        timeout=10,
+        poll_jitter=0,
+        misfire_grace=5,
+        **overrides,
     )
 
 
@@ -129,8 +140,9 @@ def alert_ids(requests) -> list[int]:
 
 @pytest.mark.e2e
 @pytest.mark.storefront(orders=0)
-def test_a_slow_alert_target_never_delays_a_poll(storefront, tmp_path, browser, slow_receiver, application_log,
-                                                 recwarn):
+def test_a_slow_alert_target_never_delays_a_poll(
+    storefront, tmp_path, browser, slow_receiver, application_log, recwarn
+):
     overdue_refunds(storefront, 3)
     polls: list[float] = []
     errors: list[str] = []
@@ -165,8 +177,7 @@ def test_a_slow_alert_target_never_delays_a_poll(storefront, tmp_path, browser, 
 
 @pytest.mark.e2e
 @pytest.mark.storefront(orders=0)
-def test_a_polls_alerts_go_out_at_once_and_stop_after_ends_between_polls(storefront, tmp_path, browser,
-                                                                        fast_receiver):
+def test_a_polls_alerts_go_out_at_once_and_stop_after_ends_between_polls(storefront, tmp_path, browser, fast_receiver):
     overdue_refunds(storefront, 1)
     polls: list[float] = []
     settings = settings_for(storefront, tmp_path, fast_receiver.url, poll_interval=600)
@@ -186,8 +197,13 @@ def test_a_polls_alerts_go_out_at_once_and_stop_after_ends_between_polls(storefr
 def test_the_monitors_console_is_its_own_while_a_delivery_runs_long(storefront, cli_env, slow_receiver):
     overdue_refunds(storefront, 3)
     env = cli_env | {"ORDERMON_ALERT_URLS": slow_receiver.url}
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Two slow notifications answered: the third is under way, polls went on meanwhile.
         assert len(slow_receiver.wait_for(2, timeout=90)) >= 2
@@ -208,14 +224,27 @@ def test_the_monitors_console_is_its_own_while_a_delivery_runs_long(storefront, 
 
 
 def test_the_demo_summary_names_every_delivery_scheme_and_no_secret():
-    urls = ["json://127.0.0.1:8123/alerts", "ntfy://alice:s3cr3t-pass@ntfy.example.com/private-topic",
-            "JSON://other.example.com/hook", "tgram://123456789:AAbbCCddEEff/987654"]
+    urls = [
+        "json://127.0.0.1:8123/alerts",
+        "ntfy://alice:s3cr3t-pass@ntfy.example.com/private-topic",
+        "JSON://other.example.com/hook",
+        "tgram://123456789:AAbbCCddEEff/987654",
+    ]
     assert delivery_schemes(urls) == ["json://", "ntfy://", "tgram://"]
     assert delivery_schemes(["json://127.0.0.1:1/a"]) == ["json://"]
-    summary = {"orders": 19, "polls": 7, "changes": 24, "alerts": {"refund_overdue": 2, "parcel_overdue": 1},
-               "alerts_delivered": 3, "notifications": 9, "schemes": delivery_schemes(urls)}
+    summary = {
+        "orders": 19,
+        "polls": 7,
+        "changes": 24,
+        "alerts": {"refund_overdue": 2, "parcel_overdue": 1},
+        "alerts_delivered": 3,
+        "notifications": 9,
+        "schemes": delivery_schemes(urls),
+    }
     line = click.unstyle(summary_line(summary))
-    assert line == ("Summary: 19 orders watched over 7 polls, 24 changes recorded, 3 alerts (parcel_overdue 1, "
-                    "refund_overdue 2), 3 delivered through Apprise in 9 notifications (json://, ntfy://, tgram://).")
+    assert line == (
+        "Summary: 19 orders watched over 7 polls, 24 changes recorded, 3 alerts (parcel_overdue 1, "
+        "refund_overdue 2), 3 delivered through Apprise in 9 notifications (json://, ntfy://, tgram://)."
+    )
     for secret in ("alice", "s3cr3t", "private-topic", "123456789", "AAbbCCddEEff", "8123"):
         assert secret not in line

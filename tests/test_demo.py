@@ -11,8 +11,15 @@ pytestmark = pytest.mark.e2e
 @pytest.mark.long
 def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     lines = []
-    summary = run_demo(seconds=16, time_scale=4 * 7200, poll_every=1, db=tmp_path / "demo.db", echo=lines.append,
-                       browser=browser, extra_alert_urls=[alert_receiver.url.replace("json://", "form://", 1)])
+    summary = run_demo(
+        seconds=16,
+        time_scale=4 * 7200,
+        poll_every=1,
+        db=tmp_path / "demo.db",
+        echo=lines.append,
+        browser=browser,
+        extra_alert_urls=[alert_receiver.url.replace("json://", "form://", 1)],
+    )
     text = "\n".join(lines)
     assert "Flow: cancel" in text and "-> requested" in text
     assert "ALERT" in text and "Summary" in text
@@ -22,7 +29,8 @@ def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     assert 0 < summary["delivered_to_receiver"] <= summary["alerts_delivered"]
     assert summary["schemes"] == ["json://", "form://"] and "notifications (json://, form://)." in text
     assert summary["notifications"] == 2 * summary["delivered_to_receiver"] == 2 * len(alert_receiver.received)
-    again = run_demo(seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None,
-                     browser=browser)
+    again = run_demo(
+        seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None, browser=browser
+    )
     assert again["orders"] == summary["orders"]  # the demo account starts afresh each run
     assert Store(tmp_path / "demo.db").counts()["orders"] == summary["orders"]

@@ -1,6 +1,7 @@
 """The storefront's lifecycle engine: every transition and window, on a controlled clock."""
 
 import datetime as dt
+import itertools
 import threading
 import time
 
@@ -41,7 +42,7 @@ def test_ids_are_16_digits_with_account_suffix_and_step_20000_within_a_checkout(
     ids = [int(o.id) for o in orders]
     assert all(len(o.id) == 16 for o in [*orders, other])
     assert {o.id[-4:] for o in [*orders, other]} == {shop.account_suffix}
-    assert [b - a for a, b in zip(ids, ids[1:])] == [20000, 20000]
+    assert [b - a for a, b in itertools.pairwise(ids)] == [20000, 20000]
     assert len({o.store for o in orders}) >= 1
 
 
@@ -240,8 +241,7 @@ def test_ship_by_skips_a_country_holidays():
 
 
 def test_seller_that_never_ships_gets_closed_by_the_platform(shop):
-    order = make(shop, status="awaiting_shipment", seller="silent", paid_at=FRIDAY,
-                 payment_method="cod")
+    order = make(shop, status="awaiting_shipment", seller="silent", paid_at=FRIDAY, payment_method="cod")
     at(shop, dt.datetime(2026, 12, 1, 9, 59, tzinfo=dt.UTC))
     assert order.status is Status.AWAITING_SHIPMENT
     at(shop, dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC))
@@ -330,8 +330,9 @@ def test_seller_ship_accept_refuse_via_actions(shop):
 
 # ---------------------------------------------------------------- refunds
 def test_refund_completes_after_its_business_days(shop):
-    order = make(shop, status="closed", refund_started_at=FRIDAY, refund_business_days=3,
-                 payment_method="western_union")
+    order = make(
+        shop, status="closed", refund_started_at=FRIDAY, refund_business_days=3, payment_method="western_union"
+    )
     assert shop.deadlines(order)["refund_expected_by"] == dt.datetime(2026, 12, 18, 10, tzinfo=dt.UTC)
     at(shop, dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC))
     assert order.refund_status is RefundStatus.PENDING
@@ -353,8 +354,14 @@ def test_random_refund_days_are_within_the_window(shop):
 
 def test_a_month_replays_in_order(shop):
     """Cancel request -> silent seller -> auto-cancel -> refund, all by moving the clock."""
-    order = make(shop, status="awaiting_shipment", seller="silent", paid_at=FRIDAY,
-                 refund_business_days=5, payment_method=PaymentMethod.CARD)
+    order = make(
+        shop,
+        status="awaiting_shipment",
+        seller="silent",
+        paid_at=FRIDAY,
+        refund_business_days=5,
+        payment_method=PaymentMethod.CARD,
+    )
     request_cancel(shop, order.id, "Shipping takes too long")
     at(shop, FRIDAY + dt.timedelta(days=30))
     kinds = [e.kind for e in order.events]
@@ -418,8 +425,11 @@ def test_cash_on_delivery_never_awaits_payment():
     from fixtures.storefront.demo import populate
 
     populate(shop, ACCOUNT, 200)
-    assert not [o for o in shop.orders.values()
-                if o.payment_method == "cod" and o.status in (Status.AWAITING_PAYMENT, Status.PAYMENT_VERIFYING)]
+    assert not [
+        o
+        for o in shop.orders.values()
+        if o.payment_method == "cod" and o.status in (Status.AWAITING_PAYMENT, Status.PAYMENT_VERIFYING)
+    ]
 
 
 def test_settings_are_checked_as_a_whole():

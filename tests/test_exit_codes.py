@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port, one_line_error, ordermon
+
 from monitor.lock import MonitorLock
 
 pytestmark = pytest.mark.e2e
@@ -71,6 +71,7 @@ def a_file(name: str, content: bytes):
         path = w.tmp / name
         path.write_bytes(content)
         return path
+
     return make
 
 
@@ -85,6 +86,7 @@ def newer_database(w: World) -> Path:
 def unchanged(content: bytes | None = None):
     def check(w: World, path: Path) -> None:
         assert path.read_bytes() == (content if content is not None else path.read_bytes())
+
     return check
 
 
@@ -133,24 +135,43 @@ CASES = [
     Case(2, ["monitor", "--once"], "ORDERMON_ALERT_URLS", env={"ORDERMON_ALERT_URLS": "nonsense://nowhere"}),
     Case(2, ["orders"], "ORDERMON_PASSWORD", env={"ORDERMON_PASSWORD": ""}),
     Case(2, ["orders"], "ORDERMON_TIMEOUT", env={"ORDERMON_TIMEOUT": "-1"}),
-    Case(2, ["cancel", "8100000000001234", "--reason", "wrong"], "ORDERMON_STOREFRONT_URL",
-         env={"ORDERMON_STOREFRONT_URL": "ftp://x"}),
+    Case(
+        2,
+        ["cancel", "8100000000001234", "--reason", "wrong"],
+        "ORDERMON_STOREFRONT_URL",
+        env={"ORDERMON_STOREFRONT_URL": "ftp://x"},
+    ),
     Case(2, ["cancel", "12ab", "--reason", "wrong"], "16 digits"),
     Case(2, ["cancel", "\uff18\uff11\uff17\uff19" * 4, "--reason", "wrong"], "16 digits"),  # full-width digits
-    Case(2, ["monitor", "--once"], "user name or password", env={"ORDERMON_STOREFRONT_URL": "http://bob:s3cret@x:1"},
-         after=lambda w, _: not w.db.exists() or pytest.fail("a database was made")),
+    Case(
+        2,
+        ["monitor", "--once"],
+        "user name or password",
+        env={"ORDERMON_STOREFRONT_URL": "http://bob:s3cret@x:1"},
+        after=lambda w, _: not w.db.exists() or pytest.fail("a database was made"),
+    ),
     Case(2, ["orders", "--tab", "nope"], "--tab"),
     Case(2, ["status", "--bogus"], "--bogus"),
     Case(2, ["history"], "ORDER_ID"),
     Case(2, ["demo", "--seconds", "1"], "--seconds"),
     Case(2, ["storefront", "--time-scale", "0"], "--time-scale"),
     Case(2, ["nosuch"], "No such command"),
-    Case(2, ["cancel", "{order}", "--reason", "supplier"], "I placed a duplicate order",
-         before=shippable, after=no_request_made),
+    Case(
+        2,
+        ["cancel", "{order}", "--reason", "supplier"],
+        "I placed a duplicate order",
+        before=shippable,
+        after=no_request_made,
+    ),
     Case(2, ["cancel", "{order}", "--reason", "teleported"], "unknown reason", before=shippable, after=no_request_made),
     # 3: the order cannot be cancelled in its state
-    Case(3, ["cancel", "{order}", "--reason", "wrong"], "Awaiting delivery",
-         before=lambda w: w.storefront.admin.create_order(status="awaiting_delivery")["id"], after=no_request_made),
+    Case(
+        3,
+        ["cancel", "{order}", "--reason", "wrong"],
+        "Awaiting delivery",
+        before=lambda w: w.storefront.admin.create_order(status="awaiting_delivery")["id"],
+        after=no_request_made,
+    ),
     # 4: order not found
     Case(4, ["cancel", "8100000000000000", "--reason", "wrong"], "not found"),
     Case(4, ["history", "8100000000000000"], "is not in", before=lambda w: w.poll()),
@@ -159,24 +180,59 @@ CASES = [
     Case(5, ["monitor", "--once"], "captcha", before=lambda w: w.storefront.admin.faults(captcha=True)),
     # 6: site unavailable after the retries
     Case(6, ["orders", "--retries", "1", "--storefront-url", "{closed_port}"], "unavailable"),
-    Case(6, ["monitor", "--once", "--retries", "1"], "HTTP 500",
-         before=lambda w: w.storefront.admin.faults(error_rate=1.0)),
+    Case(
+        6,
+        ["monitor", "--once", "--retries", "1"],
+        "HTTP 500",
+        before=lambda w: w.storefront.admin.faults(error_rate=1.0),
+    ),
     # 7: local state unusable
-    Case(7, ["status", "--db", "{tmp}/missing.db"], "no database",
-         after=lambda w, _: not (w.tmp / "missing.db").exists() or pytest.fail("created")),
-    Case(7, ["status", "--db", "{tmp}/notes.txt"], "not an ordermon database",
-         before=a_file("notes.txt", NOT_SQLITE), after=unchanged(NOT_SQLITE)),
-    Case(7, ["alerts", "--db", "{tmp}/newer.db"], "newer than this ordermon", before=newer_database,
-         after=lambda w, path: None),
-    Case(7, ["orders"], "delete it", before=corrupt_state, after=lambda w, state: state.read_text() == "{broken"
-         or pytest.fail("rewritten")),
+    Case(
+        7,
+        ["status", "--db", "{tmp}/missing.db"],
+        "no database",
+        after=lambda w, _: not (w.tmp / "missing.db").exists() or pytest.fail("created"),
+    ),
+    Case(
+        7,
+        ["status", "--db", "{tmp}/notes.txt"],
+        "not an ordermon database",
+        before=a_file("notes.txt", NOT_SQLITE),
+        after=unchanged(NOT_SQLITE),
+    ),
+    Case(
+        7,
+        ["alerts", "--db", "{tmp}/newer.db"],
+        "newer than this ordermon",
+        before=newer_database,
+        after=lambda w, path: None,
+    ),
+    Case(
+        7,
+        ["orders"],
+        "delete it",
+        before=corrupt_state,
+        after=lambda w, state: state.read_text() == "{broken" or pytest.fail("rewritten"),
+    ),
     Case(7, ["orders"], "delete it", before=lambda w: state_of(w, json.dumps({"cookies": [{"name": 1}]}))),
-    Case(7, ["orders"], "delete it", before=lambda w: state_of(w, json.dumps(
-        {"cookies": [{"name": "a", "value": "b", "domain": "", "path": "/", "sameSite": "Sometimes"}]}))),
+    Case(
+        7,
+        ["orders"],
+        "delete it",
+        before=lambda w: state_of(
+            w,
+            json.dumps({"cookies": [{"name": "a", "value": "b", "domain": "", "path": "/", "sameSite": "Sometimes"}]}),
+        ),
+    ),
     Case(7, ["orders"], "delete it", before=lambda w: state_of(w, None)),
     Case(7, ["status", "--db", "{tmp}/other-app.db"], "not an ordermon database", before=other_app),
-    Case(7, ["status"], "not a database file", env={"ORDERMON_DB": "/dev/null"},
-         after=lambda w, _: not Path("/dev/null-journal").exists() or pytest.fail("journal")),
+    Case(
+        7,
+        ["status"],
+        "not a database file",
+        env={"ORDERMON_DB": "/dev/null"},
+        after=lambda w, _: not Path("/dev/null-journal").exists() or pytest.fail("journal"),
+    ),
     Case(7, ["alerts", "--db", "{tmp}/old.db"], "older ordermon", before=first_schema),
     Case(7, ["monitor", "--once"], "another ordermon monitor", before=lambda w: MonitorLock(w.db).acquire()),
     # 8: status --check finds the monitor unhealthy (the database is only read)
@@ -194,8 +250,11 @@ CASES = [
 def test_bad_input(case: Case, storefront, cli_env, tmp_path):
     world = World(storefront, cli_env, tmp_path)
     prepared = case.before(world) if case.before else None
-    fill = {"order": prepared if isinstance(prepared, str) else "", "tmp": str(tmp_path),
-            "closed_port": f"http://127.0.0.1:{free_port()}"}
+    fill = {
+        "order": prepared if isinstance(prepared, str) else "",
+        "tmp": str(tmp_path),
+        "closed_port": f"http://127.0.0.1:{free_port()}",
+    }
     args = [arg.format(**fill) for arg in case.args]
     before = prepared.read_bytes() if isinstance(prepared, Path) and prepared.is_file() else None
     one_line_error(ordermon(cli_env, *args, **case.env), case.code, case.text)

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import clean_env
 
 from bench.faults import FAILS as COUNTERS
 from bench.kills import PHASES
 from bench.plants import PLANTS, run_planted
-from conftest import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -19,8 +19,14 @@ ROOT = Path(__file__).parent.parent
 
 
 def campaign(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.faults", "--json", *args], cwd=ROOT, env=clean_env(),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bench.faults", "--json", *args],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.long

@@ -23,8 +23,14 @@ def readme_example() -> str:
 
 def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERMON_", "PYTEST_"))}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=directory, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_readme_example_runs_green_in_a_new_directory(tmp_path):
@@ -41,20 +47,21 @@ def test_xdist_gives_each_worker_its_own_storefront(tmp_path):
     assert "4 passed" in result.stdout
 
 
-FAILING = '''
+FAILING = """
 def test_fails_after_signing_in(shopper, storefront):
     order = storefront.scenarios.awaiting_shipment()
     shopper.page.goto(f"{storefront.url}/p/order/detail.html?orderId={order['id']}")
     assert shopper.orders("to_ship")
     assert False, "deliberate failure"
-'''
+"""
 
 
 def test_a_failing_test_leaves_trace_and_screenshot_without_the_password(tmp_path):
     (tmp_path / "test_fails.py").write_text(FAILING)
     out = tmp_path / "out"
-    result = run_pytest(tmp_path, "-q", "--tracing", "retain-on-failure", "--screenshot", "only-on-failure",
-                        "--output", str(out))
+    result = run_pytest(
+        tmp_path, "-q", "--tracing", "retain-on-failure", "--screenshot", "only-on-failure", "--output", str(out)
+    )
     assert result.returncode == 1 and "deliberate failure" in result.stdout
     files = [p for p in out.rglob("*") if p.is_file()]
     traces = [p for p in files if p.name == "trace.zip"]

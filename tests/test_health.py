@@ -4,7 +4,6 @@ older than two intervals or an outage is open (for systemd, Docker HEALTHCHECK, 
 import json
 
 import pytest
-
 from conftest import ordermon
 
 pytestmark = pytest.mark.e2e
@@ -72,6 +71,6 @@ def test_the_service_unit_and_the_cron_line_run_real_commands():
     assert {int(code) for code in service["RestartPreventExitStatus"].split()} == {Exit.USAGE, Exit.LOCAL_STATE}
     assert unit["Install"]["WantedBy"] == "default.target"
     cron = [line for line in (docs / "cron.md").read_text().splitlines() if line.startswith("*/")]
-    assert len(cron) == 1 and "ordermon\" monitor --once" in cron[0]
+    assert len(cron) == 1 and 'ordermon" monitor --once' in cron[0]
     text = " ".join((docs / "cron.md").read_text().split())
     assert "`ordermon status --check` exits 0" in text and f"and {int(Exit.UNHEALTHY)} otherwise" in text

@@ -19,10 +19,19 @@ FRIDAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 @pytest.fixture
 def settings(storefront, tmp_path, alert_receiver):
     return MonitorSettings(
-        _env_file=None, storefront_url=storefront.url, email=storefront.email,
-        password=storefront.password, db=tmp_path / "ordermon.db", data_dir=tmp_path / "data",
-        alert_urls=[alert_receiver.url], alert_retry_backoff=0.01, failure_threshold=2,
-        retries=1, retry_backoff=0.01, timeout=10, holiday_country="US",
+        _env_file=None,
+        storefront_url=storefront.url,
+        email=storefront.email,
+        password=storefront.password,
+        db=tmp_path / "ordermon.db",
+        data_dir=tmp_path / "data",
+        alert_urls=[alert_receiver.url],
+        alert_retry_backoff=0.01,
+        failure_threshold=2,
+        retries=1,
+        retry_backoff=0.01,
+        timeout=10,
+        holiday_country="US",
     )
 
 
@@ -104,8 +113,12 @@ def _refused(admin):  # a refusing seller answers two hours after the request
 
 
 def _shipped_while_cancelling(admin):  # ships two business days after payment, request or not
-    order = admin.create_order(status="awaiting_cancellation", seller="ships_anyway", paid_at=FRIDAY - dt.timedelta(days=1),
-                               cancel_requested_at=FRIDAY)
+    order = admin.create_order(
+        status="awaiting_cancellation",
+        seller="ships_anyway",
+        paid_at=FRIDAY - dt.timedelta(days=1),
+        cancel_requested_at=FRIDAY,
+    )
     return order["id"], dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
 
 
@@ -115,10 +128,17 @@ def _refund_arrives(admin):
 
 
 SCENARIOS = {
-    "seller_response_overdue": _seller_response, "ship_deadline_passed": _ship_by, "refund_overdue": _refund,
-    "payment_unverified": _verification, "parcel_overdue": _parcel, "protection_expiring": _protection,
-    "unpaid_closing": _unpaid, "dispute_window_closing": _dispute_window, "cancellation_refused": _refused,
-    "shipped_while_cancelling": _shipped_while_cancelling, "refund_arrived": _refund_arrives,
+    "seller_response_overdue": _seller_response,
+    "ship_deadline_passed": _ship_by,
+    "refund_overdue": _refund,
+    "payment_unverified": _verification,
+    "parcel_overdue": _parcel,
+    "protection_expiring": _protection,
+    "unpaid_closing": _unpaid,
+    "dispute_window_closing": _dispute_window,
+    "cancellation_refused": _refused,
+    "shipped_while_cancelling": _shipped_while_cancelling,
+    "refund_arrived": _refund_arrives,
 }
 
 
@@ -173,7 +193,12 @@ def test_an_extension_starts_a_new_episode_and_warns_for_the_new_end(storefront,
     admin.seller(order["id"], "extend_protection", days=15)
     new_end = at(admin, order["id"], "protection_ends")
     assert new_end == end + dt.timedelta(days=15)
-    for moment in (end - dt.timedelta(days=7), end - dt.timedelta(days=3), end, new_end - dt.timedelta(days=14, minutes=1)):
+    for moment in (
+        end - dt.timedelta(days=7),
+        end - dt.timedelta(days=3),
+        end,
+        new_end - dt.timedelta(days=14, minutes=1),
+    ):
         admin.clock(set=moment)
         polled(monitor)  # the old end's warnings do not come; the new end's not yet
     rows = alerts_of(monitor, order["id"], "protection_expiring")
@@ -183,8 +208,11 @@ def test_an_extension_starts_a_new_episode_and_warns_for_the_new_end(storefront,
         polled(monitor)
     rows = alerts_of(monitor, order["id"], "protection_expiring")
     assert [(a["level"], a["episode"], a["superseded"]) for a in rows] == [
-        ("14d", "protection_ends:0", 1), ("14d", "protection_ends:1", 0), ("7d", "protection_ends:1", 0),
-        ("3d", "protection_ends:1", 0)]
+        ("14d", "protection_ends:0", 1),
+        ("14d", "protection_ends:1", 0),
+        ("7d", "protection_ends:1", 0),
+        ("3d", "protection_ends:1", 0),
+    ]
     assert all(a["deadline"] == new_end.isoformat() for a in rows[1:])
     notes = [n for n in alert_receiver.wait_for(len(monitor.store.alerts())) if "Buyer protection" in n["title"]]
     assert len(notes) == 4
@@ -201,8 +229,14 @@ def test_changed_window_settings_send_nothing_again(storefront, open_monitor, al
     monitor = open_monitor()
     assert len(polled(monitor).alerts) == 2
     monitor.close()
-    changed = open_monitor(refund_business_days={"card": 5}, processing_business_days=3, seller_response_hours=48,
-                           protection_days=90, grace_minutes=0, holiday_country="DE")
+    changed = open_monitor(
+        refund_business_days={"card": 5},
+        processing_business_days=3,
+        seller_response_hours=48,
+        protection_days=90,
+        grace_minutes=0,
+        holiday_country="DE",
+    )
     admin.clock(set=FRIDAY + dt.timedelta(days=41))
     assert polled(changed).alerts == []
     changed.deliver()
@@ -239,8 +273,9 @@ def test_a_site_on_another_calendar_alerts_at_its_own_deadline(storefront, open_
 
 
 @pytest.mark.storefront(orders=300, seed=5)
-def test_a_first_poll_of_a_long_history_sends_one_digest_and_keeps_every_alert(storefront, open_monitor,
-                                                                               alert_receiver):
+def test_a_first_poll_of_a_long_history_sends_one_digest_and_keeps_every_alert(
+    storefront, open_monitor, alert_receiver
+):
     monitor = open_monitor()
     created = polled(monitor).alerts
     assert len(created) > monitor.settings.digest_over
@@ -275,8 +310,9 @@ def test_history_has_one_row_per_change_not_per_poll(storefront, open_monitor):
 
 @pytest.mark.storefront(orders=0)
 def test_failed_delivery_is_retried_and_arrives_once(storefront, open_monitor, alert_receiver):
-    storefront.admin.create_order(status="closed", refund_started_at=storefront.admin.now() - dt.timedelta(days=60),
-                                  refund_business_days=None)
+    storefront.admin.create_order(
+        status="closed", refund_started_at=storefront.admin.now() - dt.timedelta(days=60), refund_business_days=None
+    )
     alert_receiver.fail_next(1)
     monitor = open_monitor()
     polled(monitor)
@@ -341,8 +377,11 @@ def test_unchanged_orders_get_no_detail_reads(storefront, open_monitor):
     second = polled(monitor)
     after = storefront.admin.state()["requests"].get("GET /p/order/detail.json", 0)
     assert second.details_read == after - before == 0
-    refund = next(o for o in storefront.admin.state()["orders"]
-                  if o["refund_status"] == "pending" and o["refund_business_days"] is not None)
+    refund = next(
+        o
+        for o in storefront.admin.state()["orders"]
+        if o["refund_status"] == "pending" and o["refund_business_days"] is not None
+    )
     storefront.admin.clock(advance=60 * 86400)  # the refund arrives: the list shows it
     third = polled(monitor)
     assert third.details_read >= 1

@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import lines_until, ordermon
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +45,7 @@ def test_once_json_then_status_alerts_history(env, storefront, alert_receiver):
 
     db = env["ORDERMON_DB"]
     assert oct(os.stat(db).st_mode)[-3:] == "600"
-    assert storefront.password.encode() not in open(db, "rb").read()
+    assert storefront.password.encode() not in Path(db).read_bytes()
 
 
 def test_bad_settings_name_the_setting(env):
@@ -63,8 +62,13 @@ def test_read_commands_without_a_database(env, tmp_path):
 
 
 def test_sigterm_stops_cleanly_and_a_second_monitor_refuses(env):
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines_until(proc.stderr, lambda line: line.startswith("poll "))
         second = ordermon(env, "monitor", "--once")
@@ -87,8 +91,12 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
     admin.clock(advance=30 * 86400)
     admin.faults(latency_ms=150, target="GET /p/order/detail.json")
     start = admin.state()["requests"].get("GET /p/order/detail.json", 0)
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     assert storefront.site.wait_for_requests("GET /p/order/detail.json", start + 5, timeout=60)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -102,7 +110,8 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
     site = {o["id"]: o for o in admin.state()["orders"]}
     known = {o["order_id"]: o for o in store.orders()}
     assert {i: (o["status"], o["refund_status"]) for i, o in known.items()} == {
-        i: (o["status"], o["refund_status"]) for i, o in site.items()}
+        i: (o["status"], o["refund_status"]) for i, o in site.items()
+    }
     messages = [(m["title"], m["message"]) for m in alert_receiver.received]
     assert len(messages) > sent_before
     assert max(Counter(messages).values()) == 1  # nothing sent twice
@@ -133,9 +142,13 @@ def descendants(pid: int) -> list[str]:
 
 @pytest.mark.parametrize("via, browser_between_polls", [("http", False), ("browser", True)])
 def test_between_polls_no_browser_is_resident_in_http_mode(env, via, browser_between_polls):
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
-                            env=env | {"ORDERMON_POLL_VIA": via}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+        env=env | {"ORDERMON_POLL_VIA": via},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines_until(proc.stderr, lambda line: line.startswith("poll "))  # the first poll is over
         names = descendants(proc.pid)

@@ -34,14 +34,32 @@ def utcnow() -> dt.datetime:
 
 
 def finding(order_id=ORDER, rule="refund_overdue", deadline=DEADLINE, deadline_name="refund_expected_by"):
-    return Finding(rule, order_id, deadline, FOUND_AT, "the refund has not arrived", "check your card", "",
-                   f"{deadline_name}:0", deadline_name)
+    return Finding(
+        rule,
+        order_id,
+        deadline,
+        FOUND_AT,
+        "the refund has not arrived",
+        "check your card",
+        "",
+        f"{deadline_name}:0",
+        deadline_name,
+    )
 
 
 def record(store, findings, targets, **extra):
-    return store.record_poll("a", started=SITE_NOW, site_now=extra.pop("site_now", SITE_NOW), orders_seen=1,
-                             details_read=1, orders=[], changes=[], findings=list(findings), targets=targets,
-                             **extra)
+    return store.record_poll(
+        "a",
+        started=SITE_NOW,
+        site_now=extra.pop("site_now", SITE_NOW),
+        orders_seen=1,
+        details_read=1,
+        orders=[],
+        changes=[],
+        findings=list(findings),
+        targets=targets,
+        **extra,
+    )
 
 
 def within(stamp: str | None, earliest: dt.datetime, latest: dt.datetime) -> bool:
@@ -81,15 +99,25 @@ def test_a_new_alert_is_recorded_whole_with_one_unattempted_delivery_per_target_
     assert (alert["deadline"], alert["site_now"], alert["url"]) == (DEADLINE.isoformat(), SITE_NOW.isoformat(), URL)
     assert within(alert["created"], before, after)
     assert store.deliveries(created.id) == [
-        {"alert_id": created.id, "target": target, "label": label, "state": "pending", "attempts": 0,
-         "last_error": None, "next_attempt": alert["created"], "delivered": None}
-        for target, label in TARGETS]
+        {
+            "alert_id": created.id,
+            "target": target,
+            "label": label,
+            "state": "pending",
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt": alert["created"],
+            "delivered": None,
+        }
+        for target, label in TARGETS
+    ]
     assert [d["target"] for d in store.due_deliveries(after)] == ["t1", "t2"]
 
 
 def test_a_failed_polls_alert_takes_the_time_it_was_found_at(store):
-    store.record_failure("a", started=SITE_NOW, error="down", findings=[finding("", "monitor_failing")],
-                         targets=TARGETS)
+    store.record_failure(
+        "a", started=SITE_NOW, error="down", findings=[finding("", "monitor_failing")], targets=TARGETS
+    )
     (alert,) = store.alerts()
     assert (alert["site_now"], alert["url"], alert["order_id"]) == (FOUND_AT.isoformat(), None, "")
     assert [d["attempts"] for d in store.deliveries(alert["id"])] == [0, 0]
@@ -112,8 +140,10 @@ def test_due_deliveries_go_out_once_each_and_are_marked_delivered(store, notifie
     assert notifier.deliver_due(store) == {"delivered": 2, "failed": 0}
     after = utcnow()
     assert [(n["title"], n["message"]) for n in alert_receiver.received] == [
-        (f"Refund hasn't arrived \N{EM DASH} order {ORDER}",
-         f"{first.message}\n\nOrder page: {URL}\n\n(ordermon alert #{first.id})"),
+        (
+            f"Refund hasn't arrived \N{EM DASH} order {ORDER}",
+            f"{first.message}\n\nOrder page: {URL}\n\n(ordermon alert #{first.id})",
+        ),
         ("ordermon can't read your orders", f"{second.message}\n\n(ordermon alert #{second.id})"),
     ]
     for alert in (first, second):
@@ -124,8 +154,7 @@ def test_due_deliveries_go_out_once_each_and_are_marked_delivered(store, notifie
     assert len(alert_receiver.received) == 2
 
 
-def test_a_failed_delivery_is_retried_after_a_doubling_backoff_then_given_up(store, notifier, target,
-                                                                             alert_receiver):
+def test_a_failed_delivery_is_retried_after_a_doubling_backoff_then_given_up(store, notifier, target, alert_receiver):
     (alert,) = record(store, [finding()], notifier.targets())
     alert_receiver.fail_next(3)
     for attempt, backoff in [(1, 10), (2, 20)]:
@@ -137,8 +166,7 @@ def test_a_failed_delivery_is_retried_after_a_doubling_backoff_then_given_up(sto
         assert row["last_error"].endswith(FAILED_500)
         wait = dt.timedelta(seconds=backoff)
         assert within(row["next_attempt"], before + wait, after + wait)
-        assert notifier.deliver_due(store, now=before + wait - dt.timedelta(seconds=1)) == {"delivered": 0,
-                                                                                          "failed": 0}
+        assert notifier.deliver_due(store, now=before + wait - dt.timedelta(seconds=1)) == {"delivered": 0, "failed": 0}
     assert notifier.deliver_due(store, now=utcnow() + FAR) == {"delivered": 0, "failed": 1}
     row = delivery(store, alert.id, target)
     assert (row["state"], row["attempts"], row["next_attempt"]) == ("failed", 3, None)
@@ -189,8 +217,9 @@ def test_every_failure_of_a_pass_is_counted(store, notifier, alert_receiver):
     assert notifier.deliver_due(store) == {"delivered": 0, "failed": 2}
 
 
-def test_why_a_delivery_failed_is_kept_when_apprise_is_quiet_in_the_applications_log(store, notifier, target,
-                                                                                       alert_receiver):
+def test_why_a_delivery_failed_is_kept_when_apprise_is_quiet_in_the_applications_log(
+    store, notifier, target, alert_receiver
+):
     apprise_log = logging.getLogger("apprise")
     level = apprise_log.level
     apprise_log.setLevel(logging.ERROR)
@@ -210,8 +239,9 @@ def test_stop_ends_the_pass_before_the_next_delivery(store, notifier, target, al
     assert [delivery(store, a.id, target)["state"] for a in alerts] == ["delivered", "pending"]
 
 
-def test_a_delivery_to_a_target_no_longer_configured_is_left_and_the_rest_go_out(store, notifier, target,
-                                                                                  alert_receiver):
+def test_a_delivery_to_a_target_no_longer_configured_is_left_and_the_rest_go_out(
+    store, notifier, target, alert_receiver
+):
     (old,) = record(store, [finding()], [("gone", "a target since removed")])
     (new,) = record(store, [finding(OTHER)], notifier.targets())
     assert notifier.deliver_due(store) == {"delivered": 1, "failed": 0}
@@ -221,8 +251,16 @@ def test_a_delivery_to_a_target_no_longer_configured_is_left_and_the_rest_go_out
 
 def test_a_digest_goes_out_as_one_notification_naming_every_alert(store, notifier, target, alert_receiver):
     later = DEADLINE + dt.timedelta(hours=5, minutes=7)
-    created = record(store, [finding(), finding(OTHER, "seller_response_overdue", later, "seller_response_by"),
-                             finding("", "monitor_failing", later, None)], notifier.targets(), digest_over=2)
+    created = record(
+        store,
+        [
+            finding(),
+            finding(OTHER, "seller_response_overdue", later, "seller_response_by"),
+            finding("", "monitor_failing", later, None),
+        ],
+        notifier.targets(),
+        digest_over=2,
+    )
     assert notifier.deliver_due(store) == {"delivered": 1, "failed": 0}
     ((title, message),) = [(n["title"], n["message"]) for n in alert_receiver.received]
     assert title == "3 new alerts for a"
@@ -230,7 +268,8 @@ def test_a_digest_goes_out_as_one_notification_naming_every_alert(store, notifie
         f"- {ORDER}: Refund hasn't arrived; Refund expected by 2026-11-20 10:30 UTC\n"
         f"- {OTHER}: Seller hasn't answered your cancellation; Seller must answer by 2026-11-20 15:37 UTC\n"
         "- a: ordermon can't read your orders; Deadline 2026-11-20 15:37 UTC\n\n"
-        f"`ordermon alerts` shows each with its next step. (ordermon alerts #{created[0].id}-#{created[2].id})")
+        f"`ordermon alerts` shows each with its next step. (ordermon alerts #{created[0].id}-#{created[2].id})"
+    )
     assert [a["states"] for a in store.alerts()] == ["delivered"] * 3
     assert delivery(store, created[0].id, target)["attempts"] == 1
 
@@ -293,16 +332,18 @@ def test_delivery_schemes_are_named_once_each_without_anything_past_them():
 
 
 def test_on_open_an_interrupted_send_is_uncertain_and_a_removed_targets_deliveries_are_dropped(
-        tmp_path, notifier, target, alert_receiver):
+    tmp_path, notifier, target, alert_receiver
+):
     store = Store(tmp_path / "ordermon.db")
     (sent,) = record(store, [finding()], notifier.targets())
-    (kept,) = record(store, [finding(OTHER)], notifier.targets() + [("gone", "a target since removed")])
+    (kept,) = record(store, [finding(OTHER)], [*notifier.targets(), ("gone", "a target since removed")])
     store.mark_sending(sent.id, target, attempts=1)
     store.db.conn.close()  # the process dies here: Apprise may or may not have delivered
     store = Store(tmp_path / "ordermon.db")
     assert notifier.recover(store) == {"uncertain": 1, "dropped": 1}
     assert [(d["target"], d["state"]) for d in store.deliveries(kept.id)] == sorted(
-        [(target, "pending"), ("gone", "dropped")])
+        [(target, "pending"), ("gone", "dropped")]
+    )
     assert notifier.deliver_due(store) == {"delivered": 1, "failed": 0}
     assert [n["message"].endswith(f"#{kept.id})") for n in alert_receiver.received] == [True]
     store.close()

@@ -25,11 +25,23 @@ LATER = dt.timedelta(days=1)  # past any retry's backoff
 
 
 def settings_for(storefront, tmp_path, **overrides) -> MonitorSettings:
-    return MonitorSettings(**({
-        "_env_file": None, "storefront_url": storefront.url, "email": storefront.email,
-        "password": storefront.password, "db": tmp_path / "ordermon.db", "data_dir": tmp_path / "data",
-        "retries": 1, "retry_backoff": 0.01, "timeout": 10, "alert_retry_backoff": 0.01,
-    } | overrides))
+    return MonitorSettings(
+        **(
+            {
+                "_env_file": None,
+                "storefront_url": storefront.url,
+                "email": storefront.email,
+                "password": storefront.password,
+                "db": tmp_path / "ordermon.db",
+                "data_dir": tmp_path / "data",
+                "retries": 1,
+                "retry_backoff": 0.01,
+                "timeout": 10,
+                "alert_retry_backoff": 0.01,
+            }
+            | overrides
+        )
+    )
 
 
 def polled(monitor) -> list:
@@ -40,8 +52,9 @@ def polled(monitor) -> list:
 
 # ---------------------------------------------------------------- the outbox
 @pytest.mark.storefront(orders=0)
-def test_a_delivery_failing_every_attempt_is_failed_after_the_last_and_never_sent(storefront, tmp_path, browser,
-                                                                                  alert_receiver):
+def test_a_delivery_failing_every_attempt_is_failed_after_the_last_and_never_sent(
+    storefront, tmp_path, browser, alert_receiver
+):
     storefront.scenarios.stuck_refund(days_ago=60)  # one alert at the first poll
     alert_receiver.fail_next(3)  # down for exactly the attempts allowed: a fourth would get through
     settings = settings_for(storefront, tmp_path, alert_urls=[alert_receiver.url], alert_max_attempts=3)
@@ -63,8 +76,9 @@ def test_a_delivery_failing_every_attempt_is_failed_after_the_last_and_never_sen
 
 
 @pytest.mark.storefront(orders=0)
-def test_deliveries_pending_for_a_target_no_longer_configured_are_dropped(storefront, tmp_path, browser,
-                                                                         alert_receiver):
+def test_deliveries_pending_for_a_target_no_longer_configured_are_dropped(
+    storefront, tmp_path, browser, alert_receiver
+):
     storefront.scenarios.stuck_refund(days_ago=60)
     with AlertReceiver() as removed:
         removed.fail_next(1)  # down at the first attempt: its delivery waits for a retry
@@ -97,8 +111,10 @@ def test_two_accounts_polled_by_one_monitor_keep_their_orders_apart(storefront, 
     for order in admin.state()["orders"]:
         site.setdefault(order["account"], set()).add(order["id"])
     assert {len(ids) for ids in site.values()} == {10, 12} and {i[-4:] for i in site[other_email]} == {other_suffix}
-    accounts = [{"storefront_url": storefront.url, "email": storefront.email, "password": storefront.password},
-                {"storefront_url": storefront.url, "email": other_email, "password": other_password}]
+    accounts = [
+        {"storefront_url": storefront.url, "email": storefront.email, "password": storefront.password},
+        {"storefront_url": storefront.url, "email": other_email, "password": other_password},
+    ]
     settings = settings_for(storefront, tmp_path, accounts=accounts)
     with Monitor(settings, browser=browser) as monitor:
         first, second = (a.label for a in monitor.accounts)
@@ -106,14 +122,18 @@ def test_two_accounts_polled_by_one_monitor_keep_their_orders_apart(storefront, 
         assert [(r.account, r.orders_seen) for r in polled(monitor)] == [(first, 12), (second, 10)]
         store = monitor.store
         assert {label: {o["order_id"] for o in store.orders(label)} for label in emails} == {
-            label: site[email] for label, email in emails.items()}
+            label: site[email] for label, email in emails.items()
+        }
 
-        shipped = next(o for o in admin.state()["orders"]
-                       if o["account"] == other_email and o["status"] == "awaiting_shipment")
+        shipped = next(
+            o for o in admin.state()["orders"] if o["account"] == other_email and o["status"] == "awaiting_shipment"
+        )
         admin.seller(shipped["id"], "ship")  # a change on the second account's side only
         assert [(r.account, r.changes) for r in polled(monitor)] == [(first, 0), (second, 1)]
         assert [h["status_to"] for h in store.history(shipped["id"], account=second)] == [
-            "awaiting_shipment", "awaiting_delivery"]
+            "awaiting_shipment",
+            "awaiting_delivery",
+        ]
         assert store.history(shipped["id"], account=first) == []
 
     admin.settings(auto_actions=False)  # the platform does nothing: deadlines pass, on both sides
@@ -122,7 +142,8 @@ def test_two_accounts_polled_by_one_monitor_keep_their_orders_apart(storefront, 
         assert [(r.account, r.orders_seen) for r in polled(monitor)] == [(first, 12), (second, 10)]
         store = monitor.store
         assert {label: {o["order_id"] for o in store.orders(label)} for label in emails} == {
-            label: site[email] for label, email in emails.items()}
+            label: site[email] for label, email in emails.items()
+        }
         alerts = store.alerts()
         assert {a["account"] for a in alerts} == {first, second}
         assert all(a["order_id"] in site[emails[a["account"]]] for a in alerts)
@@ -136,13 +157,18 @@ def test_sigterm_in_the_middle_of_a_poll_finishes_it_and_exits_cleanly(storefron
     admin.clock(freeze=True)
     latency_ms = 1500  # 12 details, 8 at a time: a poll of two rounds of 1.5 s each
     admin.faults(latency_ms=latency_ms, target="GET /p/order/detail.json")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # The poll is under way once the site has been asked for a detail; answers take 1.5 s.
         assert storefront.site.wait_for_requests("GET /p/order/detail.json", 1, timeout=90)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -26,8 +26,19 @@ from fixtures.browser_launch import lending_chromium
 from flows import browser as discovery
 
 OTHER_SUITE = Path(__file__).parent / "data" / "other_suite"
-HEAVY = {"flows", "monitor", "starlette", "uvicorn", "httpx", "holidays", "playwright",
-         "pytest_playwright", "apprise", "pydantic", "jinja2"}
+HEAVY = {
+    "flows",
+    "monitor",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "holidays",
+    "playwright",
+    "pytest_playwright",
+    "apprise",
+    "pydantic",
+    "jinja2",
+}
 
 
 @dataclass
@@ -45,14 +56,31 @@ class Run:
 
 def start(folder: Path, *args: str, plugin: bool, cwd: Path = OTHER_SUITE, **env: str) -> subprocess.Popen:
     folder.mkdir(parents=True)
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("ORDERMON_", "PYTEST_", "PLAYWRIGHT_", "DEBUG"))}
-    env = clean | {"PYTHONDONTWRITEBYTECODE": "1", "OTHER_SUITE_RECORD": str(folder / "record.jsonl"),
-                   "DEBUG": "pw:browser", "DEBUG_FILE": str(folder / "playwright.log")} | env
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERMON_", "PYTEST_", "PLAYWRIGHT_", "DEBUG"))}
+    env = (
+        clean
+        | {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OTHER_SUITE_RECORD": str(folder / "record.jsonl"),
+            "DEBUG": "pw:browser",
+            "DEBUG_FILE": str(folder / "playwright.log"),
+        }
+        | env
+    )
     # (hypothesis's plugin, in both runs, only costs a second per start)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-               *([] if plugin else ["-p", "no:ordermon"]),
-               f"--rootdir={cwd}", f"--junitxml={folder / 'junit.xml'}", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        *([] if plugin else ["-p", "no:ordermon"]),
+        f"--rootdir={cwd}",
+        f"--junitxml={folder / 'junit.xml'}",
+        *args,
+    ]
     return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -68,16 +96,20 @@ def finish(process: subprocess.Popen, folder: Path, output: Path | None = None) 
     outcomes = {}
     for case in ET.parse(folder / "junit.xml").getroot().iter("testcase"):
         test_id = f"{case.get('classname')}::{case.get('name')}"
-        outcomes[test_id] = [(child.tag, child.get("message", "")) for child in case
-                             if child.tag in ("error", "failure", "skipped")]
+        outcomes[test_id] = [
+            (child.tag, child.get("message", "")) for child in case if child.tag in ("error", "failure", "skipped")
+        ]
     record = folder / "record.jsonl"
     records = {}
-    for line in (record.read_text().splitlines() if record.exists() else []):
+    for line in record.read_text().splitlines() if record.exists() else []:
         entry = json.loads(line)
         records[entry["test"]] = entry["value"]
     log = folder / "playwright.log"
-    launches = [normalize(line.split("<launching> ", 1)[1])
-                for line in (log.read_text().splitlines() if log.exists() else []) if "<launching> " in line]
+    launches = [
+        normalize(line.split("<launching> ", 1)[1])
+        for line in (log.read_text().splitlines() if log.exists() else [])
+        if "<launching> " in line
+    ]
     summary = re.search(r"=+ warnings summary =+\n(.*?)\n-- Docs:", stdout, re.S)
     artifacts = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file()) if output else []
     return Run(done, outcomes, records, launches, summary.group(1) if summary else "", artifacts)
@@ -132,8 +164,10 @@ def managed_browsers(tmp_path_factory) -> Path:
     (shell / "chrome-headless-shell").symlink_to(system)
     ffmpeg = root / f"ffmpeg-{revisions['ffmpeg']}" / "ffmpeg-linux"
     ffmpeg.parent.mkdir()
-    ffmpeg.write_text(f"#!{sys.executable}\nimport shutil, sys\n"
-                      "with open(sys.argv[-1], 'wb') as out:\n    shutil.copyfileobj(sys.stdin.buffer, out)\n")
+    ffmpeg.write_text(
+        f"#!{sys.executable}\nimport shutil, sys\n"
+        "with open(sys.argv[-1], 'wb') as out:\n    shutil.copyfileobj(sys.stdin.buffer, out)\n"
+    )
     ffmpeg.chmod(0o755)
     return root
 
@@ -144,8 +178,20 @@ def test_another_suite_runs_the_same_with_and_without_ordermon(tmp_path, managed
     """Chromium that Playwright finds itself, Firefox and WebKit (not installed), videos and
     screenshots: the same outcomes, launch arguments, command lines, artifacts and warnings."""
     with_, without = with_and_without_ordermon(
-        tmp_path, "--browser", "chromium", "--browser", "firefox", "--browser", "webkit",
-        "--video", "on", "--screenshot", "on", output=True, PLAYWRIGHT_BROWSERS_PATH=str(managed_browsers))
+        tmp_path,
+        "--browser",
+        "chromium",
+        "--browser",
+        "firefox",
+        "--browser",
+        "webkit",
+        "--video",
+        "on",
+        "--screenshot",
+        "on",
+        output=True,
+        PLAYWRIGHT_BROWSERS_PATH=str(managed_browsers),
+    )
     same(with_, without)
     for test in ("test_page", "test_context_by_hand", "test_new_context", "test_per_test_launch_args"):
         chromium = next(k for k in with_.outcomes if k.startswith(f"check_browser::{test}[chromium"))
@@ -154,7 +200,9 @@ def test_another_suite_runs_the_same_with_and_without_ordermon(tmp_path, managed
             other = next(k for k in with_.outcomes if k.startswith(f"check_browser::{test}[{browser}"))
             [(kind, message)] = with_.outcomes[other]
             assert kind == "error" and "Executable doesn't exist" in message and f"{browser}-" in message
-    shot = next(p for p in with_.artifacts if p.startswith("check-browser-py-test-page-chromium") and p.endswith(".png"))
+    shot = next(
+        p for p in with_.artifacts if p.startswith("check-browser-py-test-page-chromium") and p.endswith(".png")
+    )
     assert (tmp_path / "with" / "output" / shot).read_bytes().startswith(b"\x89PNG")
     assert any(p.endswith("video.webm") for p in with_.artifacts)
     # per-test launch options reach pytest-playwright: a second browser with its own flag
@@ -178,8 +226,14 @@ def test_without_playwrights_chromium_ordermon_lends_the_one_it_finds(tmp_path, 
     found = discovery.find_chromium()
     assert found, "no Chromium: `make browser` installs one"
     with_, without = with_and_without_ordermon(
-        tmp_path, "check_browser.py", "--browser", "chromium", "--browser", "firefox",
-        PLAYWRIGHT_BROWSERS_PATH=str(empty))
+        tmp_path,
+        "check_browser.py",
+        "--browser",
+        "chromium",
+        "--browser",
+        "firefox",
+        PLAYWRIGHT_BROWSERS_PATH=str(empty),
+    )
     # the launch arguments the tests see (without ordermon, one test fails before recording them)
     assert {name: with_.records[name] for name in without.records} == without.records
     assert with_.records["per_test_launch_args[chromium]"] == {"args": ["--mute-audio"]}
@@ -201,7 +255,8 @@ def blockers(folder: Path, *names: str) -> Path:
         (folder / name / "__init__.py").write_text(
             "import os\n"
             f"with open(os.environ['BLOCKED_LOG'], 'a') as log: log.write({name!r} + '\\n')\n"
-            f"raise ModuleNotFoundError('blocked for the test', name={name!r})\n")
+            f"raise ModuleNotFoundError('blocked for the test', name={name!r})\n"
+        )
     return folder
 
 
@@ -222,21 +277,34 @@ def test_the_storefront_fixture_names_the_extra_it_needs(tmp_path):
     (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "test_shop.py").write_text("def test_shop(storefront):\n    pass\n")
     path = blockers(tmp_path / "blocked", "starlette", "uvicorn", "pytest_playwright")
-    process = start(tmp_path / "run", "-p", "no:playwright", plugin=True, cwd=tmp_path / "suite",
-                    PYTHONPATH=str(path), BLOCKED_LOG=str(tmp_path / "blocked.log"))
+    process = start(
+        tmp_path / "run",
+        "-p",
+        "no:playwright",
+        plugin=True,
+        cwd=tmp_path / "suite",
+        PYTHONPATH=str(path),
+        BLOCKED_LOG=str(tmp_path / "blocked.log"),
+    )
     run = finish(process, tmp_path / "run")
     [(kind, _)] = run.outcomes["test_shop::test_shop"]
     assert kind == "error" and " ERROR at setup of test_shop " in run.process.stdout, run.process.stdout
     report = run.process.stdout.split(" ERROR at setup of test_shop ")[1].split("\n")[1:3]
     assert report[1].startswith(("-", "=")), run.process.stdout  # the message, one line, no traceback
-    assert re.fullmatch(r"the storefront fixture needs the harness extra \(no module '(starlette|uvicorn)'\): "
-                        r"pip install 'ordermon\[harness\]'", report[0]), report
+    assert re.fullmatch(
+        r"the storefront fixture needs the harness extra \(no module '(starlette|uvicorn)'\): "
+        r"pip install 'ordermon\[harness\]'",
+        report[0],
+    ), report
 
 
 def test_importing_the_plugin_imports_nothing_heavy():
     code = "import sys, fixtures.pytest_plugin; print(' '.join(sorted(sys.modules)))"
-    modules = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True, timeout=60).stdout.split())
+    modules = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+    )
     assert {m for m in modules if m.split(".")[0] in HEAVY} == set()
     assert {m for m in modules if m.startswith("fixtures")} == {"fixtures", "fixtures.pytest_plugin"}
 
@@ -266,8 +334,11 @@ def test_a_chromium_is_lent_only_where_playwright_has_none(monkeypatch):
     missing = FakeLaunch(MISSING)
     assert lending_chromium(missing, {"args": ["--x"]})(slow_mo=5) == "browser"
     assert missing.calls == [{"slow_mo": 5}, {"slow_mo": 5, "executable_path": "/usr/bin/found-chromium"}]
-    for launch_args, kwargs, error in (({"channel": "chrome"}, {}, MISSING), ({}, {"executable_path": "/x"}, MISSING),
-                                       ({}, {}, "BrowserType.launch: Target page, context or browser has been closed")):
+    for launch_args, kwargs, error in (
+        ({"channel": "chrome"}, {}, MISSING),
+        ({}, {"executable_path": "/x"}, MISSING),
+        ({}, {}, "BrowserType.launch: Target page, context or browser has been closed"),
+    ):
         other = FakeLaunch(error)
         with pytest.raises(Exception, match=re.escape(error)):
             lending_chromium(other, launch_args)(**kwargs)

@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import ordermon
 
 pytestmark = pytest.mark.e2e
@@ -20,8 +19,14 @@ pytestmark = pytest.mark.e2e
 def on_terminal(env: dict, *args: str, cwd) -> tuple[int, str, str]:
     """Run `ordermon` with its stderr on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
     master, slave = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "monitor.cli", *args], stdout=subprocess.PIPE,
-                               stderr=slave, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+    )
     os.close(slave)
     out: list[bytes] = []
     reader = threading.Thread(target=lambda: out.append(process.stdout.read()))
@@ -75,6 +80,7 @@ def test_a_batch_cancel(cli_env, storefront, tmp_path):
     assert code == 0
     assert "cancelling" in shown and "2/2" in shown and "100%" in shown
     assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == ids
-    code, out, shown = on_terminal(cli_env, "cancel", *ids, "--reason", "out of stock", "--dry-run", "--json",
-                                   cwd=tmp_path)
+    code, out, shown = on_terminal(
+        cli_env, "cancel", *ids, "--reason", "out of stock", "--dry-run", "--json", cwd=tmp_path
+    )
     assert code == 0 and "%" not in shown and len(out.splitlines()) == 2

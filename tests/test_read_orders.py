@@ -35,8 +35,9 @@ def test_ui_view_orders_until_no_more_matches_the_json(shopper):
 
 
 def test_detail_has_payment_method_timestamps_and_deadlines(shopper, storefront):
-    order = storefront.admin.create_order(status="awaiting_cancellation", seller="silent",
-                                          payment_method="western_union")
+    order = storefront.admin.create_order(
+        status="awaiting_cancellation", seller="silent", payment_method="western_union"
+    )
     detail = shopper.order(order["id"])
     assert detail.status is Status.AWAITING_CANCELLATION
     assert detail.payment_method == "western_union" and detail.refund_destination == "the Alipay balance"

@@ -5,21 +5,28 @@ from flows.reasons import match_reason
 
 # As the storefront's drop-down offers them (the real site's wording).
 OFFERED = [
-    "I ordered the wrong product(s)", "I placed a duplicate order", "I don't need this order",
-    "Shipping takes too long", "I am not able to contact the supplier",
-    "The supplier said the product(s) I want is out of stock", "The supplier refuses to ship the product(s)",
+    "I ordered the wrong product(s)",
+    "I placed a duplicate order",
+    "I don't need this order",
+    "Shipping takes too long",
+    "I am not able to contact the supplier",
+    "The supplier said the product(s) I want is out of stock",
+    "The supplier refuses to ship the product(s)",
 ]
 
 
-@pytest.mark.parametrize("wanted, expected", [
-    ("I ordered the wrong product(s)", "I ordered the wrong product(s)"),
-    ("wrong", "I ordered the wrong product(s)"),
-    ("DUPLICATE", "I placed a duplicate order"),
-    ("i placed", "I placed a duplicate order"),
-    ("shipping", "Shipping takes too long"),
-    ("out of stock", "The supplier said the product(s) I want is out of stock"),
-    ("  i don't need this order ", "I don't need this order"),
-])
+@pytest.mark.parametrize(
+    "wanted, expected",
+    [
+        ("I ordered the wrong product(s)", "I ordered the wrong product(s)"),
+        ("wrong", "I ordered the wrong product(s)"),
+        ("DUPLICATE", "I placed a duplicate order"),
+        ("i placed", "I placed a duplicate order"),
+        ("shipping", "Shipping takes too long"),
+        ("out of stock", "The supplier said the product(s) I want is out of stock"),
+        ("  i don't need this order ", "I don't need this order"),
+    ],
+)
 def test_a_word_or_prefix_picks_one_reason(wanted, expected):
     assert match_reason(wanted, OFFERED) == expected
 

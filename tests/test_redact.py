@@ -16,8 +16,8 @@ from re import _parser as sre_parse
 
 import apprise
 import pytest
-
 from conftest import free_port
+
 from monitor.alerts import Notifier
 from monitor.redact import describe_target, plugin_for, scrub
 from monitor.rules import Finding
@@ -29,7 +29,11 @@ SECRETS = [  # the issue's examples: a token, a user key, a secret topic, a pass
     ("pover://userkeysecret0123@apptokensecret0123", ["userkeysecret0123", "apptokensecret0123"], "Pushover"),
     ("ntfy://secret-topic-0123", ["secret-topic-0123"], "ntfy"),
     ("mailto://someone:mailpassword0123@example.com", ["mailpassword0123", "someone"], "E-Mail"),
-    ("json://user:jsonpassword0123@hooks.example.com:8080/secret-path-0123", ["jsonpassword0123", "secret-path-0123"], "JSON"),
+    (
+        "json://user:jsonpassword0123@hooks.example.com:8080/secret-path-0123",
+        ["jsonpassword0123", "secret-path-0123"],
+        "JSON",
+    ),
     # shaped like a host name: only Apprise's knowledge that it is the password hides it
     ("mailto://someone:sec.ret.word@example.com", ["sec.ret.word"], "E-Mail"),
 ]
@@ -38,6 +42,7 @@ SECRETS = [  # the issue's examples: a token, a user key, a secret topic, a pass
 @pytest.fixture
 def no_network(monkeypatch):
     """Any connection attempt fails the test: building a label must send nothing."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"network use: {args[:2]}")
 
@@ -82,6 +87,7 @@ ALNUM = string.ascii_lowercase + string.digits
 
 def matching(pattern: str) -> str:
     """One string the token's regular expression accepts."""
+
     def walk(items) -> str:
         out = []
         for op, av in items:
@@ -108,6 +114,7 @@ def matching(pattern: str) -> str:
             elif op in (sre_constants.ANY, sre_constants.NOT_LITERAL, sre_constants.CATEGORY):
                 out.append("7" if av == sre_constants.CATEGORY_DIGIT else "x")
         return "".join(out)
+
     return walk(sre_parse.parse(pattern))
 
 
@@ -122,7 +129,7 @@ def value_for(name: str, token: dict, schema: str) -> str:
         values = token.get("values") or [""]
         if isinstance(values, str):
             values = sorted(ast.literal_eval(values.replace("frozenset(", "(")))
-        return str(token.get("default", list(values)[0]))
+        return str(token.get("default", next(iter(values))))
     if kind == "email":
         return "alice@example.com"
     if name == "host":
@@ -149,9 +156,13 @@ def sample(entry: dict) -> tuple[str, list[str]]:
             member = sorted(group)[0] if group else None
             token = tokens.get(member, {"type": "string"})
         values[name] = value_for(name, token, schema)
-    secret = [v.lstrip("@#+") for k, v in values.items()
-              if k not in ("schema", "host", "port") and len(v.lstrip("@#+")) >= 4
-              and not tokens.get(k, {}).get("type", "").startswith(("int", "choice"))]
+    secret = [
+        v.lstrip("@#+")
+        for k, v in values.items()
+        if k not in ("schema", "host", "port")
+        and len(v.lstrip("@#+")) >= 4
+        and not tokens.get(k, {}).get("type", "").startswith(("int", "choice"))
+    ]
     return template.format(**values), secret
 
 
@@ -177,9 +188,19 @@ def test_the_database_holds_labels_and_scrubbed_errors(tmp_path):
     store = Store(tmp_path / "ordermon.db")
     notifier = Notifier([url], backoff=1, max_attempts=1)
     now = dt.datetime.now(dt.UTC)
-    store.record_poll("a", started=now, site_now=now, orders_seen=1, details_read=1, orders=[], changes=[],
-                      findings=[Finding("refund_overdue", "8100000000001234", now, now, "late", "check",
-                                        episode="refund_expected_by:0")], targets=notifier.targets())
+    store.record_poll(
+        "a",
+        started=now,
+        site_now=now,
+        orders_seen=1,
+        details_read=1,
+        orders=[],
+        changes=[],
+        findings=[
+            Finding("refund_overdue", "8100000000001234", now, now, "late", "check", episode="refund_expected_by:0")
+        ],
+        targets=notifier.targets(),
+    )
     assert notifier.deliver_due(store) == {"delivered": 0, "failed": 1}
     (delivery,) = store.deliveries(store.alerts()[0]["id"])
     assert delivery["state"] == "failed" and delivery["last_error"]

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import clean_env, free_port, line_with
+
 from flows import browser as discovery
 
 pytestmark = pytest.mark.e2e
@@ -23,9 +23,14 @@ def run_server():
     browsers it launches end with it), with ``mark`` in its environment."""
     port = free_port()
     mark = secrets.token_hex(8)
-    proc = subprocess.Popen([sys.executable, "-m", "playwright", "run-server", "--port", str(port),
-                             "--host", "127.0.0.1", "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ | {MARK: mark}, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playwright", "run-server", "--port", str(port), "--host", "127.0.0.1", "--unsafe"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {MARK: mark},
+        start_new_session=True,
+    )
     try:
         line_with(proc.stdout, "Listening on", timeout=60)  # it says where it listens once it does
         yield f"ws://127.0.0.1:{port}/", mark
@@ -41,17 +46,26 @@ def test_monitor_polls_through_a_remote_playwright_server(run_server, storefront
     # same path itself would leave a line without it.
     launches = tmp_path / "launches.log"
     wrapper = tmp_path / "chromium"
-    wrapper.write_text(f'#!/bin/sh\necho "${{{MARK}:-launched-locally}}" >> "{launches}"\n'
-                       f'exec "{discovery.require_chromium()}" "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\necho "${{{MARK}:-launched-locally}}" >> "{launches}"\nexec "{discovery.require_chromium()}" "$@"\n'
+    )
     wrapper.chmod(0o755)
     env = {k: v for k, v in clean_env().items() if k != MARK} | {
-        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
-        "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
-        "ORDERMON_DB": str(tmp_path / "ordermon.db"), "ORDERMON_BROWSER_ENDPOINT": endpoint,
+        "ORDERMON_STOREFRONT_URL": storefront.url,
+        "ORDERMON_EMAIL": storefront.email,
+        "ORDERMON_PASSWORD": storefront.password,
+        "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+        "ORDERMON_DB": str(tmp_path / "ordermon.db"),
+        "ORDERMON_BROWSER_ENDPOINT": endpoint,
         "ORDERMON_BROWSER_PATH": str(wrapper),
     }
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", "monitor", "--once", "--json"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--once", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     poll = json.loads(result.stdout)
     assert poll["orders_seen"] == 40 and poll["error"] is None
@@ -61,11 +75,15 @@ def test_monitor_polls_through_a_remote_playwright_server(run_server, storefront
 
 def test_unreachable_endpoint_is_a_clear_error(tmp_path, storefront):
     env = clean_env() | {
-        "ORDERMON_STOREFRONT_URL": storefront.url, "ORDERMON_EMAIL": storefront.email,
-        "ORDERMON_PASSWORD": storefront.password, "ORDERMON_DATA_DIR": str(tmp_path / "data"),
-        "ORDERMON_BROWSER_ENDPOINT": "ws://127.0.0.1:9/", "ORDERMON_TIMEOUT": "2",
+        "ORDERMON_STOREFRONT_URL": storefront.url,
+        "ORDERMON_EMAIL": storefront.email,
+        "ORDERMON_PASSWORD": storefront.password,
+        "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+        "ORDERMON_BROWSER_ENDPOINT": "ws://127.0.0.1:9/",
+        "ORDERMON_TIMEOUT": "2",
     }
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", "orders"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "orders"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot start or reach ws://127.0.0.1:9/")

@@ -22,16 +22,26 @@ def scenario_db(storefront, tmp_path, browser):
     admin.settings(auto_actions=False)
     now = admin.now()
     orders = {
-        "refund": admin.create_order(status="closed", refund_started_at=now - dt.timedelta(days=60),
-                                     refund_business_days=None, items=[{"title": "Lamp", "price": "19.90"}]),
+        "refund": admin.create_order(
+            status="closed",
+            refund_started_at=now - dt.timedelta(days=60),
+            refund_business_days=None,
+            items=[{"title": "Lamp", "price": "19.90"}],
+        ),
         "unpaid": admin.create_order(status="closed", close_reason="buyer_pay_timeout"),
-        "silent": admin.create_order(status="awaiting_cancellation", seller="silent",
-                                     cancel_requested_at=now - dt.timedelta(hours=80)),
+        "silent": admin.create_order(
+            status="awaiting_cancellation", seller="silent", cancel_requested_at=now - dt.timedelta(hours=80)
+        ),
         "fresh": admin.create_order(status="awaiting_shipment", seller="silent"),
     }
-    settings = MonitorSettings(_env_file=None, storefront_url=storefront.url, email=storefront.email,
-                               password=storefront.password, db=tmp_path / "scenario.db",
-                               data_dir=tmp_path / "data")
+    settings = MonitorSettings(
+        _env_file=None,
+        storefront_url=storefront.url,
+        email=storefront.email,
+        password=storefront.password,
+        db=tmp_path / "scenario.db",
+        data_dir=tmp_path / "data",
+    )
     with Monitor(settings, browser=browser) as monitor:
         assert monitor.poll_once()[0].error is None
     return settings.db, {k: v["id"] for k, v in orders.items()}

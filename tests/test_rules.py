@@ -26,8 +26,14 @@ def fired(order, now, config=CONFIG):
 # ---------------------------------------------------------------- which deadline
 def test_the_sites_deadline_comes_first_the_monitors_own_only_where_the_page_shows_none():
     site_ship_by = FRIDAY + 3 * D
-    order = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY, cancel_requested_at=FRIDAY,
-                       site_deadlines={"ship_by": site_ship_by}, episodes={"ship_by": 2})
+    order = OrderFacts(
+        "1",
+        Status.AWAITING_CANCELLATION,
+        paid_at=FRIDAY,
+        cancel_requested_at=FRIDAY,
+        site_deadlines={"ship_by": site_ship_by},
+        episodes={"ship_by": 2},
+    )
     known = deadlines(order, CONFIG)
     assert known["ship_by"] == Known(site_ship_by, "site", 2)
     assert known["seller_response_by"] == Known(FRIDAY + 72 * H, "computed", 0)
@@ -47,8 +53,9 @@ def test_the_grace_period_delays_overdue_rules_only():
 # ---------------------------------------------------------------- overdue rules
 def test_seller_response_overdue_goes_by_the_sites_window_and_stops_once_closed():
     site_48h = FRIDAY + 48 * H
-    order = OrderFacts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY,
-                       site_deadlines={"seller_response_by": site_48h})
+    order = OrderFacts(
+        "1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY, site_deadlines={"seller_response_by": site_48h}
+    )
     assert fired(order, site_48h + GRACE) == [("seller_response_overdue", site_48h, "")]
     closed = OrderFacts("1", Status.CLOSED, cancel_requested_at=FRIDAY, site_deadlines={"seller_response_by": site_48h})
     assert fired(closed, FRIDAY + 100 * H) == []  # the platform cancelled: nothing to say
@@ -89,35 +96,57 @@ def _zone(name):
 
 
 def test_refund_window_depends_on_the_payment_method_unless_the_site_says():
-    config = RuleConfig(refund_business_days={m: 20 for m in PaymentMethod} | {PaymentMethod.ALIPAY: 5}, grace=dt.timedelta(0))
-    card = OrderFacts("3", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="pending",
-                      refund_started_at=FRIDAY)
-    alipay = OrderFacts("4", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending",
-                        refund_started_at=FRIDAY)
+    config = RuleConfig(
+        refund_business_days=dict.fromkeys(PaymentMethod, 20) | {PaymentMethod.ALIPAY: 5}, grace=dt.timedelta(0)
+    )
+    card = OrderFacts(
+        "3", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="pending", refund_started_at=FRIDAY
+    )
+    alipay = OrderFacts(
+        "4", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending", refund_started_at=FRIDAY
+    )
     five_days = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
     twenty = dt.datetime(2026, 12, 18, 10, tzinfo=dt.UTC)
     assert fired(alipay, five_days, config) == [("refund_overdue", five_days, "")]
     assert fired(alipay, five_days - SECOND, config) == []
     assert fired(card, five_days, config) == []
     assert fired(card, twenty, config) == [("refund_overdue", twenty, "")]
-    told = OrderFacts("3", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="pending",
-                      refund_started_at=FRIDAY, site_deadlines={"refund_expected_by": five_days})
+    told = OrderFacts(
+        "3",
+        Status.CLOSED,
+        payment_method=PaymentMethod.CARD,
+        refund_status="pending",
+        refund_started_at=FRIDAY,
+        site_deadlines={"refund_expected_by": five_days},
+    )
     assert fired(told, five_days, config) == [("refund_overdue", five_days, "")]
     done = OrderFacts("3", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY)
     assert fired(done, twenty + 100 * D, config) == []
 
 
-@pytest.mark.parametrize("method, where", [
-    (PaymentMethod.CARD, "the original payment method"), (PaymentMethod.ALIPAY, "the Alipay balance"),
-    (PaymentMethod.WESTERN_UNION, "the Alipay balance"), (PaymentMethod.CASH, "the Alipay balance"),
-    (PaymentMethod.COD, "a coupon"), (None, "the original payment method"),
-])
+@pytest.mark.parametrize(
+    "method, where",
+    [
+        (PaymentMethod.CARD, "the original payment method"),
+        (PaymentMethod.ALIPAY, "the Alipay balance"),
+        (PaymentMethod.WESTERN_UNION, "the Alipay balance"),
+        (PaymentMethod.CASH, "the Alipay balance"),
+        (PaymentMethod.COD, "a coupon"),
+        (None, "the original payment method"),
+    ],
+)
 def test_the_refund_alert_says_where_to_look_for_the_money(method, where):
     order = OrderFacts("3", Status.CLOSED, payment_method=method, refund_status="pending", refund_started_at=FRIDAY)
     (finding,) = evaluate(order, FRIDAY + 60 * D, CONFIG)
     assert f"to {where}" in finding.summary and finding.next_step.startswith(f"check {where}")
-    site_says = OrderFacts("3", Status.CLOSED, payment_method=method, refund_status="pending",
-                           refund_started_at=FRIDAY, refund_destination="your bank account")
+    site_says = OrderFacts(
+        "3",
+        Status.CLOSED,
+        payment_method=method,
+        refund_status="pending",
+        refund_started_at=FRIDAY,
+        refund_destination="your bank account",
+    )
     assert "to your bank account" in evaluate(site_says, FRIDAY + 60 * D, CONFIG)[0].summary
 
 
@@ -136,7 +165,9 @@ def test_parcel_overdue_after_the_latest_estimate_of_its_shipping_method():
     assert "parcel_overdue" not in [r for r, _, _ in fired(standard, late_standard + GRACE - SECOND)]
     assert ("parcel_overdue", late_standard, "") in fired(standard, late_standard + GRACE)
     assert ("parcel_overdue", late_premium, "") in fired(premium, late_premium + GRACE)
-    site = OrderFacts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, site_deadlines={"delivery_expected_by": FRIDAY + 3 * D})
+    site = OrderFacts(
+        "7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, site_deadlines={"delivery_expected_by": FRIDAY + 3 * D}
+    )
     (finding,) = [f for f in evaluate(site, FRIDAY + 3 * D + GRACE, CONFIG) if f.rule == "parcel_overdue"]
     assert finding.deadline == FRIDAY + 3 * D and "open a dispute" in finding.next_step
 
@@ -147,7 +178,9 @@ def test_protection_expiring_levels_each_once_without_grace():
     end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
 
     def levels(now):
-        return [(f.level, f.summary.split("(")[-1]) for f in evaluate(order, now, CONFIG) if f.rule == "protection_expiring"]
+        return [
+            (f.level, f.summary.split("(")[-1]) for f in evaluate(order, now, CONFIG) if f.rule == "protection_expiring"
+        ]
 
     assert levels(end - 14 * D - SECOND) == []
     assert levels(end - 14 * D) == [("14d", "watch)")]
@@ -160,8 +193,13 @@ def test_protection_expiring_levels_each_once_without_grace():
 
 def test_an_extended_protection_warns_relative_to_the_sites_end():
     extended = dt.datetime(2027, 2, 3, 10, tzinfo=dt.UTC)  # 60 + 15 days after shipment
-    order = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY,
-                       site_deadlines={"protection_ends": extended}, episodes={"protection_ends": 1})
+    order = OrderFacts(
+        "5",
+        Status.AWAITING_DELIVERY,
+        shipped_at=FRIDAY,
+        site_deadlines={"protection_ends": extended},
+        episodes={"protection_ends": 1},
+    )
     own_end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
     assert [f for f in evaluate(order, own_end - 14 * D, CONFIG) if f.rule == "protection_expiring"] == []
     (finding,) = [f for f in evaluate(order, extended - 14 * D, CONFIG) if f.rule == "protection_expiring"]
@@ -170,7 +208,9 @@ def test_an_extended_protection_warns_relative_to_the_sites_end():
 
 def test_protection_end_on_a_weekend_moves_to_monday():
     def end(shipped):
-        return computed_deadlines(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=shipped), CONFIG)["protection_ends"]
+        return computed_deadlines(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=shipped), CONFIG)[
+            "protection_ends"
+        ]
 
     assert end(dt.datetime(2026, 10, 2, 10, tzinfo=dt.UTC)).day == 1  # + 60 days = Tue 1 Dec
     assert end(dt.datetime(2026, 10, 6, 10, tzinfo=dt.UTC)) == dt.datetime(2026, 12, 7, 10, tzinfo=dt.UTC)  # Sat -> Mon
@@ -188,27 +228,45 @@ def test_unpaid_closing_two_days_before():
 def test_dispute_window_closing_only_after_protection_ran_out():
     completed_at = FRIDAY + 60 * D
     closes = completed_at + 15 * D
-    ran_out = OrderFacts("8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at,
-                         completed_by="protection_ended")
+    ran_out = OrderFacts(
+        "8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at, completed_by="protection_ended"
+    )
     assert fired(ran_out, completed_at) == [("dispute_window_closing", closes, "")]
     assert fired(ran_out, closes) == []
-    confirmed = OrderFacts("8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at,
-                           completed_by="buyer_confirmed")
+    confirmed = OrderFacts(
+        "8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at, completed_by="buyer_confirmed"
+    )
     assert fired(confirmed, completed_at) == []
 
 
 # ---------------------------------------------------------------- what happened
 def test_cancellation_refused_once_per_refusal_while_it_matters():
     refused = FRIDAY + 2 * H
-    order = OrderFacts("9", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - D,
-                       timeline=((FRIDAY, "cancel_requested"), (refused, "cancel_refused")))
+    order = OrderFacts(
+        "9",
+        Status.AWAITING_SHIPMENT,
+        paid_at=FRIDAY - D,
+        timeline=((FRIDAY, "cancel_requested"), (refused, "cancel_refused")),
+    )
     (finding,) = evaluate(order, refused + H, CONFIG)
-    assert (finding.rule, finding.episode, finding.deadline_name) == ("cancellation_refused", refused.isoformat(), "ship_by")
+    assert (finding.rule, finding.episode, finding.deadline_name) == (
+        "cancellation_refused",
+        refused.isoformat(),
+        "ship_by",
+    )
     assert "refuse the delivery" in finding.next_step
     assert evaluate(order, refused + CONFIG.recent + SECOND, CONFIG) == []  # old news when first seen
-    twice = OrderFacts("9", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - D, timeline=(
-        (FRIDAY, "cancel_requested"), (refused, "cancel_refused"),
-        (refused + H, "cancel_requested"), (refused + 2 * H, "cancel_refused")))
+    twice = OrderFacts(
+        "9",
+        Status.AWAITING_SHIPMENT,
+        paid_at=FRIDAY - D,
+        timeline=(
+            (FRIDAY, "cancel_requested"),
+            (refused, "cancel_refused"),
+            (refused + H, "cancel_requested"),
+            (refused + 2 * H, "cancel_refused"),
+        ),
+    )
     assert len({f.episode for f in evaluate(twice, refused + 3 * H, CONFIG)}) == 2
     closed = OrderFacts("9", Status.CLOSED, timeline=order.timeline)
     assert evaluate(closed, refused + H, CONFIG) == []
@@ -216,12 +274,17 @@ def test_cancellation_refused_once_per_refusal_while_it_matters():
 
 def test_shipped_while_cancelling_but_not_after_a_refusal():
     asked, shipped = FRIDAY, FRIDAY + 5 * H
-    order = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped,
-                       timeline=((asked, "cancel_requested"), (shipped, "shipped")))
+    order = OrderFacts(
+        "10", Status.AWAITING_DELIVERY, shipped_at=shipped, timeline=((asked, "cancel_requested"), (shipped, "shipped"))
+    )
     (finding,) = [f for f in evaluate(order, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"]
     assert finding.episode == shipped.isoformat() and finding.deadline_name == "delivery_expected_by"
-    after_refusal = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped,
-                               timeline=((asked, "cancel_requested"), (asked + H, "cancel_refused"), (shipped, "shipped")))
+    after_refusal = OrderFacts(
+        "10",
+        Status.AWAITING_DELIVERY,
+        shipped_at=shipped,
+        timeline=((asked, "cancel_requested"), (asked + H, "cancel_refused"), (shipped, "shipped")),
+    )
     assert [f for f in evaluate(after_refusal, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"] == []
     never_asked = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped, timeline=((shipped, "shipped"),))
     assert [f for f in evaluate(never_asked, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"] == []
@@ -229,14 +292,28 @@ def test_shipped_while_cancelling_but_not_after_a_refusal():
 
 def test_refund_arrived_names_the_amount_and_where_it_went():
     arrived = FRIDAY + 10 * D
-    order = OrderFacts("11", Status.CLOSED, payment_method=PaymentMethod.COD, refund_status="completed",
-                       refund_started_at=FRIDAY, refunded_at=arrived, total=Decimal("19.90"), currency="USD")
+    order = OrderFacts(
+        "11",
+        Status.CLOSED,
+        payment_method=PaymentMethod.COD,
+        refund_status="completed",
+        refund_started_at=FRIDAY,
+        refunded_at=arrived,
+        total=Decimal("19.90"),
+        currency="USD",
+    )
     (finding,) = evaluate(order, arrived + H, CONFIG)
     assert finding.rule == "refund_arrived" and "19.90 USD" in finding.summary and "a coupon" in finding.summary
     assert finding.episode == arrived.isoformat()
     assert "Refund expected by 2026-12-18 10:00 UTC (arrived 18d 0h before it)" in finding.message  # 20 business days
-    told = OrderFacts("11", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY, refunded_at=arrived,
-                      last_shown={"refund_expected_by": arrived - 2 * D})  # what the page showed while it was pending
+    told = OrderFacts(
+        "11",
+        Status.CLOSED,
+        refund_status="completed",
+        refund_started_at=FRIDAY,
+        refunded_at=arrived,
+        last_shown={"refund_expected_by": arrived - 2 * D},
+    )  # what the page showed while it was pending
     assert "(arrived 2d 0h after it)" in evaluate(told, arrived + H, CONFIG)[0].message
     assert evaluate(order, arrived + CONFIG.recent + SECOND, CONFIG) == []
 
@@ -262,78 +339,136 @@ def test_every_rule_has_a_title_in_words():
     assert set(rules.TITLES) == {rule.__name__ for rule in rules.ORDER_RULES} | {"monitor_failing", "monitor_recovered"}
 
 
-
-
 # Each alert in full, as the buyer reads it: its title, then what happened, the deadline the page names, how
 # early or late, and the next step (docs/domain.md, "What the buyer wants to be told").
 EVERY_ALERT = {
     "seller_response_overdue": (
         "Seller hasn't answered your cancellation",
-        OrderFacts("81", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY), FRIDAY + 75 * H,
-        ("Order 81: the seller has not answered the cancellation request, and the platform has not cancelled it. "
-        "Seller must answer by 2026-11-23 10:00 UTC (3h 0m overdue). Next step: contact customer service to have "
-        "the order cancelled and refunded; if it ships anyway, refuse the delivery")),
+        OrderFacts("81", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY),
+        FRIDAY + 75 * H,
+        (
+            "Order 81: the seller has not answered the cancellation request, and the platform has not cancelled it. "
+            "Seller must answer by 2026-11-23 10:00 UTC (3h 0m overdue). Next step: contact customer service to have "
+            "the order cancelled and refunded; if it ships anyway, refuse the delivery"
+        ),
+    ),
     "ship_deadline_passed": (
         "Seller hasn't shipped in time",
-        OrderFacts("82", Status.AWAITING_SHIPMENT, paid_at=FRIDAY), dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC),
-        ("Order 82: the seller has not shipped by the end of the processing time and the order is still open. "
-        "Ship by 2026-12-01 10:00 UTC (2h 0m overdue). Next step: request cancellation with the reason "
-        '"The supplier refuses to ship the product(s)", or contact customer service')),
+        OrderFacts("82", Status.AWAITING_SHIPMENT, paid_at=FRIDAY),
+        dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC),
+        (
+            "Order 82: the seller has not shipped by the end of the processing time and the order is still open. "
+            "Ship by 2026-12-01 10:00 UTC (2h 0m overdue). Next step: request cancellation with the reason "
+            '"The supplier refuses to ship the product(s)", or contact customer service'
+        ),
+    ),
     "refund_overdue": (
         "Refund hasn't arrived",
-        OrderFacts("83", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending",
-                   refund_started_at=FRIDAY), dt.datetime(2026, 12, 18, 12, tzinfo=dt.UTC),
-        ("Order 83: the refund has not arrived by the end of its window (to the Alipay balance). Refund expected by "
-        "2026-12-18 10:00 UTC (2h 0m overdue). Next step: check the Alipay balance, then contact customer service "
-        "with the order id")),
+        OrderFacts(
+            "83", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending", refund_started_at=FRIDAY
+        ),
+        dt.datetime(2026, 12, 18, 12, tzinfo=dt.UTC),
+        (
+            "Order 83: the refund has not arrived by the end of its window (to the Alipay balance). Refund expected by "
+            "2026-12-18 10:00 UTC (2h 0m overdue). Next step: check the Alipay balance, then contact customer service "
+            "with the order id"
+        ),
+    ),
     "payment_unverified": (
         "Payment still not verified",
-        OrderFacts("84", Status.PAYMENT_VERIFYING, paid_at=FRIDAY), FRIDAY + 26 * H,
-        ("Order 84: the payment is still being verified after its window. Payment verified by 2026-11-21 10:00 UTC "
-        "(2h 0m overdue). Next step: contact customer service about the payment; do not pay twice")),
+        OrderFacts("84", Status.PAYMENT_VERIFYING, paid_at=FRIDAY),
+        FRIDAY + 26 * H,
+        (
+            "Order 84: the payment is still being verified after its window. Payment verified by 2026-11-21 10:00 UTC "
+            "(2h 0m overdue). Next step: contact customer service about the payment; do not pay twice"
+        ),
+    ),
     "parcel_overdue": (
         "Parcel is late",
-        OrderFacts("85", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium"), FRIDAY + 30 * D,
-        ("Order 85: the parcel has not arrived by the latest delivery estimate of its shipping method. Delivery "
-        "expected by 2026-12-11 10:00 UTC (9d 0h overdue). Next step: open a dispute while the buyer protection "
-        "runs (buyer protection ends 2027-01-19 10:00 UTC)")),
+        OrderFacts("85", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium"),
+        FRIDAY + 30 * D,
+        (
+            "Order 85: the parcel has not arrived by the latest delivery estimate of its shipping method. Delivery "
+            "expected by 2026-12-11 10:00 UTC (9d 0h overdue). Next step: open a dispute while the buyer protection "
+            "runs (buyer protection ends 2027-01-19 10:00 UTC)"
+        ),
+    ),
     "protection_expiring": (
         "Buyer protection ends soon",
-        OrderFacts("86", Status.AWAITING_DELIVERY, shipped_at=FRIDAY), dt.datetime(2027, 1, 16, 10, tzinfo=dt.UTC),
-        ("Order 86: buyer protection ends within 3 days and the order has not arrived (urgent). Protection ends "
-        "2027-01-19 10:00 UTC (3d 0h left). Next step: open a dispute before the protection ends, or ask the "
-        "seller to extend it")),
+        OrderFacts("86", Status.AWAITING_DELIVERY, shipped_at=FRIDAY),
+        dt.datetime(2027, 1, 16, 10, tzinfo=dt.UTC),
+        (
+            "Order 86: buyer protection ends within 3 days and the order has not arrived (urgent). Protection ends "
+            "2027-01-19 10:00 UTC (3d 0h left). Next step: open a dispute before the protection ends, or ask the "
+            "seller to extend it"
+        ),
+    ),
     "unpaid_closing": (
         "Unpaid order closes soon",
-        OrderFacts("87", Status.AWAITING_PAYMENT, placed_at=FRIDAY), dt.datetime(2026, 12, 9, 10, tzinfo=dt.UTC),
-        ("Order 87: the unpaid order is about to close by itself. Pay by 2026-12-10 10:00 UTC (1d 0h left). "
-        "Next step: pay before the deadline if you still want it; otherwise nothing to do")),
+        OrderFacts("87", Status.AWAITING_PAYMENT, placed_at=FRIDAY),
+        dt.datetime(2026, 12, 9, 10, tzinfo=dt.UTC),
+        (
+            "Order 87: the unpaid order is about to close by itself. Pay by 2026-12-10 10:00 UTC (1d 0h left). "
+            "Next step: pay before the deadline if you still want it; otherwise nothing to do"
+        ),
+    ),
     "dispute_window_closing": (
         "Last days to open a dispute",
-        OrderFacts("88", Status.COMPLETED, completed_at=FRIDAY, completed_by="protection_ended"), FRIDAY + 10 * D,
-        ("Order 88: the order was completed because the buyer protection ran out, without your confirmation of "
-        "receipt. Dispute can be opened until 2026-12-05 10:00 UTC (5d 0h left). Next step: if it never arrived, "
-        "open a dispute from the order page before the window closes")),
+        OrderFacts("88", Status.COMPLETED, completed_at=FRIDAY, completed_by="protection_ended"),
+        FRIDAY + 10 * D,
+        (
+            "Order 88: the order was completed because the buyer protection ran out, without your confirmation of "
+            "receipt. Dispute can be opened until 2026-12-05 10:00 UTC (5d 0h left). Next step: if it never arrived, "
+            "open a dispute from the order page before the window closes"
+        ),
+    ),
     "cancellation_refused": (
         "Seller refused your cancellation",
-        OrderFacts("89", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - D,
-                   timeline=((FRIDAY, "cancel_requested"), (FRIDAY + 2 * H, "cancel_refused"))), FRIDAY + 3 * H,
-        ("Order 89: the seller refused your cancellation request on 2026-11-20 12:00 UTC. Ship by 2026-11-30 10:00 "
-        "UTC (9d 21h left). Next step: it will ship; refuse the delivery, or return it after it arrives")),
+        OrderFacts(
+            "89",
+            Status.AWAITING_SHIPMENT,
+            paid_at=FRIDAY - D,
+            timeline=((FRIDAY, "cancel_requested"), (FRIDAY + 2 * H, "cancel_refused")),
+        ),
+        FRIDAY + 3 * H,
+        (
+            "Order 89: the seller refused your cancellation request on 2026-11-20 12:00 UTC. Ship by 2026-11-30 10:00 "
+            "UTC (9d 21h left). Next step: it will ship; refuse the delivery, or return it after it arrives"
+        ),
+    ),
     "shipped_while_cancelling": (
         "Order shipped while you were cancelling",
-        OrderFacts("90", Status.AWAITING_DELIVERY, shipped_at=FRIDAY + 5 * H,
-                   timeline=((FRIDAY, "cancel_requested"), (FRIDAY + 5 * H, "shipped"))), FRIDAY + 6 * H,
-        ("Order 90: the order shipped on 2026-11-20 15:00 UTC while your cancellation request was pending. Delivery "
-        "expected by 2027-01-22 15:00 UTC (62d 23h left). Next step: refuse the delivery, then ask for the refund")),
+        OrderFacts(
+            "90",
+            Status.AWAITING_DELIVERY,
+            shipped_at=FRIDAY + 5 * H,
+            timeline=((FRIDAY, "cancel_requested"), (FRIDAY + 5 * H, "shipped")),
+        ),
+        FRIDAY + 6 * H,
+        (
+            "Order 90: the order shipped on 2026-11-20 15:00 UTC while your cancellation request was pending. Delivery "
+            "expected by 2027-01-22 15:00 UTC (62d 23h left). Next step: refuse the delivery, then ask for the refund"
+        ),
+    ),
     "refund_arrived": (
         "Refund arrived",
-        OrderFacts("91", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="completed",
-                   refund_started_at=FRIDAY, refunded_at=FRIDAY + 10 * D, total=Decimal("19.90"), currency="USD"),
+        OrderFacts(
+            "91",
+            Status.CLOSED,
+            payment_method=PaymentMethod.CARD,
+            refund_status="completed",
+            refund_started_at=FRIDAY,
+            refunded_at=FRIDAY + 10 * D,
+            total=Decimal("19.90"),
+            currency="USD",
+        ),
         FRIDAY + 10 * D + H,
-        ("Order 91: the refund of 19.90 USD arrived on 2026-11-30 to the original payment method. Refund expected by "
-        "2026-12-18 10:00 UTC (arrived 18d 0h before it). Next step: check the original payment method; nothing "
-        "else to do")),
+        (
+            "Order 91: the refund of 19.90 USD arrived on 2026-11-30 to the original payment method. Refund expected by "
+            "2026-12-18 10:00 UTC (arrived 18d 0h before it). Next step: check the original payment method; nothing "
+            "else to do"
+        ),
+    ),
 }
 
 
@@ -354,22 +489,27 @@ def test_monitor_failing_and_recovered_belong_to_their_outage():
     # index would not compare equal), so the message names no order.
     assert failing.order_id == recovered.order_id == ""
     assert failing.message.startswith("the monitor of acct has failed 3 polls in a row (HTTP 500). ")
-    assert failing.message.endswith(". Next step: check the credentials, a captcha on the site, or whether "
-                                    "the site is up; ordermon keeps retrying")
+    assert failing.message.endswith(
+        ". Next step: check the credentials, a captcha on the site, or whether the site is up; ordermon keeps retrying"
+    )
     assert recovered.message.startswith("the monitor of acct works again. ")
     assert recovered.message.endswith(". Next step: nothing: alerts that came due meanwhile follow")
 
 
 # ---------------------------------------------------------------- orders that moved on
-@pytest.mark.parametrize("order, now", [
-    # a deadline the page showed in an earlier status is no reason to warn once the order moved on
-    (OrderFacts("12", Status.AWAITING_SHIPMENT, site_deadlines={"verification_by": FRIDAY}), FRIDAY + 2 * D),
-    (OrderFacts("12", Status.COMPLETED, site_deadlines={"delivery_expected_by": FRIDAY}), FRIDAY + 2 * D),
-    (OrderFacts("12", Status.COMPLETED, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
-    (OrderFacts("12", Status.DISPUTE, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
-    (OrderFacts("12", Status.CLOSED, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
-    (OrderFacts("12", Status.PAYMENT_VERIFYING, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
-], ids=["verified", "delivered", "completed", "in dispute", "closed unpaid", "paid"])
+@pytest.mark.parametrize(
+    "order, now",
+    [
+        # a deadline the page showed in an earlier status is no reason to warn once the order moved on
+        (OrderFacts("12", Status.AWAITING_SHIPMENT, site_deadlines={"verification_by": FRIDAY}), FRIDAY + 2 * D),
+        (OrderFacts("12", Status.COMPLETED, site_deadlines={"delivery_expected_by": FRIDAY}), FRIDAY + 2 * D),
+        (OrderFacts("12", Status.COMPLETED, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
+        (OrderFacts("12", Status.DISPUTE, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
+        (OrderFacts("12", Status.CLOSED, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
+        (OrderFacts("12", Status.PAYMENT_VERIFYING, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
+    ],
+    ids=["verified", "delivered", "completed", "in dispute", "closed unpaid", "paid"],
+)
 def test_no_warning_for_an_order_that_no_longer_awaits_payment_or_delivery(order, now):
     assert fired(order, now) == []
 
@@ -381,10 +521,14 @@ def test_parcel_overdue_without_a_known_protection_end_names_none():
 
 
 # ---------------------------------------------------------------- news, and how long it stays news
-@pytest.mark.parametrize("rule, happened", [
-    ("cancellation_refused", FRIDAY + 2 * H), ("shipped_while_cancelling", FRIDAY + 5 * H),
-    ("refund_arrived", FRIDAY + 10 * D),
-])
+@pytest.mark.parametrize(
+    "rule, happened",
+    [
+        ("cancellation_refused", FRIDAY + 2 * H),
+        ("shipped_while_cancelling", FRIDAY + 5 * H),
+        ("refund_arrived", FRIDAY + 10 * D),
+    ],
+)
 def test_news_is_reported_up_to_recent_after_it_happened(rule, happened):
     order = EVERY_ALERT[rule][1]
     assert rule in [f.rule for f in evaluate(order, happened + CONFIG.recent, CONFIG)]
@@ -393,9 +537,20 @@ def test_news_is_reported_up_to_recent_after_it_happened(rule, happened):
 
 def test_a_new_refusal_after_an_old_one_is_reported():
     old, new = FRIDAY - 30 * D, FRIDAY
-    order = OrderFacts("9", Status.AWAITING_SHIPMENT, paid_at=FRIDAY - 40 * D, timeline=(
-        (old - H, "cancel_requested"), (old, "cancel_refused"), (new - H, "cancel_requested"), (new, "cancel_refused")))
-    assert [f.episode for f in evaluate(order, new + H, CONFIG) if f.rule == "cancellation_refused"] == [new.isoformat()]
+    order = OrderFacts(
+        "9",
+        Status.AWAITING_SHIPMENT,
+        paid_at=FRIDAY - 40 * D,
+        timeline=(
+            (old - H, "cancel_requested"),
+            (old, "cancel_refused"),
+            (new - H, "cancel_requested"),
+            (new, "cancel_refused"),
+        ),
+    )
+    assert [f.episode for f in evaluate(order, new + H, CONFIG) if f.rule == "cancellation_refused"] == [
+        new.isoformat()
+    ]
 
 
 def shipped_while_cancelling(*timeline, shipped_at=FRIDAY + 5 * H):
@@ -405,10 +560,16 @@ def shipped_while_cancelling(*timeline, shipped_at=FRIDAY + 5 * H):
 
 def test_shipped_while_cancelling_at_the_same_moments():
     shipped = FRIDAY + 5 * H
-    assert len(shipped_while_cancelling((shipped, "cancel_requested"), (shipped, "shipped"))) == 1  # asked as it shipped
+    assert (
+        len(shipped_while_cancelling((shipped, "cancel_requested"), (shipped, "shipped"))) == 1
+    )  # asked as it shipped
     # the seller refused and shipped at once: a refusal (its own alert), not a shipment behind the buyer's back
-    assert shipped_while_cancelling((FRIDAY, "cancel_requested"), (shipped, "cancel_refused"), (shipped, "shipped")) == []
-    assert shipped_while_cancelling((FRIDAY, "cancel_requested"), (FRIDAY, "cancel_refused"), (shipped, "shipped")) == []
+    assert (
+        shipped_while_cancelling((FRIDAY, "cancel_requested"), (shipped, "cancel_refused"), (shipped, "shipped")) == []
+    )
+    assert (
+        shipped_while_cancelling((FRIDAY, "cancel_requested"), (FRIDAY, "cancel_refused"), (shipped, "shipped")) == []
+    )
 
 
 def test_each_shipment_is_judged_on_its_own():
@@ -447,8 +608,12 @@ def test_next_moment_names_every_deadline_grace_end_and_warning_level():
     parcel = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
     assert moments(parcel, FRIDAY) == [
         at(12, 1),  # a dispute can be opened
-        at(1, 5), at(1, 12), at(1, 16), at(1, 19),  # protection: 14, 7 and 3 days before its end, the end
-        at(1, 22), at(1, 22, 11),  # the latest delivery estimate, its grace
+        at(1, 5),
+        at(1, 12),
+        at(1, 16),
+        at(1, 19),  # protection: 14, 7 and 3 days before its end, the end
+        at(1, 22),
+        at(1, 22, 11),  # the latest delivery estimate, its grace
         at(2, 3),  # the dispute window closes
     ]
     unpaid = OrderFacts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)

@@ -5,7 +5,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ordermon as run
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,15 @@ def settings(**values) -> MonitorSettings:
 
 
 ACCOUNTS = [
-    {"name": "de", "storefront_url": "http://127.0.0.1:1", "email": "a@x", "password": "p",
-     "protection_days": 90, "seller_response_hours": 48, "refund_business_days": {"alipay": 10}},
+    {
+        "name": "de",
+        "storefront_url": "http://127.0.0.1:1",
+        "email": "a@x",
+        "password": "p",
+        "protection_days": 90,
+        "seller_response_hours": 48,
+        "refund_business_days": {"alipay": 10},
+    },
     {"name": "us", "storefront_url": "http://127.0.0.1:2", "email": "b@x", "password": "p"},
 ]
 

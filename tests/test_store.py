@@ -26,23 +26,53 @@ def store(tmp_path):
 
 
 def finding(order_id="8100000000001234", rule="refund_overdue", level="", episode="refund_expected_by:0"):
-    return Finding(rule, order_id, NOW - dt.timedelta(days=1), NOW, "the refund has not arrived", "check", level,
-                   episode, "refund_expected_by")
+    return Finding(
+        rule,
+        order_id,
+        NOW - dt.timedelta(days=1),
+        NOW,
+        "the refund has not arrived",
+        "check",
+        level,
+        episode,
+        "refund_expected_by",
+    )
 
 
 def order_row(order_id="8100000000001234", status="closed", refund="pending"):
-    return {"account": "a", "order_id": order_id, "status": status, "refund_status": refund,
-            "deadlines": json.dumps({"refund_expected_by": (NOW - dt.timedelta(days=1)).isoformat()})}
+    return {
+        "account": "a",
+        "order_id": order_id,
+        "status": status,
+        "refund_status": refund,
+        "deadlines": json.dumps({"refund_expected_by": (NOW - dt.timedelta(days=1)).isoformat()}),
+    }
 
 
 def record(store, findings=(), orders=(), changes=()):
-    return store.record_poll("a", started=NOW, site_now=NOW, orders_seen=len(orders), details_read=0,
-                             orders=list(orders), changes=list(changes), findings=list(findings), targets=TARGETS)
+    return store.record_poll(
+        "a",
+        started=NOW,
+        site_now=NOW,
+        orders_seen=len(orders),
+        details_read=0,
+        orders=list(orders),
+        changes=list(changes),
+        findings=list(findings),
+        targets=TARGETS,
+    )
 
 
 def test_a_poll_writes_orders_history_alerts_and_one_delivery_per_target(store):
-    change = {"account": "a", "order_id": "8100000000001234", "observed_at": NOW.isoformat(),
-              "status_from": None, "status_to": "closed", "refund_from": None, "refund_to": "pending"}
+    change = {
+        "account": "a",
+        "order_id": "8100000000001234",
+        "observed_at": NOW.isoformat(),
+        "status_from": None,
+        "status_to": "closed",
+        "refund_from": None,
+        "refund_to": "pending",
+    }
     created = record(store, [finding()], [order_row()], [change])
     assert [a.message for a in created] == [finding().message]
     assert store.known_orders("a")["8100000000001234"]["status"] == "closed"
@@ -62,32 +92,65 @@ def test_the_same_alert_is_created_once_however_often_it_is_found(store):
 
 
 def test_a_deadline_the_site_moved_supersedes_the_alerts_of_its_earlier_episodes(store):
-    record(store, [finding(rule="protection_expiring", level="14d", episode="protection_ends:0"),
-                   finding(rule="refund_overdue")])
-    store.record_poll("a", started=NOW, site_now=NOW, orders_seen=1, details_read=1, orders=[], changes=[],
-                      findings=[], targets=TARGETS, moved=[("8100000000001234", "protection_ends", 1)])
+    record(
+        store,
+        [finding(rule="protection_expiring", level="14d", episode="protection_ends:0"), finding(rule="refund_overdue")],
+    )
+    store.record_poll(
+        "a",
+        started=NOW,
+        site_now=NOW,
+        orders_seen=1,
+        details_read=1,
+        orders=[],
+        changes=[],
+        findings=[],
+        targets=TARGETS,
+        moved=[("8100000000001234", "protection_ends", 1)],
+    )
     superseded = {a["rule"]: a["superseded"] for a in store.alerts()}
     assert superseded == {"protection_expiring": 1, "refund_overdue": 0}
 
 
 def test_more_new_alerts_than_the_limit_go_out_as_one_digest(store):
     many = [finding(order_id=f"81000000000012{n:02}") for n in range(7)]
-    created = store.record_poll("a", started=NOW, site_now=NOW, orders_seen=7, details_read=7, orders=[],
-                                changes=[], findings=many, targets=TARGETS, digest_over=5)
+    created = store.record_poll(
+        "a",
+        started=NOW,
+        site_now=NOW,
+        orders_seen=7,
+        details_read=7,
+        orders=[],
+        changes=[],
+        findings=many,
+        targets=TARGETS,
+        digest_over=5,
+    )
     assert len(created) == 7 and store.counts()["deliveries"] == 2  # one per target, for all seven
     assert [a["order_id"] for a in store.digest(created[0].id)] == [f.order_id for f in many]
     store.mark_sending(created[0].id, "t1", attempts=1)
     store.mark_delivered(created[0].id, "t1")
     assert {a["states"] for a in store.alerts()} == {"delivered,pending"}  # every alert shows its digest's delivery
-    few = store.record_poll("a", started=NOW, site_now=NOW, orders_seen=1, details_read=1, orders=[], changes=[],
-                            findings=[finding(order_id="8100000000009999")], targets=TARGETS, digest_over=5)
+    few = store.record_poll(
+        "a",
+        started=NOW,
+        site_now=NOW,
+        orders_seen=1,
+        details_read=1,
+        orders=[],
+        changes=[],
+        findings=[finding(order_id="8100000000009999")],
+        targets=TARGETS,
+        digest_over=5,
+    )
     assert len(store.deliveries(few[0].id)) == 2
 
 
 def test_failures_grow_an_outage_that_a_recorded_poll_ends(store):
     store.record_failure("a", started=NOW, error="down", findings=[], targets=TARGETS)
-    store.record_failure("a", started=NOW, error="still down", findings=[finding("", "monitor_failing")],
-                         targets=TARGETS)
+    store.record_failure(
+        "a", started=NOW, error="still down", findings=[finding("", "monitor_failing")], targets=TARGETS
+    )
     outage = store.outage("a")
     assert (outage["failures"], outage["alerted"], outage["last_error"]) == (2, 1, "still down")
     assert [p["error"] for p in store.polls("a")] == ["down", "still down"]
@@ -147,16 +210,21 @@ def test_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
-        conn.execute("insert into orders (account, order_id, status, deadlines, last_seen) values (?, ?, ?, ?, ?)",
-                     ["a", "8100000000001234", "closed", json.dumps({"refund": NOW.isoformat()}), NOW.isoformat()])
-        conn.execute("insert into alerts (account, order_id, rule, deadline, message) values ('a', "
-                     "'8100000000001234', 'refund_overdue', '2026-01-01T00:00:00+00:00', 'm')")
+        conn.execute(
+            "insert into orders (account, order_id, status, deadlines, last_seen) values (?, ?, ?, ?, ?)",
+            ["a", "8100000000001234", "closed", json.dumps({"refund": NOW.isoformat()}), NOW.isoformat()],
+        )
+        conn.execute(
+            "insert into alerts (account, order_id, rule, deadline, message) values ('a', "
+            "'8100000000001234', 'refund_overdue', '2026-01-01T00:00:00+00:00', 'm')"
+        )
     conn.close()
     store = Store(path)
     assert (store.migrated_from, store.version) == (1, SCHEMA_VERSION)
     (order,) = store.orders()
-    assert json.loads(order["deadlines"]) == {"refund_expected_by": {"site": None, "computed": NOW.isoformat(),
-                                                                     "episode": 0}}
+    assert json.loads(order["deadlines"]) == {
+        "refund_expected_by": {"site": None, "computed": NOW.isoformat(), "episode": 0}
+    }
     assert "last_seen" not in order
     (alert,) = store.alerts()
     assert (alert["level"], alert["episode"], alert["superseded"]) == ("", "2026-01-01T00:00:00+00:00", 0)

@@ -35,7 +35,8 @@ SQL = re.compile(r"\.db\.|\.db\[|\.(execute|query|executescript)\(")
 def test_only_the_store_touches_the_database():
     touching = [
         f"{path.name}:{number}"
-        for path in (ROOT / "monitor").glob("*.py") if path.name not in ("store.py", "schema.py")
+        for path in (ROOT / "monitor").glob("*.py")
+        if path.name not in ("store.py", "schema.py")
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if SQL.search(line)
     ]
@@ -43,8 +44,11 @@ def test_only_the_store_touches_the_database():
 
 
 def test_no_module_grows_past_about_400_lines():
-    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
-             for folder in ("flows", "monitor", "fixtures") for p in (ROOT / folder).rglob("*.py")}
+    sizes = {
+        str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+        for folder in ("flows", "monitor", "fixtures")
+        for p in (ROOT / folder).rglob("*.py")
+    }
     assert {name: size for name, size in sizes.items() if size > 420} == {}
 
 

@@ -12,7 +12,8 @@ if PLANT == "submits_twice":  # the cancel flow sends its Submit twice
 
     def submit(self):
         self.submit_button.evaluate(
-            "b => fetch(b.form.action, {method: 'POST', body: new FormData(b.form), credentials: 'same-origin'})")
+            "b => fetch(b.form.action, {method: 'POST', body: new FormData(b.form), credentials: 'same-origin'})"
+        )
         return _submit(self)
 
     RefundPage.submit = submit
