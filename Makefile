@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 browser: install
-	$(PY) -c 'import sys; from flows.browser import main; sys.exit(main(["ensure"]))'
+	$(VENV)/bin/ordermon browser ensure
 
 demo: browser
 	$(VENV)/bin/ordermon demo

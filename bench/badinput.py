@@ -83,9 +83,9 @@ class Campaign:
                     max_examples=self.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
                 )
                 @given(body=bodies(endpoint), pick=st.integers(min_value=0))
-                def send(body: bytes, pick: int, endpoint: str = endpoint) -> None:
+                def send(body: bytes, pick: int) -> None:
                     orders = admin.get("/__admin/state").json()["orders"] or [{"id": "8100000000000000"}]
-                    self._post(admin, endpoint, orders[pick % len(orders)]["id"], body)
+                    self._post(admin, endpoint, orders[pick % len(orders)]["id"], body)  # noqa: B023 (run at once)
 
                 send()
                 self.echo(f"admin {endpoint}: {self.counts['requests']} requests so far")

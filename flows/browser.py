@@ -7,7 +7,7 @@ Order of preference:
 2. Playwright's own Chromium, if ``playwright install`` has put one in its cache;
 3. ``chromium-headless-shell`` or ``chromium`` on PATH (Debian's packages).
 
-``python -m flows.browser ensure`` installs one when none is found: Debian's
+``ordermon browser ensure`` (``make browser``) installs one when none is found: Debian's
 ``chromium-headless-shell`` package when running as root with apt, otherwise
 ``playwright install chromium-headless-shell``.
 """
@@ -210,24 +210,3 @@ def ensure_chromium() -> str:
         print("Installing Playwright's chromium-headless-shell ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "playwright", "install", "chromium-headless-shell"], check=True)
     return require_chromium()
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv else "find"
-    try:
-        if command == "ensure":
-            print(ensure_chromium())
-        elif command == "find":
-            print(require_chromium())
-        else:
-            print("usage: python -m flows.browser [find|ensure]", file=sys.stderr)
-            return 2
-    except (BrowserNotFound, subprocess.CalledProcessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -46,6 +46,7 @@ class BusinessCalendar:
     ) -> None:
         self.country = country
         self.timezone = timezone
+        self.extra_holidays = tuple(sorted(extra_holidays))
         base = holidays.country_holidays(country) if country else holidays.HolidayBase()
         base.update(dict.fromkeys(extra_holidays, "Holiday"))
         self._holidays = base

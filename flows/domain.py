@@ -97,6 +97,10 @@ DEADLINE_LABELS: dict[Deadline, str] = {
 }
 
 
+#: Deadlines that open a window rather than close one: "Dispute can be opened from" is never overdue.
+WINDOW_STARTS: frozenset[Deadline] = frozenset({Deadline.DISPUTE_OPENS})
+
+
 class Event(StrEnum):
     """The kinds of events on an order's timeline that ordermon reads."""
 

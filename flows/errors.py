@@ -3,6 +3,26 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+#: Every outcome a cancel can report (``--json``'s ``outcome``): a result's, an error's, or, in a
+#: batch that an account's error ended, ``not_attempted`` for the orders after it.
+Outcome = Literal[
+    "cancelled",
+    "requested",
+    "already_requested",
+    "dry_run",
+    "not_cancellable",
+    "not_found",
+    "bad_reason",
+    "sign_in_failed",
+    "captcha",
+    "site_unavailable",
+    "unconfirmed",
+    "not_attempted",
+    "error",
+]
+
 
 def first_line(exc: BaseException) -> str:
     """An exception's first line (Playwright's messages run to a call log)."""
@@ -11,7 +31,7 @@ def first_line(exc: BaseException) -> str:
 
 
 class FlowError(Exception):
-    outcome = "error"
+    outcome: ClassVar[Outcome] = "error"
 
     def __init__(self, message: str, *, artifacts: list[str] | None = None):
         super().__init__(message)
@@ -39,7 +59,7 @@ class LocalStateError(FlowError):
 
 
 class BadReason(FlowError):
-    outcome = "bad_reason"
+    outcome: ClassVar[Outcome] = "bad_reason"
 
     def __init__(self, message: str, offered: list[str]):
         super().__init__(message)
@@ -47,23 +67,23 @@ class BadReason(FlowError):
 
 
 class NotCancellable(FlowError):
-    outcome = "not_cancellable"
+    outcome: ClassVar[Outcome] = "not_cancellable"
 
 
 class OrderNotFound(FlowError):
-    outcome = "not_found"
+    outcome: ClassVar[Outcome] = "not_found"
 
 
 class SignInFailed(FlowError):
-    outcome = "sign_in_failed"
+    outcome: ClassVar[Outcome] = "sign_in_failed"
 
 
 class CaptchaRequired(SignInFailed):
-    outcome = "captcha"
+    outcome: ClassVar[Outcome] = "captcha"
 
 
 class SiteUnavailable(FlowError):
-    outcome = "site_unavailable"
+    outcome: ClassVar[Outcome] = "site_unavailable"
 
 
 class NoAnswer(SiteUnavailable):
@@ -74,7 +94,7 @@ class SubmitUnconfirmed(FlowError):
     """Submit got no answer and the order still shows it cancellable: the Submit may still be
     on its way, so it is not sent again; a later run reads the order afresh."""
 
-    outcome = "unconfirmed"
+    outcome: ClassVar[Outcome] = "unconfirmed"
 
 
 def check_available(status: int | None, where: str) -> None:

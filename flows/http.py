@@ -33,8 +33,16 @@ from .errors import (
     check_available,
     first_line,
 )
-from .models import OrderDetail, OrderSummary
-from .orders import DETAIL_JSON, PAGE_SIZE, details_from_responses, list_prefix, orders_from_pages
+from .models import OrderDetail, OrderSummary, Planner, Reading
+from .orders import (
+    DETAIL_JSON,
+    PAGE_SIZE,
+    detail_page,
+    details_from_responses,
+    list_prefix,
+    orders_from_pages,
+    read_planned,
+)
 from .retry import backoffs
 from .settings import FlowSettings
 
@@ -186,6 +194,12 @@ class HttpReader:
 
     def site_now(self, label: str) -> dt.datetime | None:
         return self.accounts[label].site_now
+
+    def read(self, plans: dict[str, Planner]) -> dict[str, Reading | Exception]:
+        return read_planned(self, plans)
+
+    def order_url(self, label: str, order_id: str) -> str:
+        return self.accounts[label].account.storefront_url + detail_page(order_id)
 
     def lists(self, labels: list[str], tab: Tab = Tab.ALL) -> dict[str, list[OrderSummary] | Exception]:
         return self._run({label: (lambda acct, client: self._list(acct, client, tab)) for label in labels})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Literal
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
 from .domain import Status
+from .errors import Outcome
 
 
 class OrderSummary(BaseModel):
@@ -62,21 +64,6 @@ class OrderDetail(OrderSummary):
     deadlines: dict[str, dt.datetime] = {}
 
 
-Outcome = Literal[
-    "cancelled",
-    "requested",
-    "already_requested",
-    "dry_run",
-    "not_cancellable",
-    "not_found",
-    "bad_reason",
-    "sign_in_failed",
-    "captcha",
-    "site_unavailable",
-    "error",
-]
-
-
 class CancelResult(BaseModel):
     order_id: str
     status_before: Status | None = None
@@ -85,3 +72,15 @@ class CancelResult(BaseModel):
     reason: str | None = None
     message: str = ""
     artifacts: list[str] = []
+
+
+class Reading(NamedTuple):
+    """What the site showed of one account in one read: its list, the details asked for, its clock."""
+
+    summaries: list[OrderSummary]
+    details: dict[str, OrderDetail]
+    site_now: dt.datetime | None
+
+
+#: After an account's list is read (at the site's time): the ids whose detail the read must fetch.
+Planner = Callable[[list[OrderSummary], dt.datetime], list[str]]

@@ -8,12 +8,14 @@ orders" until there is no more.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, ValidationError
 
 from .domain import Tab
 from .errors import ListChanged, OrderNotFound, UnexpectedPage
 from .fetch import MANY_JS, PAGED_JS, PendingFetch
-from .models import OrderDetail, OrderSummary
+from .models import OrderDetail, OrderSummary, Planner, Reading
 from .session import AccountSession
 from .text import cleaned, needs_cleaning
 
@@ -37,6 +39,10 @@ def list_prefix(tab: Tab) -> str:
 
 def detail_url(order_id: str) -> str:
     return f"{DETAIL_JSON}?orderId={order_id}"
+
+
+def detail_page(order_id: str) -> str:
+    return f"/p/order/detail.html?orderId={order_id}"
 
 
 # ---------------------------------------------------------------------- the answers, typed
@@ -111,6 +117,24 @@ def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, Ord
     return details
 
 
+def read_planned(reader, plans: dict[str, Planner]) -> dict[str, Reading | Exception]:
+    """Every account's list, then the details each planner asks for once its list is read."""
+    lists = reader.lists(list(plans))
+    wanted: dict[str, list[str]] = {}
+    for label, found in lists.items():
+        if not isinstance(found, Exception):
+            wanted[label] = plans[label](found, reader.site_now(label) or dt.datetime.now(dt.UTC))
+    details = reader.details(wanted)
+    out: dict[str, Reading | Exception] = {}
+    for label, found in lists.items():
+        got = details.get(label, {})
+        if isinstance(found, Exception) or isinstance(got, Exception):
+            out[label] = found if isinstance(found, Exception) else got
+        else:
+            out[label] = Reading(found, got, reader.site_now(label))
+    return out
+
+
 class BrowserReader:
     """The poller's reads in each account's signed-in browser page, with the page's own fetch:
     every account's page fetching at the same time."""
@@ -121,6 +145,12 @@ class BrowserReader:
 
     def site_now(self, label: str):
         return self.sessions[label].site_now
+
+    def read(self, plans: dict[str, Planner]) -> dict[str, Reading | Exception]:
+        return read_planned(self, plans)
+
+    def order_url(self, label: str, order_id: str) -> str:
+        return self.sessions[label].base_url + detail_page(order_id)
 
     def lists(self, labels: list[str], tab: Tab = Tab.ALL) -> dict[str, list[OrderSummary] | Exception]:
         started, results = {}, {}

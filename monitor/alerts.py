@@ -11,14 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
-import sys
-import threading
 from collections.abc import Callable, Iterable
 
 from flows.errors import SettingsError
 
-from ._apprise import apprise
+from ._apprise import apprise, captured
 from .deadlines import label
 from .redact import SCHEME, describe_target, scrub
 from .store import Store
@@ -28,20 +25,10 @@ log = logging.getLogger("ordermon.alerts")
 MAX_BACKOFF = 3600.0
 
 
-def _fresh_apprise_pools() -> None:  # pragma: no mutate block (it runs in a forked child, out of mutmut's sight)
-    """Apprise sends through process-wide thread pools (``apprise.apprise``'s ``_shared_executor``
-    and ``_coordinator_executor``). A forked child inherits a pool without its threads: a pool
-    whose workers were idle at the fork starts none, so each send waits in its queue until
-    Apprise gives up (60 s) and fails. The child starts its own pools on its first send
-    (tests/test_outbox.py: test_a_process_forked_after_a_delivery_delivers_too)."""
-    module = sys.modules.get("apprise.apprise")
-    for name in ("_shared_executor", "_coordinator_executor"):
-        if hasattr(module, name):
-            setattr(module, name, None)
-            setattr(module, f"{name}_lock", threading.Lock())
-
-
-os.register_at_fork(after_in_child=_fresh_apprise_pools)
+#: Each target is sent to in the delivery thread itself, bounded by its plugin's own connect and read
+#: timeouts (Apprise's ``cto``/``rto``): no Apprise worker pool, so a process forked after a delivery
+#: (a pre-forking parent, a mutation-testing worker) inherits no pool without its threads.
+ASSET = {"async_mode": False, "service_timeout": 0}
 
 
 def target_key(url: str) -> str:
@@ -69,8 +56,8 @@ class Notifier:
         self._labels: dict[str, str] = {}
         self._urls: dict[str, str] = {}
         for url in urls:
-            instance = apprise.Apprise()
-            with apprise.LogCapture(level=logging.DEBUG):  # its warnings may quote the URL
+            instance = apprise.Apprise(asset=apprise.AppriseAsset(**ASSET))
+            with captured(logging.DEBUG):  # its warnings may quote the URL
                 added = instance.add(url)
             if not added:
                 raise SettingsError(f"bad setting ORDERMON_ALERT_URLS: cannot use {describe_target(url)}")
@@ -119,13 +106,13 @@ class Notifier:
     @staticmethod
     def _send(instance: apprise.Apprise, title: str, body: str) -> str | None:
         """None when the target took the notification, else why not: Apprise's last warning."""
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with captured(logging.WARNING) as log:
             try:
                 if instance.notify(title=title, body=body):
                     return None
             except Exception as exc:  # a plugin's bug must not stop the monitor
                 return f"{type(exc).__name__}: {exc}"[:300]
-        lines = [line for line in captured.getvalue().splitlines() if line.strip()]
+        lines = [line for line in log.getvalue().splitlines() if line.strip()]
         return (lines[-1] if lines else "delivery failed")[:300]
 
 

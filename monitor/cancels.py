@@ -8,6 +8,8 @@ from collections import Counter
 
 import click
 
+from flows.errors import Outcome
+
 from . import exits
 from .progress import Progress
 
@@ -58,6 +60,11 @@ def _failed(order_id, reason, exc) -> dict:
     }
 
 
+def _not_attempted(order_id: str, reason: str) -> dict:
+    outcome: Outcome = "not_attempted"
+    return {"order_id": order_id, "status_before": None, "status_after": None, "outcome": outcome, "reason": reason}
+
+
 def _cancelled_line(result) -> str:
     before = result.status_before.value if result.status_before else "?"
     after = result.status_after.value if result.status_after else "?"
@@ -70,9 +77,13 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
     from flows import cancel_many
 
     progress = Progress(enabled=not as_json)
-    outcomes, codes, lines = Counter(), [], []
+    outcomes: Counter[str] = Counter()
+    codes: list[int] = []
+    lines: list[str] = []
+    attempted: set[str] = set()
     try:
         for done, (order_id, found) in enumerate(cancel_many(settings, ids, reason, dry_run=dry_run), 1):
+            attempted.add(order_id)
             if isinstance(found, Exception):
                 codes.append(exits.code_for(found))
                 outcomes[found.outcome] += 1
@@ -93,9 +104,11 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
         progress.close()
         for line in lines:
             click.echo(line)
-    skipped = len(ids) - sum(outcomes.values())
+    skipped = [order_id for order_id in ids if order_id not in attempted]
+    for order_id in skipped:  # an account's error ended the batch before them
+        click.echo(json.dumps(_not_attempted(order_id, reason)) if as_json else f"{order_id}: not_attempted")
     if skipped:
-        outcomes["not_attempted"] = skipped
+        outcomes["not_attempted"] = len(skipped)
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
     click.echo(
         f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""), err=True

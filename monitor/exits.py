@@ -41,6 +41,7 @@ class Exit(IntEnum):
     SITE_UNAVAILABLE = 6  # after the retries; or Submit got no answer and the order shows no request yet
     LOCAL_STATE = 7  # the kept session, the database or its lock
     UNHEALTHY = 8  # status --check: no successful poll for two intervals, or an outage open
+    INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 
 
 class Unhealthy(Exception):
@@ -68,6 +69,8 @@ def most_serious(codes) -> Exit:
 
 #: First match wins: subclasses before their bases.
 TABLE: tuple[tuple[type[BaseException], Exit], ...] = (
+    (KeyboardInterrupt, Exit.INTERRUPTED),
+    (click.exceptions.Abort, Exit.UNEXPECTED),
     (click.UsageError, Exit.USAGE),
     (MissingExtra, Exit.USAGE),
     (Unhealthy, Exit.UNHEALTHY),
@@ -99,6 +102,10 @@ def message_for(exc: BaseException) -> str:
 
 
 def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, click.exceptions.Abort):
+        return "aborted"
     if isinstance(exc, click.UsageError):
         command = exc.ctx.command_path if exc.ctx else "ordermon"
         return f"{first_line(exc.format_message())} (see {command} --help)"
@@ -114,3 +121,8 @@ def fail(exc: BaseException) -> NoReturn:
     """The error's one line on stderr, then its exit code."""
     click.echo(f"error: {message_for(exc)}", err=True)
     sys.exit(int(code_for(exc)))
+
+
+def leave(code: int | None) -> NoReturn:
+    """A command that ended without an error: its own code (a batch's most serious), else 0."""
+    sys.exit(int(Exit(code or Exit.OK)))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,10 +13,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from flows.domain import STATUS_LABELS, Status
 
-from .facts import OrderFacts, RuleConfig
-from .rules import evaluate
-from .store import Store, parse
-from .views import alert_rows, order_deadlines, status_rows
+from .order import Kind
+from .rules import Attention
+from .store import Store
+from .views import ConfigOf, DeadlineView, alert_rows, judged_orders
 
 EVENTS = [
     ("placed_at", "placed"),
@@ -57,50 +56,51 @@ def _timeline(events: list[tuple[str, dt.datetime]], deadlines: list[dict], now:
     }
 
 
-def build(store: Store, config_of: Callable[[str], RuleConfig] | None = None) -> dict:
+def build(store: Store, config_of: ConfigOf | None = None) -> dict:
     """``config_of(account)``: the account's windows (by default the monitor's defaults)."""
-    config_of = config_of or (lambda account: RuleConfig())
-    nows = {}
+    judged = judged_orders(store, config_of)
     orders = []
-    rows = {(r["account"], r["order_id"]): r for r in status_rows(store)}
-    for order in store.orders():
-        account = order["account"]
-        now = nows.setdefault(account, store.site_now(account))
-        events = [(label, parse(order[key])) for key, label in EVENTS if order.get(key)]
-        deadlines = [d | {"relative": d["relative"] or ""} for d in order_deadlines(order, now)]
-        row = rows[(account, order["order_id"])]
+    for j in judged:
+        o = j.order
+        events = [(what, when) for key, what in EVENTS if (when := getattr(o, key)) is not None]
+        deadlines = [_deadline_row(d) for d in j.deadlines]
+        first = j.next_deadline
         orders.append(
             {
-                **order,
-                "status_label": order["status_label"] or STATUS_LABELS[Status(order["status"])],
+                "account": o.account,
+                "order_id": o.order_id,
+                "store": o.store,
+                "total": o.total,
+                "currency": o.currency,
+                "status": o.status.value,
+                "status_label": o.status_label or STATUS_LABELS[o.status],
+                "refund_status": o.refund_status,
                 "events": events,
                 "deadline_rows": deadlines,
-                "overdue": row["overdue"],
-                "next_deadline": row["next_deadline"],
-                "timeline_svg": _timeline(events, deadlines, now) if events else None,
+                "attention": j.attention.value,
+                "overdue": j.attention is Attention.OVERDUE,
+                "next_deadline": first.label if first else None,
+                "timeline_svg": _timeline(events, deadlines, j.now) if events else None,
             }
         )
-    orders.sort(key=lambda o: (o["next_deadline"] is None, o["next_deadline"] or "", o["order_id"]))
-
+    by_order = {(j.order.account, j.order.order_id): j for j in judged}
+    nows = {j.order.account: j.now for j in judged}
     alerts = alert_rows(store)
     for alert in alerts:
-        order = next(
-            (o for o in orders if o["order_id"] == alert["order_id"] and o["account"] == alert["account"]), None
-        )
-        now = nows.get(alert["account"])
+        found = by_order.get((alert["account"], alert["order_id"]))
         if alert["superseded"]:
             alert["open"] = False
-        elif order is None or now is None:
+        elif found is None or found.now is None:
             alert["open"] = alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
         else:
-            still = evaluate(OrderFacts.from_row(order), now, config_of(alert["account"]))
             alert["open"] = any(
-                (f.rule, f.level, f.episode) == (alert["rule"], alert["level"] or "", alert["episode"]) for f in still
+                (f.rule, f.level, f.episode) == (alert["rule"], alert["level"] or "", alert["episode"])
+                for f in found.findings
             )
     waiting: dict[str, Decimal] = defaultdict(Decimal)
-    for order in orders:
-        if order["refund_status"] == "pending":
-            waiting[order["currency"] or "?"] += Decimal(order["total"] or "0")
+    for j in judged:
+        if j.order.refund_status == "pending" and j.order.total is not None and j.order.total.is_finite():
+            waiting[j.order.currency or "?"] += j.order.total
     return {
         "generated": dt.datetime.now(dt.UTC),
         "now": max((n for n in nows.values() if n), default=None),
@@ -108,21 +108,36 @@ def build(store: Store, config_of: Callable[[str], RuleConfig] | None = None) ->
         "alerts": sorted(alerts, key=lambda a: (not a["open"], a["superseded"], a["deadline"] or "")),
         "by_status": Counter(o["status_label"] for o in orders),
         "open_alerts": sum(1 for a in alerts if a["open"]),
-        "overdue": sum(1 for o in orders if o["overdue"]),
+        "overdue": sum(1 for j in judged if j.attention is Attention.OVERDUE),
+        "attention": sum(1 for j in judged if j.attention is Attention.WARNING),
         "refunds_waiting": dict(sorted(waiting.items())),
         "accounts": sorted({o["account"] for o in orders}),
         "statuses": [STATUS_LABELS[s] for s in Status if any(o["status"] == s.value for o in orders)],
     }
 
 
-def render(store: Store, config_of: Callable[[str], RuleConfig] | None = None) -> str:
+def _deadline_row(d: DeadlineView) -> dict:
+    return {
+        "name": d.name,
+        "label": d.label,
+        "at": d.at,
+        "source": d.deadline.source,
+        "window_start": d.deadline.kind is Kind.WINDOW_START,
+        "binds": d.binds,
+        "overdue": d.overdue,
+        "relative": d.state,
+        "differs_from_settings": d.deadline.differs_from_settings,
+    }
+
+
+def render(store: Store, config_of: ConfigOf | None = None) -> str:
     env = Environment(loader=PackageLoader("monitor", "templates"), autoescape=select_autoescape(default=True))
     env.filters["time"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
     env.filters["day"] = lambda v: v.strftime("%b %d") if v else ""
     return env.get_template("report.html").render(**build(store, config_of))
 
 
-def write_report(store: Store, out: Path, config_of: Callable[[str], RuleConfig] | None = None) -> Path:
+def write_report(store: Store, out: Path, config_of: ConfigOf | None = None) -> Path:
     """The page holds order data: like the database, readable by its owner only."""
     html = render(store, config_of)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

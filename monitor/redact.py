@@ -11,11 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-from ._apprise import apprise
-
-# Apprise logs URLs as given, secrets included ("Loaded JSON URL: json://user:pass@..."): its records
-# stay with ordermon (read through apprise.LogCapture where needed), never the application's handlers.
-logging.getLogger("apprise").propagate = False
+from ._apprise import apprise, captured
 
 DELIMITERS = re.compile(r"([/@:?&=#,+])")
 KEPT = re.compile(
@@ -43,7 +39,7 @@ def _masked(text: str) -> str:
 
 def plugin_for(url: str):
     """Apprise's plugin for the URL (nothing is sent), or None when this install cannot use it."""
-    with apprise.LogCapture(level=logging.DEBUG):  # a plugin's warning may quote the URL's secret
+    with captured(logging.DEBUG):  # a plugin's warning may quote the URL's secret
         try:
             return apprise.Apprise.instantiate(url)
         except Exception:  # a plugin's bug: the URL stays unusable, and unquoted

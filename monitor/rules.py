@@ -1,270 +1,52 @@
-"""Alert rules: pure functions of an order's facts and "now" (the site's clock).
+"""Alert rules, each declared once: pure judgements of an ``Order`` at "now" (the site's clock).
 
-Each rule goes by the site's deadline where the page shows one (monitor/facts.py).
+A ``Rule`` is one declaration: its id and title, the deadline it watches and in
+which statuses, how it is judged (overdue after a grace period, a warning ahead
+of the deadline, or an event on the order's timeline), the condition, the
+alert's sentence and the buyer's next step. Everything else is derived from
+these declarations: the titles, which deadlines bind an order in its state
+(``binding``), when an order may next have something come due
+(``next_moment``), what an order needs (``attention``), and the README's table
+(``python -m monitor.rules``; tests/test_rules.py checks it).
+
 A finding is unique per order, rule, level and episode: a deadline's episode
 changes only when the site moves it, so a changed setting never sends an alert
-again. Overdue rules wait a grace period after the deadline (platforms act in
-batches, late); warnings before a deadline are not delayed. docs/domain.md,
-"What the buyer wants to be told", lists the situations; the README lists the rules.
+again. docs/domain.md, "What the buyer wants to be told", lists the situations.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+import string
 
-from flows.domain import Deadline, Event, PaymentMethod, Status
+from flows.domain import DEADLINE_LABELS, CompletedBy, Deadline, Event, Status
 
-from .deadlines import format_duration, label, relative
-from .facts import Known, OrderFacts, RuleConfig, deadlines, refund_expected_by
-from .windows import REFUND_DESTINATIONS
+from .deadlines import format_duration
+from .facts import refund_expected_by
+from .order import Order
+from .rule import README_WORDS, Attention, Finding, Judged, Rule, words
+from .windows import RuleConfig
 
-#: The title of each rule's notification: what happened, in the buyer's words.
-TITLES = {
-    "seller_response_overdue": "Seller hasn't answered your cancellation",
-    "ship_deadline_passed": "Seller hasn't shipped in time",
-    "refund_overdue": "Refund hasn't arrived",
-    "protection_expiring": "Buyer protection ends soon",
-    "payment_unverified": "Payment still not verified",
-    "unpaid_closing": "Unpaid order closes soon",
-    "cancellation_refused": "Seller refused your cancellation",
-    "shipped_while_cancelling": "Order shipped while you were cancelling",
-    "parcel_overdue": "Parcel is late",
-    "dispute_window_closing": "Last days to open a dispute",
-    "refund_arrived": "Refund arrived",
-    "monitor_failing": "ordermon can't read your orders",
-    "monitor_recovered": "ordermon reads your orders again",
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    order_id: str
-    deadline: dt.datetime
-    now: dt.datetime
-    summary: str
-    next_step: str
-    level: str = ""
-    episode: str = ""
-    deadline_name: str | None = None
-    timing: str | None = None  # how it compares with the deadline, where "left" or "overdue" would not fit
-
-    @property
-    def title(self) -> str:
-        return TITLES[self.rule]
-
-    @property
-    def message(self) -> str:
-        subject = f"Order {self.order_id}: " if self.order_id else ""
-        what = label(self.deadline_name) if self.deadline_name else "Deadline"
-        return (
-            f"{subject}{self.summary}. {what} {self.deadline:%Y-%m-%d %H:%M} UTC "
-            f"({self.timing or relative(self.deadline, self.now)}). Next step: {self.next_step}"
-        )
-
-
-def _finding(
-    rule: str, o: OrderFacts, name: Deadline, d: Known, now: dt.datetime, summary: str, next_step: str, level: str = ""
-) -> Finding:
-    return Finding(rule, o.order_id, d.at, now, summary, next_step, level, f"{name.value}:{d.episode}", name.value)
-
-
-def _overdue(
-    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known], status: Status | None, name: Deadline
-) -> Known | None:
-    """The deadline, if the order is (still) in ``status`` and the deadline passed more than the grace ago."""
-    d = known.get(name)
-    if d is None or (status is not None and o.status is not status) or now < d.at + c.grace:
-        return None
-    return d
-
-
-def _destination(o: OrderFacts) -> str:
-    return o.refund_destination or REFUND_DESTINATIONS.get(
-        o.payment_method or PaymentMethod.CARD, "the original method"
-    )
-
-
-def _events(o: OrderFacts, kind: Event) -> list[dt.datetime]:
-    return [at for at, k in o.timeline if k == kind]
-
-
-# ---------------------------------------------------------------------- overdue
-def seller_response_overdue(
-    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]
-) -> list[Finding]:
-    d = _overdue(o, now, c, known, Status.AWAITING_CANCELLATION, Deadline.SELLER_RESPONSE_BY)
-    if d is None:
-        return []
-    return [
-        _finding(
-            "seller_response_overdue",
-            o,
-            Deadline.SELLER_RESPONSE_BY,
-            d,
-            now,
-            "the seller has not answered the cancellation request, and the platform has not cancelled it",
-            "contact customer service to have the order cancelled and refunded; "
-            "if it ships anyway, refuse the delivery",
-        )
-    ]
-
-
-def ship_deadline_passed(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    d = _overdue(o, now, c, known, Status.AWAITING_SHIPMENT, Deadline.SHIP_BY)
-    if d is None:
-        return []
-    return [
-        _finding(
-            "ship_deadline_passed",
-            o,
-            Deadline.SHIP_BY,
-            d,
-            now,
-            "the seller has not shipped by the end of the processing time and the order is still open",
-            'request cancellation with the reason "The supplier refuses to ship the product(s)", '
-            "or contact customer service",
-        )
-    ]
-
-
-def refund_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    d = _overdue(o, now, c, known, None, Deadline.REFUND_EXPECTED_BY)
-    if d is None or o.refund_status != "pending":
-        return []
-    destination = _destination(o)
-    return [
-        _finding(
-            "refund_overdue",
-            o,
-            Deadline.REFUND_EXPECTED_BY,
-            d,
-            now,
-            f"the refund has not arrived by the end of its window (to {destination})",
-            f"check {destination}, then contact customer service with the order id",
-        )
-    ]
-
-
-def payment_unverified(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    d = _overdue(o, now, c, known, Status.PAYMENT_VERIFYING, Deadline.VERIFICATION_BY)
-    if d is None:
-        return []
-    return [
-        _finding(
-            "payment_unverified",
-            o,
-            Deadline.VERIFICATION_BY,
-            d,
-            now,
-            "the payment is still being verified after its window",
-            "contact customer service about the payment; do not pay twice",
-        )
-    ]
-
-
-def parcel_overdue(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    d = _overdue(o, now, c, known, Status.AWAITING_DELIVERY, Deadline.DELIVERY_EXPECTED_BY)
-    if d is None:
-        return []
-    protection = known.get(Deadline.PROTECTION_ENDS)
-    until = f" (buyer protection ends {protection.at:%Y-%m-%d %H:%M} UTC)" if protection else ""
-    return [
-        _finding(
-            "parcel_overdue",
-            o,
-            Deadline.DELIVERY_EXPECTED_BY,
-            d,
-            now,
-            "the parcel has not arrived by the latest delivery estimate of its shipping method",
-            f"open a dispute while the buyer protection runs{until}",
-        )
-    ]
-
-
-# ---------------------------------------------------------------------- warnings before a deadline
-def protection_expiring(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    """One finding per warning level; only the most urgent level reached counts."""
-    d = known.get(Deadline.PROTECTION_ENDS)
-    if o.status is not Status.AWAITING_DELIVERY or d is None or now >= d.at:
-        return []
-    reached = [days for days in c.protection_warning_days if now >= d.at - dt.timedelta(days=days)]
-    if not reached:
-        return []
-    level = min(reached)
-    urgency = {max(c.protection_warning_days): "watch", min(c.protection_warning_days): "urgent"}.get(level, "soon")
-    return [
-        _finding(
-            "protection_expiring",
-            o,
-            Deadline.PROTECTION_ENDS,
-            d,
-            now,
-            f"buyer protection ends within {level} days and the order has not arrived ({urgency})",
-            "open a dispute before the protection ends, or ask the seller to extend it",
-            level=f"{level}d",
-        )
-    ]
-
-
-def unpaid_closing(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    d = known.get(Deadline.PAY_BY)
-    if o.status is not Status.AWAITING_PAYMENT or d is None or now >= d.at:
-        return []
-    if now < d.at - dt.timedelta(days=c.unpaid_warning_days):
-        return []
-    return [
-        _finding(
-            "unpaid_closing",
-            o,
-            Deadline.PAY_BY,
-            d,
-            now,
-            "the unpaid order is about to close by itself",
-            "pay before the deadline if you still want it; otherwise nothing to do",
-        )
-    ]
-
-
-def dispute_window_closing(
-    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]
-) -> list[Finding]:
-    """Completed because the protection ran out, without the buyer confirming receipt."""
-    d = known.get(Deadline.DISPUTE_CLOSES)
-    if o.status is not Status.COMPLETED or o.completed_by != "protection_ended" or d is None or now >= d.at:
-        return []
-    return [
-        _finding(
-            "dispute_window_closing",
-            o,
-            Deadline.DISPUTE_CLOSES,
-            d,
-            now,
-            "the order was completed because the buyer protection ran out, without your confirmation of receipt",
-            "if it never arrived, open a dispute from the order page before the window closes",
-        )
-    ]
+__all__ = ["ORDER_RULES", "RULES", "TITLES", "Attention", "Finding", "Judged", "Rule", "evaluate", "next_moment"]
 
 
 # ---------------------------------------------------------------------- what happened
-def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    if o.status not in (Status.AWAITING_SHIPMENT, Status.AWAITING_DELIVERY):
-        return []
-    ship = known.get(Deadline.SHIP_BY)
+def _cancellation_refused(rule: Rule, o: Order, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    ship = o.deadline(Deadline.SHIP_BY)
     found = []
-    for refused in _events(o, Event.CANCEL_REFUSED):
+    for refused in o.events(Event.CANCEL_REFUSED):
         if now - refused > c.recent:
             continue
-        when, name = (ship.at, Deadline.SHIP_BY.value) if ship else (refused, None)
+        when, name = (ship.at, Deadline.SHIP_BY.value) if ship and ship.at else (refused, None)
         found.append(
             Finding(
-                "cancellation_refused",
+                rule.id,
                 o.order_id,
                 when,
                 now,
-                f"the seller refused your cancellation request on {refused:%Y-%m-%d %H:%M} UTC",
-                "it will ship; refuse the delivery, or return it after it arrives",
+                rule.summary.format(when=f"{refused:%Y-%m-%d %H:%M}"),
+                rule.next_step,
                 episode=refused.isoformat(),
                 deadline_name=name,
             )
@@ -272,27 +54,23 @@ def cancellation_refused(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: 
     return found
 
 
-def shipped_while_cancelling(
-    o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]
-) -> list[Finding]:
-    if o.status is not Status.AWAITING_DELIVERY:
-        return []
-    requests, refusals = _events(o, Event.CANCEL_REQUESTED), _events(o, Event.CANCEL_REFUSED)
-    delivery = known.get(Deadline.DELIVERY_EXPECTED_BY)
+def _shipped_while_cancelling(rule: Rule, o: Order, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    requests, refusals = o.events(Event.CANCEL_REQUESTED), o.events(Event.CANCEL_REFUSED)
+    delivery = o.deadline(Deadline.DELIVERY_EXPECTED_BY)
     found = []
-    for shipped in _events(o, Event.SHIPPED):
+    for shipped in o.events(Event.SHIPPED):
         asked = [t for t in requests if t <= shipped]
         if not asked or now - shipped > c.recent or any(asked[-1] <= t <= shipped for t in refusals):
             continue
-        when, name = (delivery.at, Deadline.DELIVERY_EXPECTED_BY.value) if delivery else (shipped, None)
+        when, name = (delivery.at, Deadline.DELIVERY_EXPECTED_BY.value) if delivery and delivery.at else (shipped, None)
         found.append(
             Finding(
-                "shipped_while_cancelling",
+                rule.id,
                 o.order_id,
                 when,
                 now,
-                f"the order shipped on {shipped:%Y-%m-%d %H:%M} UTC while your cancellation request was pending",
-                "refuse the delivery, then ask for the refund",
+                rule.summary.format(when=f"{shipped:%Y-%m-%d %H:%M}"),
+                rule.next_step,
                 episode=shipped.isoformat(),
                 deadline_name=name,
             )
@@ -300,94 +78,283 @@ def shipped_while_cancelling(
     return found
 
 
-def refund_arrived(o: OrderFacts, now: dt.datetime, c: RuleConfig, known: dict[Deadline, Known]) -> list[Finding]:
-    if o.refund_status != "completed" or o.refunded_at is None or now - o.refunded_at > c.recent:
+def _refund_arrived(rule: Rule, o: Order, now: dt.datetime, c: RuleConfig) -> list[Finding]:
+    if o.refunded_at is None or now - o.refunded_at > c.recent:
         return []
-    amount = f"{o.total} {o.currency}" if o.total is not None else "the money"
-    expected = o.last_shown.get(Deadline.REFUND_EXPECTED_BY) or refund_expected_by(o, c) or o.refunded_at
+    shown = o.deadlines.get(Deadline.REFUND_EXPECTED_BY)
+    expected = (shown.last_shown if shown else None) or refund_expected_by(o, c) or o.refunded_at
     early = expected >= o.refunded_at
-    timing = f"arrived {format_duration(expected - o.refunded_at)} {'before' if early else 'after'} it"
+    said = words(o, c, "", ())
+    amount = f"{o.total} {o.currency}" if o.total is not None else "the money"
     return [
         Finding(
-            "refund_arrived",
+            rule.id,
             o.order_id,
             expected,
             now,
-            f"the refund of {amount} arrived on {o.refunded_at:%Y-%m-%d} to {_destination(o)}",
-            f"check {_destination(o)}; nothing else to do",
+            rule.summary.format(amount=amount, when=f"{o.refunded_at:%Y-%m-%d}", **said),
+            rule.next_step.format(**said),
             episode=o.refunded_at.isoformat(),
             deadline_name=Deadline.REFUND_EXPECTED_BY.value,
-            timing=timing,
+            timing=f"arrived {format_duration(expected - o.refunded_at)} {'before' if early else 'after'} it",
         )
     ]
 
 
-ORDER_RULES = (
-    seller_response_overdue,
-    ship_deadline_passed,
-    refund_overdue,
-    payment_unverified,
-    parcel_overdue,
-    protection_expiring,
-    unpaid_closing,
-    dispute_window_closing,
-    cancellation_refused,
-    shipped_while_cancelling,
-    refund_arrived,
-)
+def _statuses(*statuses: Status) -> frozenset[Status]:
+    return frozenset(statuses)
 
 
-OVERDUE = frozenset(
-    {
+# ---------------------------------------------------------------------- the rules
+ORDER_RULES: tuple[Rule, ...] = (
+    Rule(
+        "seller_response_overdue",
+        "Seller hasn't answered your cancellation",
+        Judged.OVERDUE,
+        'Awaiting cancellation past "Seller must answer by" (+ grace), the platform has not cancelled either',
+        "the seller has not answered the cancellation request, and the platform has not cancelled it",
+        "contact customer service to have the order cancelled and refunded; if it ships anyway, refuse the delivery",
         Deadline.SELLER_RESPONSE_BY,
+        _statuses(Status.AWAITING_CANCELLATION),
+        attention=Attention.OVERDUE,
+    ),
+    Rule(
+        "ship_deadline_passed",
+        "Seller hasn't shipped in time",
+        Judged.OVERDUE,
+        'still Awaiting shipment past "Ship by" (+ grace)',
+        "the seller has not shipped by the end of the processing time and the order is still open",
+        'request cancellation with the reason "The supplier refuses to ship the product(s)", '
+        "or contact customer service",
         Deadline.SHIP_BY,
+        _statuses(Status.AWAITING_SHIPMENT),
+        attention=Attention.OVERDUE,
+    ),
+    Rule(
+        "refund_overdue",
+        "Refund hasn't arrived",
+        Judged.OVERDUE,
+        'a refund still pending past "Refund expected by" (+ grace)',
+        "the refund has not arrived by the end of its window (to {destination})",
+        "check {destination}, then contact customer service with the order id",
         Deadline.REFUND_EXPECTED_BY,
+        condition=lambda o: o.refund_status == "pending",
+        attention=Attention.OVERDUE,
+    ),
+    Rule(
+        "payment_unverified",
+        "Payment still not verified",
+        Judged.OVERDUE,
+        'Payment being verified past "Payment verified by" (+ grace)',
+        "the payment is still being verified after its window",
+        "contact customer service about the payment; do not pay twice",
         Deadline.VERIFICATION_BY,
+        _statuses(Status.PAYMENT_VERIFYING),
+        attention=Attention.OVERDUE,
+    ),
+    Rule(
+        "parcel_overdue",
+        "Parcel is late",
+        Judged.OVERDUE,
+        'Awaiting delivery past "Delivery expected by", the latest estimate of the shipping method '
+        "(Standard 15–45, Premium 7–15 working days after shipment) (+ grace)",
+        "the parcel has not arrived by the latest delivery estimate of its shipping method",
+        "open a dispute while the buyer protection runs{until}",
         Deadline.DELIVERY_EXPECTED_BY,
-    }
+        _statuses(Status.AWAITING_DELIVERY),
+        attention=Attention.OVERDUE,
+    ),
+    Rule(
+        "protection_expiring",
+        "Buyer protection ends soon",
+        Judged.WARNING,
+        'Awaiting delivery with "Protection ends" 14 days away (watch), 7 (soon), 3 (urgent): each level once '
+        "per episode",
+        "buyer protection ends within {days} days and the order has not arrived ({urgency})",
+        "open a dispute before the protection ends, or ask the seller to extend it",
+        Deadline.PROTECTION_ENDS,
+        _statuses(Status.AWAITING_DELIVERY),
+        leads=lambda c: c.protection_warning_days,
+        levels=True,
+    ),
+    Rule(
+        "unpaid_closing",
+        "Unpaid order closes soon",
+        Judged.WARNING,
+        'Awaiting payment, 2 days before "Pay by"',
+        "the unpaid order is about to close by itself",
+        "pay before the deadline if you still want it; otherwise nothing to do",
+        Deadline.PAY_BY,
+        _statuses(Status.AWAITING_PAYMENT),
+        leads=lambda c: (c.unpaid_warning_days,),
+    ),
+    Rule(
+        "dispute_window_closing",
+        "Last days to open a dispute",
+        Judged.WARNING,
+        "Completed because the protection ran out, without the buyer confirming receipt, while "
+        '"Dispute can be opened until" has not passed',
+        "the order was completed because the buyer protection ran out, without your confirmation of receipt",
+        "if it never arrived, open a dispute from the order page before the window closes",
+        Deadline.DISPUTE_CLOSES,
+        _statuses(Status.COMPLETED),
+        condition=lambda o: o.completed_by == CompletedBy.PROTECTION_ENDED,
+    ),
+    Rule(
+        "cancellation_refused",
+        "Seller refused your cancellation",
+        Judged.EVENT,
+        "the order's timeline shows the seller refused a cancellation request (Awaiting cancellation → "
+        "Awaiting shipment); once per refusal",
+        "the seller refused your cancellation request on {when} UTC",
+        "it will ship; refuse the delivery, or return it after it arrives",
+        Deadline.SHIP_BY,
+        _statuses(Status.AWAITING_SHIPMENT, Status.AWAITING_DELIVERY),
+        finder=_cancellation_refused,
+    ),
+    Rule(
+        "shipped_while_cancelling",
+        "Order shipped while you were cancelling",
+        Judged.EVENT,
+        "the order shipped while a cancellation request was pending",
+        "the order shipped on {when} UTC while your cancellation request was pending",
+        "refuse the delivery, then ask for the refund",
+        Deadline.DELIVERY_EXPECTED_BY,
+        _statuses(Status.AWAITING_DELIVERY),
+        finder=_shipped_while_cancelling,
+    ),
+    Rule(
+        "refund_arrived",
+        "Refund arrived",
+        Judged.EVENT,
+        "the refund completed: the amount and where it went (informational)",
+        "the refund of {amount} arrived on {when} to {destination}",
+        "check {destination}; nothing else to do",
+        Deadline.REFUND_EXPECTED_BY,
+        condition=lambda o: o.refund_status == "completed",
+        attention=Attention.NONE,
+        finder=_refund_arrived,
+    ),
 )
 
+MONITOR_FAILING = Rule(
+    "monitor_failing",
+    "ordermon can't read your orders",
+    Judged.HEALTH,
+    "`ORDERMON_FAILURE_THRESHOLD` failed polls in a row (sign-in failed, captcha, site down)",
+    "the monitor of {account} has failed {failures} polls in a row ({error})",
+    "check the credentials, a captcha on the site, or whether the site is up; ordermon keeps retrying",
+    attention=Attention.OVERDUE,
+)
+MONITOR_RECOVERED = Rule(
+    "monitor_recovered",
+    "ordermon reads your orders again",
+    Judged.HEALTH,
+    "a poll works again after `monitor_failing`; once",
+    "the monitor of {account} works again",
+    "nothing: alerts that came due meanwhile follow",
+    attention=Attention.NONE,
+)
 
-def evaluate(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> list[Finding]:
-    known = deadlines(order, config)
-    return [finding for rule in ORDER_RULES for finding in rule(order, now, config, known)]
+RULES: dict[str, Rule] = {rule.id: rule for rule in (*ORDER_RULES, MONITOR_FAILING, MONITOR_RECOVERED)}
+#: The title of each rule's notification: what happened, in the buyer's words.
+TITLES: dict[str, str] = {rule.id: rule.title for rule in RULES.values()}
 
 
-def next_moment(order: OrderFacts, now: dt.datetime, config: RuleConfig) -> dt.datetime | None:
-    """The earliest moment after ``now`` at which the order's facts may say something new: a deadline
-    passes (the site may have moved it: read it again), an overdue rule's grace ends, a warning level
-    is reached. None: nothing will come due until the order changes."""
-    moments = []
-    for name, d in deadlines(order, config).items():
-        moments.append(d.at)
-        if name in OVERDUE:
-            moments.append(d.at + config.grace)
-        if name is Deadline.PROTECTION_ENDS:
-            moments += [d.at - dt.timedelta(days=days) for days in config.protection_warning_days]
-        if name is Deadline.PAY_BY:
-            moments.append(d.at - dt.timedelta(days=config.unpaid_warning_days))
+# ---------------------------------------------------------------------- judging an order
+def evaluate(order: Order, now: dt.datetime, config: RuleConfig) -> list[Finding]:
+    return [finding for rule in ORDER_RULES for finding in rule.evaluate(order, now, config)]
+
+
+def binding(order: Order) -> frozenset[Deadline]:
+    """The deadlines that bind the order in its state: those a rule watches ahead of them or past them.
+    (Ship by no longer binds a shipped order, nor Refund expected by a refunded one.)"""
+    return frozenset(
+        rule.deadline
+        for rule in ORDER_RULES
+        if rule.deadline and rule.judged in (Judged.OVERDUE, Judged.WARNING) and rule.applies(order)
+    )
+
+
+def attention(findings: list[Finding]) -> Attention:
+    """Overdue when an overdue rule holds, warning when a warning one does, else none."""
+    found = {f.attention for f in findings}
+    return next((level for level in (Attention.OVERDUE, Attention.WARNING) if level in found), Attention.NONE)
+
+
+def next_moment(order: Order, now: dt.datetime, config: RuleConfig) -> dt.datetime | None:
+    """The earliest moment after ``now`` at which the order may have something new to say: any of its
+    deadlines passes (the site may have moved it: read it again), an overdue rule's grace ends, a
+    warning level is reached. None: nothing will come due until the order changes."""
+    moments = [d.at for d in order.deadlines.values() if d.at is not None]
+    for rule in ORDER_RULES:
+        d = order.deadline(rule.deadline) if rule.deadline else None
+        if d is not None and rule.applies(order):
+            moments += rule.moments(d, config)
     return min((m for m in moments if m > now), default=None)
 
 
 def monitor_failing(account: str, since: dt.datetime, now: dt.datetime, failures: int, error: str) -> Finding:
+    rule = MONITOR_FAILING
     return Finding(
-        "monitor_failing",
+        rule.id,
         "",
         since,
         now,
-        f"the monitor of {account} has failed {failures} polls in a row ({error})",
-        "check the credentials, a captcha on the site, or whether the site is up; ordermon keeps retrying",
+        rule.summary.format(account=account, failures=failures, error=error),
+        rule.next_step,
         episode=since.isoformat(),
     )
 
 
 def monitor_recovered(account: str, since: dt.datetime, now: dt.datetime) -> Finding:
+    rule = MONITOR_RECOVERED
     return Finding(
-        "monitor_recovered",
-        "",
-        since,
-        now,
-        f"the monitor of {account} works again",
-        "nothing: alerts that came due meanwhile follow",
-        episode=since.isoformat(),
+        rule.id, "", since, now, rule.summary.format(account=account), rule.next_step, episode=since.isoformat()
     )
+
+
+# ---------------------------------------------------------------------- the README's table
+def _readme_words(template: str) -> str:
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return template.format(**{name: README_WORDS.get(name, name) for name in fields})
+
+
+def table() -> str:
+    """The README's rule table, from the declarations (``python -m monitor.rules``)."""
+    lines = [
+        "| rule | title | watches | fires when | the order then needs | next step it gives |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule in RULES.values():
+        watches = DEADLINE_LABELS[rule.deadline] if rule.deadline else "—"
+        if rule.judged is Judged.EVENT:
+            watches = f"its timeline ({watches} shown)"
+        elif rule.judged is Judged.HEALTH:
+            watches = "ordermon's own polls"
+        needs = "—" if rule.judged is Judged.HEALTH else rule.attention.value
+        lines.append(
+            f"| `{rule.id}` | {rule.title} | {watches} | {rule.when} | {needs} | {_readme_words(rule.next_step)} |"
+        )
+    return "\n".join(lines)
+
+
+def judged_with(config: RuleConfig) -> str:
+    """A fingerprint of the windows and calendar an order was judged with: an order judged with
+    others is judged again (its own deadlines computed anew), without reading the site."""
+    cal = config.calendar
+    text = "|".join([config.windows().model_dump_json(), str(cal.country), str(cal.timezone), str(cal.extra_holidays)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def judge(order: Order, now: dt.datetime, config: RuleConfig, key: str) -> tuple[Order, list[Finding]]:
+    """The order's findings now, and the order with when it may next have something come due
+    (``key``: ``judged_with(config)``)."""
+    return (
+        order.model_copy(update={"next_due": next_moment(order, now, config), "judged_with": key}),
+        evaluate(order, now, config),
+    )
+
+
+if __name__ == "__main__":
+    print(table())

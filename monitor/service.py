@@ -51,11 +51,25 @@ from .store import Store
 log = logging.getLogger("ordermon.monitor")
 
 # APScheduler's records ("Run time of job ... was missed by", "Job ... raised an exception") are its
-# bookkeeping: they reach neither the application's handlers nor Python's last-resort one on stderr.
-# The monitor says what matters in its own words: a skipped poll, a failed poll or delivery pass.
-_apscheduler_log = logging.getLogger("apscheduler")
-_apscheduler_log.addHandler(logging.NullHandler())
-_apscheduler_log.propagate = False
+# bookkeeping: the monitor's scheduler and executors log them to a logger of ordermon's own that no
+# handler shows, and the monitor says what matters in its own words (a skipped poll, a failed poll
+# or delivery pass). APScheduler's own loggers are left as they are.
+SCHEDULER_LOG = logging.getLogger("ordermon.scheduler")
+
+
+class _OwnLog:
+    def start(self, scheduler, alias):
+        super().start(scheduler, alias)  # type: ignore[misc]
+        self._logger = SCHEDULER_LOG
+
+
+class _Inline(_OwnLog, DebugExecutor):
+    """Polls run in the scheduler's thread (Playwright's sync API belongs to it)."""
+
+
+class _Pool(_OwnLog, ThreadPoolExecutor):
+    """Deliveries run in a thread of their own."""
+
 
 DELIVERY_INTERVAL = 10.0  # seconds between delivery passes for retried alerts
 
@@ -154,8 +168,10 @@ class Monitor:
         """Poll on the schedule, and deliver in the delivery thread, until SIGINT/SIGTERM (or
         ``stop_after`` seconds). A stop ends the poll and the notification under way; deliveries
         not sent yet stay in the outbox for the next start (or a ``deliver()``)."""
-        delivery = ThreadPoolExecutor(1, pool_kwargs={"thread_name_prefix": "ordermon-delivery"})
-        scheduler = BlockingScheduler(executors={"default": DebugExecutor(), "delivery": delivery}, timezone=dt.UTC)
+        delivery = _Pool(1, pool_kwargs={"thread_name_prefix": "ordermon-delivery"})
+        scheduler = BlockingScheduler(
+            executors={"default": _Inline(), "delivery": delivery}, timezone=dt.UTC, logger=SCHEDULER_LOG
+        )
         self.scheduler, self._stopper, self._stop_requested = scheduler, None, False
         self._wake.clear()
         # First: the delivery thread starts before the first poll runs (inline, and long).

@@ -1,84 +1,162 @@
-"""The rows behind ``ordermon status`` and ``ordermon alerts`` (and the HTML report):
-the store's records, shaped for a buyer to read."""
+"""The rows behind ``ordermon status`` and ``ordermon alerts`` (and the HTML report): the store's
+records, shaped for a buyer to read, judged by the rules and never otherwise.
+
+An order is *overdue* exactly when an overdue rule holds for it now (grace
+included: the judgement that sends the alert), and *needs attention* when a
+warning holds. A deadline that no longer binds the order in its state is never
+its next deadline; a window's start ("Dispute can be opened from") opens, it is
+never overdue.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from . import rules
 from .deadlines import format_duration, label, relative
+from .order import Kind, Order, TrackedDeadline
+from .rules import Attention, Finding
 from .store import Store, parse
+from .windows import RuleConfig
 
-DIFFERS = dt.timedelta(hours=1)  # the site's deadline and the monitor's own disagree beyond this
+ConfigOf = Callable[[str], RuleConfig]
 
 
-def order_deadlines(order: dict, now: dt.datetime | None) -> list[dict]:
-    """The order's deadlines, soonest first: the one rules go by (the site's, else the monitor's
-    own), its source, and where the two disagree by more than an hour (the user's calendar
-    settings are probably wrong)."""
-    out = []
-    for name, known in json.loads(order["deadlines"] or "{}").items():
-        if not known.get("shown", True):
+@dataclass(frozen=True)
+class DeadlineView:
+    """One deadline of an order as a buyer reads it at ``now``."""
+
+    deadline: TrackedDeadline
+    at: dt.datetime
+    binds: bool  # a rule watches it in the order's state
+    overdue: bool  # an overdue rule holds for it now
+    state: str  # "3d 4h left", "2h overdue", "passed 1d 2h ago", "opens in 2d 0h", "open since 5d 1h"
+
+    @property
+    def name(self) -> str:
+        return self.deadline.name.value
+
+    @property
+    def label(self) -> str:
+        return label(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "source": self.deadline.source,
+            "kind": self.deadline.kind.value,
+            "binds": self.binds,
+            "overdue": self.overdue,
+            "state": self.state,
+        }
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An order as its rules judge it at ``now`` (the site's clock at the account's last poll)."""
+
+    order: Order
+    now: dt.datetime | None
+    findings: list[Finding]
+    deadlines: list[DeadlineView]  # soonest first
+
+    @property
+    def attention(self) -> Attention:
+        return rules.attention(self.findings)
+
+    @property
+    def attention_rules(self) -> list[str]:
+        level = self.attention
+        return sorted({f.rule for f in self.findings if f.attention is level}) if level is not Attention.NONE else []
+
+    @property
+    def next_deadline(self) -> DeadlineView | None:
+        """The first deadline that binds: overdue ones first, then the soonest still ahead."""
+        binding = [d for d in self.deadlines if d.binds and d.deadline.kind is Kind.DEADLINE]
+        now = self.now
+        return min(binding, key=lambda d: (not d.overdue, now is not None and d.at < now, d.at), default=None)
+
+
+def judge(order: Order, now: dt.datetime | None, config: RuleConfig) -> Judged:
+    findings = rules.evaluate(order, now, config) if now is not None else []
+    overdue = {f.deadline_name for f in findings if f.attention is Attention.OVERDUE}
+    binding = rules.binding(order)
+    views = []
+    for d in order.deadlines.values():
+        if d.at is None:
             continue
-        site, computed = parse(known.get("site")), parse(known.get("computed"))
-        at = site or computed
-        if at is None:
-            continue
-        out.append(
-            {
-                "name": name,
-                "label": label(name),
-                "at": at,
-                "source": "site" if site else "computed",
-                "episode": known.get("episode", 0),
-                "overdue": bool(now and at < now),
-                "relative": relative(at, now) if now else None,
-                "differs_from_settings": computed if site and computed and abs(site - computed) > DIFFERS else None,
-            }
-        )
-    return sorted(out, key=lambda d: d["at"])
+        binds = d.name in binding
+        views.append(DeadlineView(d, d.at, binds, d.name.value in overdue, _state(d, d.at, now, binds, overdue)))
+    return Judged(order, now, findings, sorted(views, key=lambda v: v.at))
 
 
-def status_rows(store: Store) -> list[dict]:
-    """Every order with its next deadline, soonest first."""
+def _state(d: TrackedDeadline, at: dt.datetime, now: dt.datetime | None, binds: bool, overdue: set) -> str:
+    if now is None:
+        return ""
+    if d.kind is Kind.WINDOW_START:
+        return f"opens in {format_duration(at - now)}" if at > now else f"open since {format_duration(now - at)}"
+    if d.name.value in overdue or at >= now:
+        return relative(at, now)
+    return f"passed {format_duration(now - at)} ago"
+
+
+def judged_orders(store: Store, config_of: ConfigOf | None = None) -> list[Judged]:
+    """Every order, judged at its account's last site time with its account's windows (``config_of``;
+    by default the monitor's defaults): overdue ones first, then warnings, each by next deadline."""
+    config_of = config_of or (lambda account: RuleConfig())
     nows: dict[str, dt.datetime | None] = {}
-    rows = []
+    configs: dict[str, RuleConfig] = {}
+    out = []
     for order in store.orders():
-        account = order["account"]
+        account = order.account
         if account not in nows:
-            nows[account] = store.site_now(account)
-        now = nows[account]
-        deadlines = order_deadlines(order, now)
-        upcoming = [d for d in deadlines if now is None or d["at"] >= now] or deadlines
-        first = upcoming[0] if upcoming else None
-        rows.append(
-            {
-                "account": account,
-                "order_id": order["order_id"],
-                "status": order["status"],
-                "status_label": order["status_label"],
-                "store": order["store"],
-                "total": order["total"],
-                "currency": order["currency"],
-                "next_deadline_name": first["name"] if first else None,
-                "next_deadline_label": first["label"] if first else None,
-                "next_deadline": first["at"].isoformat() if first else None,
-                "next_deadline_in": first["relative"] if first else None,
-                "overdue": any(d["overdue"] for d in deadlines),
-                "deadlines": {d["name"]: {"at": d["at"].isoformat(), "source": d["source"]} for d in deadlines},
-                "deadline_differences": {
-                    d["name"]: {
-                        "site": d["at"].isoformat(),
-                        "computed": d["differs_from_settings"].isoformat(),
-                        "hours": round((d["differs_from_settings"] - d["at"]).total_seconds() / 3600, 1),
-                    }
-                    for d in deadlines
-                    if d["differs_from_settings"]
-                },
+            nows[account], configs[account] = store.site_now(account), config_of(account)
+        out.append(judge(order, nows[account], configs[account]))
+    return sorted(out, key=_by_next_deadline)
+
+
+def _by_next_deadline(j: Judged) -> tuple:
+    first = j.next_deadline
+    rank = [Attention.OVERDUE, Attention.WARNING, Attention.NONE].index(j.attention)
+    return (rank, first is None, first.at if first else dt.datetime.max.replace(tzinfo=dt.UTC), j.order.order_id)
+
+
+def status_row(j: Judged) -> dict[str, Any]:
+    o, first = j.order, j.next_deadline
+    return {
+        "account": o.account,
+        "order_id": o.order_id,
+        "status": o.status.value,
+        "status_label": o.status_label,
+        "store": o.store,
+        "total": str(o.total) if o.total is not None else None,
+        "currency": o.currency,
+        "attention": j.attention.value,
+        "attention_rules": j.attention_rules,
+        "overdue": j.attention is Attention.OVERDUE,
+        "next_deadline_name": first.name if first else None,
+        "next_deadline_label": first.label if first else None,
+        "next_deadline": first.at.isoformat() if first else None,
+        "next_deadline_in": first.state if first else None,
+        "deadlines": {d.name: d.to_dict() for d in j.deadlines},
+        "deadline_differences": {
+            d.name: {
+                "site": d.at.isoformat(),
+                "computed": differs.isoformat(),
+                "hours": round((differs - d.at).total_seconds() / 3600, 1),
             }
-        )
-    rows.sort(key=lambda r: (r["next_deadline"] is None, r["next_deadline"] or ""))
-    return rows
+            for d in j.deadlines
+            if (differs := d.deadline.differs_from_settings) is not None
+        },
+    }
+
+
+def status_rows(store: Store, config_of: ConfigOf | None = None) -> list[dict[str, Any]]:
+    """Every order with what it needs and its next deadline: overdue ones first, then warnings."""
+    return [status_row(j) for j in judged_orders(store, config_of)]
 
 
 def alert_rows(store: Store) -> list[dict]:
@@ -119,7 +197,7 @@ def health(store: Store, interval: float, accounts: list[str] | None = None, now
     known = {row["account"]: row for row in store.poll_health()}
     empty = {"last_poll": None, "last_success": None, "outage_since": None}
     rows = [known.get(label, {"account": label} | empty) for label in accounts] if accounts else known.values()
-    accounts, problems = [], []
+    found, problems = [], []
     for row in rows:
         success = parse(row["last_success"])
         problem = None
@@ -134,7 +212,7 @@ def health(store: Store, interval: float, accounts: list[str] | None = None, now
                 f"{row['account']}: last successful poll {format_duration(now - success)} ago, "
                 f"more than two intervals ({format_duration(stale_after)})"
             )
-        accounts.append(
+        found.append(
             {
                 "account": row["account"],
                 "last_success": row["last_success"],
@@ -146,12 +224,12 @@ def health(store: Store, interval: float, accounts: list[str] | None = None, now
         )
         if problem:
             problems.append(problem)
-    if not accounts:
+    if not found:
         problems.append("no poll recorded yet")
     return {
         "healthy": not problems,
         "checked_at": now.isoformat(),
         "interval": interval,
-        "accounts": accounts,
+        "accounts": found,
         "problems": problems,
     }

@@ -134,3 +134,16 @@ def lines_until(stream, done: Callable[[str], bool], timeout: float = 60) -> lis
 def line_with(stream, text: str, timeout: float = 60) -> str:
     """The first line of ``stream`` that contains ``text`` (see ``lines_until``)."""
     return lines_until(stream, lambda line: text in line, timeout)[-1]
+
+
+def facts(order_id, status, *, site_deadlines=None, episodes=None, last_shown=None, **known):
+    """An order as the rules' tests write it: its facts, and the deadlines its page shows
+    (``site_deadlines``), with their episodes and what the page last showed."""
+    from monitor.order import Order
+
+    site, episodes, last = site_deadlines or {}, episodes or {}, last_shown or {}
+    deadlines = {
+        name: {"site": site.get(name), "last_shown": last.get(name, site.get(name)), "episode": episodes.get(name, 0)}
+        for name in {*site, *episodes, *last}
+    }
+    return Order(order_id=order_id, status=status, deadlines=deadlines, **known)

@@ -4,9 +4,12 @@ a failure on one going on to the next, JSON lines, a summary, the most serious e
 import json
 import subprocess
 import sys
+import typing
 
 import pytest
 from conftest import ordermon
+
+from flows.errors import Outcome
 
 pytestmark = pytest.mark.e2e
 
@@ -88,8 +91,12 @@ def test_an_account_error_ends_the_batch(run, storefront):
     result = run("cancel", *ids, "--reason", "out of stock", ORDERMON_PASSWORD="not-the-password")
     assert result.returncode == 5, result.stderr
     assert result.stdout.startswith(f"{ids[0]}: sign_in_failed:")
-    assert len(result.stdout.strip().splitlines()) == 1
+    assert result.stdout.strip().splitlines()[1:] == [f"{ids[1]}: not_attempted", f"{ids[2]}: not_attempted"]
     assert result.stderr.strip().splitlines()[-1] == (
         "3 orders: 2 not_attempted, 1 sign_in_failed (the batch stopped at an account error)"
     )
     assert all(storefront.admin.order(i)["cancel_requests"] == 0 for i in ids)
+    as_json = run("cancel", *ids, "--reason", "out of stock", "--json", ORDERMON_PASSWORD="not-the-password")
+    outcomes = [json.loads(line)["outcome"] for line in as_json.stdout.splitlines()]
+    assert outcomes == ["sign_in_failed", "not_attempted", "not_attempted"]
+    assert set(outcomes) <= set(typing.get_args(Outcome))  # every outcome --json prints is named

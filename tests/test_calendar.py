@@ -17,7 +17,10 @@ from fixtures.storefront.settings import StorefrontSettings
 from flows.calendar import BusinessCalendar, check_holiday_country, check_timezone
 from flows.domain import Deadline, PaymentMethod, Status
 from monitor.deadlines import format_duration, label, relative
-from monitor.facts import Known, OrderFacts, RuleConfig, computed_deadlines, deadlines
+from conftest import facts
+from monitor.facts import computed_deadlines, with_computed
+from monitor.order import Order, TrackedDeadline
+from monitor.windows import RuleConfig
 from monitor.settings import MonitorSettings
 
 UTC = dt.UTC
@@ -175,7 +178,7 @@ DEFAULTS = RuleConfig()
 
 
 def computed(config=DEFAULTS, **facts) -> dict:
-    return computed_deadlines(OrderFacts("1", **facts), config)
+    return computed_deadlines(Order(order_id="1", **facts), config)
 
 
 def test_every_status_has_its_own_deadlines():
@@ -265,7 +268,7 @@ def test_computed_deadlines_follow_the_calendars_zone_and_holidays():
 
 def test_the_sites_deadlines_first_with_their_episodes():
     site_ship_by = FRIDAY + 3 * D
-    order = OrderFacts(
+    order = facts(
         "1",
         Status.AWAITING_CANCELLATION,
         paid_at=FRIDAY,
@@ -273,22 +276,26 @@ def test_the_sites_deadlines_first_with_their_episodes():
         site_deadlines={"ship_by": site_ship_by, "not_a_deadline": FRIDAY},
         episodes={"seller_response_by": 2},
     )
-    assert deadlines(order, RuleConfig()) == {
-        Deadline.SHIP_BY: Known(site_ship_by, "site", 0),  # no episode recorded: the first
-        Deadline.SELLER_RESPONSE_BY: Known(FRIDAY + 72 * H, "computed", 2),
+    known = with_computed(order, RuleConfig()).deadlines
+    assert known == {
+        Deadline.SHIP_BY: TrackedDeadline(
+            name="ship_by", site=site_ship_by, computed=at(2026, 12, 1, 10), last_shown=site_ship_by
+        ),
+        Deadline.SELLER_RESPONSE_BY: TrackedDeadline(name="seller_response_by", computed=FRIDAY + 72 * H, episode=2),
     }
-    moved = OrderFacts("1", Status.AWAITING_SHIPMENT, site_deadlines={"ship_by": site_ship_by}, episodes={"ship_by": 3})
-    assert deadlines(moved, RuleConfig()) == {Deadline.SHIP_BY: Known(site_ship_by, "site", 3)}
-    assert deadlines(OrderFacts("1", Status.AWAITING_SHIPMENT), RuleConfig()) == {}
+    assert (known[Deadline.SHIP_BY].source, known[Deadline.SELLER_RESPONSE_BY].source) == ("site", "computed")
+    moved = facts("1", Status.AWAITING_SHIPMENT, site_deadlines={"ship_by": site_ship_by}, episodes={"ship_by": 3})
+    assert with_computed(moved, RuleConfig()).deadline(Deadline.SHIP_BY).episode == 3
+    assert with_computed(facts("1", Status.AWAITING_SHIPMENT), RuleConfig()).deadlines == {}
 
 
-# ---------------------------------------------------------------- facts from a database row
-def test_the_facts_of_a_database_row():
+# ---------------------------------------------------------------- the order from a database row
+def test_the_order_of_a_database_row():
     deadlines_column = {
         "ship_by": {"site": "2026-12-01T10:00:00+00:00", "computed": "2026-12-01T10:00:00+00:00", "episode": 1},
         "seller_response_by": {"site": None, "computed": "2026-11-23T10:00:00+00:00", "episode": 0},
-        "pay_by": {"site": "2026-12-10T10:00:00+00:00", "computed": None, "episode": 2, "shown": False},
-        "refund_expected_by": {"site": "2026-12-18T10:00:00+00:00", "shown": True},
+        "pay_by": {"last_shown": "2026-12-10T10:00:00+00:00", "episode": 2},
+        "not_a_deadline": {"site": "2026-12-10T10:00:00+00:00"},
     }
     row = {
         "account": "buyer@127.0.0.1",
@@ -297,48 +304,28 @@ def test_the_facts_of_a_database_row():
         "payment_method": "alipay",
         "placed_at": "2026-11-19T09:00:00+00:00",
         "paid_at": "2026-11-20T10:00:00+00:00",
-        "cancel_requested_at": "2026-11-20T11:00:00+00:00",
-        "shipped_at": "2026-11-21T12:00:00+00:00",
-        "completed_at": "2026-11-22T13:00:00+00:00",
-        "completed_by": "buyer_confirmed",
-        "shipping_method": "premium",
         "refund_status": "pending",
-        "refund_started_at": "2026-11-23T14:00:00+00:00",
-        "refunded_at": "2026-11-24T15:00:00+00:00",
-        "refund_destination": "your bank account",
         "total": "19.90",
         "currency": "USD",
+        "order_date": "2026-11-19",
         "timeline": json.dumps(
             [["2026-11-20T10:00:00+00:00", "paid"], ["2026-11-20T11:00:00+00:00", "cancel_requested"]]
         ),
         "deadlines": json.dumps(deadlines_column),
+        "next_due": None,
     }
-    assert OrderFacts.from_row(row) == OrderFacts(
-        order_id="8123456789012345",
-        status=Status.AWAITING_CANCELLATION,
-        payment_method=PaymentMethod.ALIPAY,
-        placed_at=at(2026, 11, 19, 9),
-        paid_at=at(2026, 11, 20, 10),
-        cancel_requested_at=at(2026, 11, 20, 11),
-        shipped_at=at(2026, 11, 21, 12),
-        completed_at=at(2026, 11, 22, 13),
-        completed_by="buyer_confirmed",
-        shipping_method="premium",
-        refund_status="pending",
-        refund_started_at=at(2026, 11, 23, 14),
-        refunded_at=at(2026, 11, 24, 15),
-        refund_destination="your bank account",
-        total=Decimal("19.90"),
-        currency="USD",
-        timeline=((at(2026, 11, 20, 10), "paid"), (at(2026, 11, 20, 11), "cancel_requested")),
-        site_deadlines={"ship_by": at(2026, 12, 1, 10), "refund_expected_by": at(2026, 12, 18, 10)},
-        episodes={"ship_by": 1, "seller_response_by": 0, "pay_by": 2, "refund_expected_by": 0},
-        last_shown={
-            "ship_by": at(2026, 12, 1, 10),
-            "pay_by": at(2026, 12, 10, 10),
-            "refund_expected_by": at(2026, 12, 18, 10),
-        },
+    order = Order.from_row(row)
+    assert (order.status, order.payment_method, order.total) == (
+        Status.AWAITING_CANCELLATION,
+        PaymentMethod.ALIPAY,
+        Decimal("19.90"),
     )
+    assert (order.placed_at, order.order_date) == (at(2026, 11, 19, 9), dt.date(2026, 11, 19))
+    assert order.timeline == ((at(2026, 11, 20, 10), "paid"), (at(2026, 11, 20, 11), "cancel_requested"))
+    assert set(order.deadlines) == {"ship_by", "seller_response_by", "pay_by"}  # a name ordermon does not know: gone
+    assert order.deadline("ship_by").at == at(2026, 12, 1, 10) and order.deadline("ship_by").episode == 1
+    assert order.deadline("pay_by") is None and order.deadlines["pay_by"].last_shown == at(2026, 12, 10, 10)
+    assert Order.from_row(order.row()) == order  # and back, unchanged
 
 
 def test_a_row_read_from_the_list_only_has_no_details():
@@ -353,8 +340,8 @@ def test_a_row_read_from_the_list_only_has_no_details():
         "timeline": None,
         "deadlines": None,
     }
-    assert OrderFacts.from_row(row) == OrderFacts("8123456789012345", Status.AWAITING_PAYMENT)
-    assert OrderFacts.from_row({"order_id": "1", "status": "closed"}).refund_status == "none"
+    assert Order.from_row(row) == Order(order_id="8123456789012345", status=Status.AWAITING_PAYMENT)
+    assert Order.from_row({"order_id": "1", "status": "closed"}).refund_status == "none"
 
 
 # ---------------------------------------------------------------- how deadlines read
@@ -405,7 +392,7 @@ def test_the_monitors_calendar_uses_its_zone_country_and_extra_holidays():
     # Wed 25 Nov 21:00 PST: Thu 26 (Thanksgiving) and Fri 27 (extra) skipped: Monday 30 Nov 21:00 PST.
     config = s.rule_config()
     assert config.calendar.add_business_days(at(2026, 11, 26, 5), 1) == at(2026, 12, 1, 5)
-    order = OrderFacts("1", Status.AWAITING_SHIPMENT, paid_at=at(2026, 11, 26, 5))
+    order = Order(order_id="1", status=Status.AWAITING_SHIPMENT, paid_at=at(2026, 11, 26, 5))
     # 7 business days from Wed 25 (local): Mon 30, Tue 1 .. Fri 4, Mon 7, Tue 8 Dec 21:00 PST
     assert computed_deadlines(order, config) == {"ship_by": at(2026, 12, 9, 5)}
 

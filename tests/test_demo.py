@@ -2,8 +2,11 @@
 
 import pytest
 
+from monitor import html_report
 from monitor.demo import run_demo
+from monitor.rules import RULES, Attention
 from monitor.store import Store
+from monitor.views import status_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +32,26 @@ def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     assert 0 < summary["delivered_to_receiver"] <= summary["alerts_delivered"]
     assert summary["schemes"] == ["json://", "form://"] and "notifications (json://, form://)." in text
     assert summary["notifications"] == 2 * summary["delivered_to_receiver"] == 2 * len(alert_receiver.received)
+    status_report_and_alerts_agree(tmp_path / "demo.db")
     again = run_demo(
         seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None, browser=browser
     )
     assert again["orders"] == summary["orders"]  # the demo account starts afresh each run
     assert Store(tmp_path / "demo.db").counts()["orders"] == summary["orders"]
+
+
+def status_report_and_alerts_agree(db) -> None:
+    """Overdue in `status` exactly where an overdue alert is still open in the report; no window that
+    opened makes an order overdue; an unanswered cancellation shows the seller's deadline first."""
+    store = Store.existing(db)
+    rows, report = status_rows(store), html_report.build(store)
+    store.close()
+    overdue = {r["order_id"] for r in rows if r["overdue"]}
+    still_open = {
+        a["order_id"] for a in report["alerts"] if a["open"] and RULES[a["rule"]].attention is Attention.OVERDUE
+    }
+    assert overdue == still_open and overdue
+    assert report["overdue"] == len(overdue)
+    assert not any(d["overdue"] for r in rows for d in r["deadlines"].values() if d["kind"] == "window_start")
+    unanswered = [r for r in rows if r["status"] == "awaiting_cancellation" and r["overdue"]]
+    assert unanswered and {r["next_deadline_name"] for r in unanswered} == {"seller_response_by"}

@@ -149,7 +149,7 @@ def alerts_of(monitor, order_id: str, rule: str) -> list[dict]:
 def test_every_rule_has_a_scenario():
     from monitor.rules import ORDER_RULES
 
-    assert set(SCENARIOS) == {rule.__name__ for rule in ORDER_RULES}
+    assert set(SCENARIOS) == {rule.id for rule in ORDER_RULES}
 
 
 @pytest.mark.storefront(orders=0)

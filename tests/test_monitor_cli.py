@@ -108,8 +108,8 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
 
     store = Store(env["ORDERMON_DB"])
     site = {o["id"]: o for o in admin.state()["orders"]}
-    known = {o["order_id"]: o for o in store.orders()}
-    assert {i: (o["status"], o["refund_status"]) for i, o in known.items()} == {
+    known = {o.order_id: o for o in store.orders()}
+    assert {i: (o.status, o.refund_status) for i, o in known.items()} == {
         i: (o["status"], o["refund_status"]) for i, o in site.items()
     }
     messages = [(m["title"], m["message"]) for m in alert_receiver.received]

@@ -121,7 +121,7 @@ def test_two_accounts_polled_by_one_monitor_keep_their_orders_apart(storefront, 
         emails = {first: storefront.email, second: other_email}
         assert [(r.account, r.orders_seen) for r in polled(monitor)] == [(first, 12), (second, 10)]
         store = monitor.store
-        assert {label: {o["order_id"] for o in store.orders(label)} for label in emails} == {
+        assert {label: {o.order_id for o in store.orders(label)} for label in emails} == {
             label: site[email] for label, email in emails.items()
         }
 
@@ -141,7 +141,7 @@ def test_two_accounts_polled_by_one_monitor_keep_their_orders_apart(storefront, 
     with Monitor(settings, browser=browser) as monitor:  # a restart: each account with its own kept session
         assert [(r.account, r.orders_seen) for r in polled(monitor)] == [(first, 12), (second, 10)]
         store = monitor.store
-        assert {label: {o["order_id"] for o in store.orders(label)} for label in emails} == {
+        assert {label: {o.order_id for o in store.orders(label)} for label in emails} == {
             label: site[email] for label, email in emails.items()
         }
         alerts = store.alerts()
@@ -183,8 +183,8 @@ def test_sigterm_in_the_middle_of_a_poll_finishes_it_and_exits_cleanly(storefron
     try:
         (poll,) = store.polls()
         assert poll["error"] is None and poll["orders_seen"] == poll["details_read"] == 12
-        assert {o["order_id"] for o in store.orders()} == {o["id"] for o in admin.state()["orders"]}
-        assert all(o["detail_read_at"] for o in store.orders())
+        assert {o.order_id for o in store.orders()} == {o["id"] for o in admin.state()["orders"]}
+        assert all(o.detail_read_at for o in store.orders())
     finally:
         store.close()
     with MonitorLock(db):  # released: another monitor may start

@@ -3,20 +3,31 @@ none, a grace period before overdue rules, episodes, and weekends and holidays."
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from conftest import facts
 
 from flows.calendar import BusinessCalendar
 from flows.domain import PaymentMethod, Status
 from monitor import rules
-from monitor.facts import Known, OrderFacts, RuleConfig, computed_deadlines, deadlines
-from monitor.rules import evaluate, next_moment
+from monitor.facts import computed_deadlines, with_computed
+from monitor.windows import RuleConfig
 
 FRIDAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
 CONFIG = RuleConfig()
 GRACE = CONFIG.grace
 SECOND = dt.timedelta(seconds=1)
+
+
+def evaluate(order, now, config):
+    """The rules' findings on the order, its own deadlines computed with ``config`` (as a poll's merge does)."""
+    return rules.evaluate(with_computed(order, config), now, config)
+
+
+def next_moment(order, now, config):
+    return rules.next_moment(with_computed(order, config), now, config)
 
 
 def fired(order, now, config=CONFIG):
@@ -26,7 +37,7 @@ def fired(order, now, config=CONFIG):
 # ---------------------------------------------------------------- which deadline
 def test_the_sites_deadline_comes_first_the_monitors_own_only_where_the_page_shows_none():
     site_ship_by = FRIDAY + 3 * D
-    order = OrderFacts(
+    order = facts(
         "1",
         Status.AWAITING_CANCELLATION,
         paid_at=FRIDAY,
@@ -34,18 +45,23 @@ def test_the_sites_deadline_comes_first_the_monitors_own_only_where_the_page_sho
         site_deadlines={"ship_by": site_ship_by},
         episodes={"ship_by": 2},
     )
-    known = deadlines(order, CONFIG)
-    assert known["ship_by"] == Known(site_ship_by, "site", 2)
-    assert known["seller_response_by"] == Known(FRIDAY + 72 * H, "computed", 0)
+    known = with_computed(order, CONFIG)
+    assert (known.deadline("ship_by").at, known.deadline("ship_by").source, known.deadline("ship_by").episode) == (
+        site_ship_by,
+        "site",
+        2,
+    )
+    responds = known.deadline("seller_response_by")
+    assert (responds.at, responds.source, responds.episode) == (FRIDAY + 72 * H, "computed", 0)
     assert set(computed_deadlines(order, CONFIG)) == {"seller_response_by", "ship_by"}
 
 
 def test_the_grace_period_delays_overdue_rules_only():
-    order = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY)
+    order = facts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY)
     deadline = FRIDAY + 72 * H
     assert fired(order, deadline + GRACE - SECOND) == []
     assert fired(order, deadline + GRACE) == [("seller_response_overdue", deadline, "")]
-    no_grace = RuleConfig(grace=dt.timedelta(0))
+    no_grace = RuleConfig(grace_minutes=0)
     assert fired(order, deadline, no_grace) == [("seller_response_overdue", deadline, "")]
     assert fired(order, deadline - SECOND, no_grace) == []
 
@@ -53,26 +69,26 @@ def test_the_grace_period_delays_overdue_rules_only():
 # ---------------------------------------------------------------- overdue rules
 def test_seller_response_overdue_goes_by_the_sites_window_and_stops_once_closed():
     site_48h = FRIDAY + 48 * H
-    order = OrderFacts(
+    order = facts(
         "1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY, site_deadlines={"seller_response_by": site_48h}
     )
     assert fired(order, site_48h + GRACE) == [("seller_response_overdue", site_48h, "")]
-    closed = OrderFacts("1", Status.CLOSED, cancel_requested_at=FRIDAY, site_deadlines={"seller_response_by": site_48h})
+    closed = facts("1", Status.CLOSED, cancel_requested_at=FRIDAY, site_deadlines={"seller_response_by": site_48h})
     assert fired(closed, FRIDAY + 100 * H) == []  # the platform cancelled: nothing to say
 
 
 def test_ship_deadline_counts_business_days_over_a_weekend():
-    order = OrderFacts("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
+    order = facts("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
     deadline = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)  # 7 business days later, a Tuesday
     assert fired(order, deadline + GRACE - SECOND) == []
     assert fired(order, deadline + GRACE) == [("ship_deadline_passed", deadline, "")]
-    cancelling = OrderFacts("2", Status.AWAITING_CANCELLATION, paid_at=FRIDAY)
+    cancelling = facts("2", Status.AWAITING_CANCELLATION, paid_at=FRIDAY)
     assert "ship_deadline_passed" not in [r for r, _, _ in fired(cancelling, deadline + 2 * D)]
 
 
 def test_ship_deadline_skips_holidays():
-    config = RuleConfig(calendar=BusinessCalendar("US"), grace=dt.timedelta(0))  # Thanksgiving, Thu 26 Nov
-    order = OrderFacts("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
+    config = RuleConfig(calendar=BusinessCalendar("US"), grace_minutes=0)  # Thanksgiving, Thu 26 Nov
+    order = facts("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
     assert fired(order, dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC), config) == []
     deadline = dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
     assert fired(order, deadline, config) == [("ship_deadline_passed", deadline, "")]
@@ -82,7 +98,7 @@ def test_the_calendar_counts_in_its_time_zone():
     # 23:30 UTC on Friday is Saturday 07:30 in Shanghai: the 7th business day is Tuesday 1 Dec there,
     # at 07:30 local time, which is Monday 23:30 UTC; in UTC it is Tuesday 23:30.
     late_friday = dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.UTC)
-    order = OrderFacts("2", Status.AWAITING_SHIPMENT, paid_at=late_friday)
+    order = facts("2", Status.AWAITING_SHIPMENT, paid_at=late_friday)
     utc = computed_deadlines(order, CONFIG)["ship_by"]
     shanghai = computed_deadlines(order, RuleConfig(calendar=BusinessCalendar(timezone=_zone("Asia/Shanghai"))))
     assert utc == dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)
@@ -97,12 +113,12 @@ def _zone(name):
 
 def test_refund_window_depends_on_the_payment_method_unless_the_site_says():
     config = RuleConfig(
-        refund_business_days=dict.fromkeys(PaymentMethod, 20) | {PaymentMethod.ALIPAY: 5}, grace=dt.timedelta(0)
+        refund_business_days=dict.fromkeys(PaymentMethod, 20) | {PaymentMethod.ALIPAY: 5}, grace_minutes=0
     )
-    card = OrderFacts(
+    card = facts(
         "3", Status.CLOSED, payment_method=PaymentMethod.CARD, refund_status="pending", refund_started_at=FRIDAY
     )
-    alipay = OrderFacts(
+    alipay = facts(
         "4", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending", refund_started_at=FRIDAY
     )
     five_days = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
@@ -111,7 +127,7 @@ def test_refund_window_depends_on_the_payment_method_unless_the_site_says():
     assert fired(alipay, five_days - SECOND, config) == []
     assert fired(card, five_days, config) == []
     assert fired(card, twenty, config) == [("refund_overdue", twenty, "")]
-    told = OrderFacts(
+    told = facts(
         "3",
         Status.CLOSED,
         payment_method=PaymentMethod.CARD,
@@ -120,7 +136,7 @@ def test_refund_window_depends_on_the_payment_method_unless_the_site_says():
         site_deadlines={"refund_expected_by": five_days},
     )
     assert fired(told, five_days, config) == [("refund_overdue", five_days, "")]
-    done = OrderFacts("3", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY)
+    done = facts("3", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY)
     assert fired(done, twenty + 100 * D, config) == []
 
 
@@ -136,10 +152,10 @@ def test_refund_window_depends_on_the_payment_method_unless_the_site_says():
     ],
 )
 def test_the_refund_alert_says_where_to_look_for_the_money(method, where):
-    order = OrderFacts("3", Status.CLOSED, payment_method=method, refund_status="pending", refund_started_at=FRIDAY)
+    order = facts("3", Status.CLOSED, payment_method=method, refund_status="pending", refund_started_at=FRIDAY)
     (finding,) = evaluate(order, FRIDAY + 60 * D, CONFIG)
     assert f"to {where}" in finding.summary and finding.next_step.startswith(f"check {where}")
-    site_says = OrderFacts(
+    site_says = facts(
         "3",
         Status.CLOSED,
         payment_method=method,
@@ -151,21 +167,21 @@ def test_the_refund_alert_says_where_to_look_for_the_money(method, where):
 
 
 def test_payment_unverified_after_24_hours():
-    order = OrderFacts("6", Status.PAYMENT_VERIFYING, paid_at=FRIDAY)
+    order = facts("6", Status.PAYMENT_VERIFYING, paid_at=FRIDAY)
     assert fired(order, FRIDAY + 24 * H + GRACE - SECOND) == []
     assert fired(order, FRIDAY + 24 * H + GRACE) == [("payment_unverified", FRIDAY + 24 * H, "")]
-    assert fired(OrderFacts("6", Status.AWAITING_SHIPMENT, paid_at=FRIDAY), FRIDAY + 30 * H) == []
+    assert fired(facts("6", Status.AWAITING_SHIPMENT, paid_at=FRIDAY), FRIDAY + 30 * H) == []
 
 
 def test_parcel_overdue_after_the_latest_estimate_of_its_shipping_method():
     cal = CONFIG.calendar
-    standard = OrderFacts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
-    premium = OrderFacts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium")
+    standard = facts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    premium = facts("7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium")
     late_standard, late_premium = cal.add_business_days(FRIDAY, 45), cal.add_business_days(FRIDAY, 15)
     assert "parcel_overdue" not in [r for r, _, _ in fired(standard, late_standard + GRACE - SECOND)]
     assert ("parcel_overdue", late_standard, "") in fired(standard, late_standard + GRACE)
     assert ("parcel_overdue", late_premium, "") in fired(premium, late_premium + GRACE)
-    site = OrderFacts(
+    site = facts(
         "7", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, site_deadlines={"delivery_expected_by": FRIDAY + 3 * D}
     )
     (finding,) = [f for f in evaluate(site, FRIDAY + 3 * D + GRACE, CONFIG) if f.rule == "parcel_overdue"]
@@ -174,7 +190,7 @@ def test_parcel_overdue_after_the_latest_estimate_of_its_shipping_method():
 
 # ---------------------------------------------------------------- warnings before a deadline
 def test_protection_expiring_levels_each_once_without_grace():
-    order = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    order = facts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
     end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
 
     def levels(now):
@@ -187,13 +203,13 @@ def test_protection_expiring_levels_each_once_without_grace():
     assert levels(end - 7 * D) == [("7d", "soon)")]
     assert levels(end - 3 * D) == [("3d", "urgent)")]
     assert levels(end) == []
-    completed = OrderFacts("5", Status.COMPLETED, shipped_at=FRIDAY)
+    completed = facts("5", Status.COMPLETED, shipped_at=FRIDAY)
     assert [f for f in evaluate(completed, end - 3 * D, CONFIG) if f.rule == "protection_expiring"] == []
 
 
 def test_an_extended_protection_warns_relative_to_the_sites_end():
     extended = dt.datetime(2027, 2, 3, 10, tzinfo=dt.UTC)  # 60 + 15 days after shipment
-    order = OrderFacts(
+    order = facts(
         "5",
         Status.AWAITING_DELIVERY,
         shipped_at=FRIDAY,
@@ -208,32 +224,30 @@ def test_an_extended_protection_warns_relative_to_the_sites_end():
 
 def test_protection_end_on_a_weekend_moves_to_monday():
     def end(shipped):
-        return computed_deadlines(OrderFacts("x", Status.AWAITING_DELIVERY, shipped_at=shipped), CONFIG)[
-            "protection_ends"
-        ]
+        return computed_deadlines(facts("x", Status.AWAITING_DELIVERY, shipped_at=shipped), CONFIG)["protection_ends"]
 
     assert end(dt.datetime(2026, 10, 2, 10, tzinfo=dt.UTC)).day == 1  # + 60 days = Tue 1 Dec
     assert end(dt.datetime(2026, 10, 6, 10, tzinfo=dt.UTC)) == dt.datetime(2026, 12, 7, 10, tzinfo=dt.UTC)  # Sat -> Mon
 
 
 def test_unpaid_closing_two_days_before():
-    order = OrderFacts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)
+    order = facts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)
     close = dt.datetime(2026, 12, 10, 10, tzinfo=dt.UTC)
     assert fired(order, close - 2 * D - SECOND) == []
     assert fired(order, close - 2 * D) == [("unpaid_closing", close, "")]
     assert fired(order, close) == []
-    assert fired(OrderFacts("7", Status.PAYMENT_VERIFYING, placed_at=FRIDAY), close - D) == []
+    assert fired(facts("7", Status.PAYMENT_VERIFYING, placed_at=FRIDAY), close - D) == []
 
 
 def test_dispute_window_closing_only_after_protection_ran_out():
     completed_at = FRIDAY + 60 * D
     closes = completed_at + 15 * D
-    ran_out = OrderFacts(
+    ran_out = facts(
         "8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at, completed_by="protection_ended"
     )
     assert fired(ran_out, completed_at) == [("dispute_window_closing", closes, "")]
     assert fired(ran_out, closes) == []
-    confirmed = OrderFacts(
+    confirmed = facts(
         "8", Status.COMPLETED, shipped_at=FRIDAY, completed_at=completed_at, completed_by="buyer_confirmed"
     )
     assert fired(confirmed, completed_at) == []
@@ -242,7 +256,7 @@ def test_dispute_window_closing_only_after_protection_ran_out():
 # ---------------------------------------------------------------- what happened
 def test_cancellation_refused_once_per_refusal_while_it_matters():
     refused = FRIDAY + 2 * H
-    order = OrderFacts(
+    order = facts(
         "9",
         Status.AWAITING_SHIPMENT,
         paid_at=FRIDAY - D,
@@ -256,7 +270,7 @@ def test_cancellation_refused_once_per_refusal_while_it_matters():
     )
     assert "refuse the delivery" in finding.next_step
     assert evaluate(order, refused + CONFIG.recent + SECOND, CONFIG) == []  # old news when first seen
-    twice = OrderFacts(
+    twice = facts(
         "9",
         Status.AWAITING_SHIPMENT,
         paid_at=FRIDAY - D,
@@ -268,31 +282,31 @@ def test_cancellation_refused_once_per_refusal_while_it_matters():
         ),
     )
     assert len({f.episode for f in evaluate(twice, refused + 3 * H, CONFIG)}) == 2
-    closed = OrderFacts("9", Status.CLOSED, timeline=order.timeline)
+    closed = facts("9", Status.CLOSED, timeline=order.timeline)
     assert evaluate(closed, refused + H, CONFIG) == []
 
 
 def test_shipped_while_cancelling_but_not_after_a_refusal():
     asked, shipped = FRIDAY, FRIDAY + 5 * H
-    order = OrderFacts(
+    order = facts(
         "10", Status.AWAITING_DELIVERY, shipped_at=shipped, timeline=((asked, "cancel_requested"), (shipped, "shipped"))
     )
     (finding,) = [f for f in evaluate(order, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"]
     assert finding.episode == shipped.isoformat() and finding.deadline_name == "delivery_expected_by"
-    after_refusal = OrderFacts(
+    after_refusal = facts(
         "10",
         Status.AWAITING_DELIVERY,
         shipped_at=shipped,
         timeline=((asked, "cancel_requested"), (asked + H, "cancel_refused"), (shipped, "shipped")),
     )
     assert [f for f in evaluate(after_refusal, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"] == []
-    never_asked = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped, timeline=((shipped, "shipped"),))
+    never_asked = facts("10", Status.AWAITING_DELIVERY, shipped_at=shipped, timeline=((shipped, "shipped"),))
     assert [f for f in evaluate(never_asked, shipped + H, CONFIG) if f.rule == "shipped_while_cancelling"] == []
 
 
 def test_refund_arrived_names_the_amount_and_where_it_went():
     arrived = FRIDAY + 10 * D
-    order = OrderFacts(
+    order = facts(
         "11",
         Status.CLOSED,
         payment_method=PaymentMethod.COD,
@@ -306,7 +320,7 @@ def test_refund_arrived_names_the_amount_and_where_it_went():
     assert finding.rule == "refund_arrived" and "19.90 USD" in finding.summary and "a coupon" in finding.summary
     assert finding.episode == arrived.isoformat()
     assert "Refund expected by 2026-12-18 10:00 UTC (arrived 18d 0h before it)" in finding.message  # 20 business days
-    told = OrderFacts(
+    told = facts(
         "11",
         Status.CLOSED,
         refund_status="completed",
@@ -321,12 +335,12 @@ def test_refund_arrived_names_the_amount_and_where_it_went():
 # ---------------------------------------------------------------- what every alert says
 @pytest.mark.parametrize("status", ["completed", "dispute"])
 def test_finished_orders_raise_nothing(status):
-    order = OrderFacts("8", Status(status), paid_at=FRIDAY, shipped_at=FRIDAY)
+    order = facts("8", Status(status), paid_at=FRIDAY, shipped_at=FRIDAY)
     assert fired(order, FRIDAY + 400 * D) == []
 
 
 def test_message_names_order_deadline_lateness_and_next_step():
-    order = OrderFacts("8123456789012345", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
+    order = facts("8123456789012345", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
     (finding,) = evaluate(order, FRIDAY + 75 * H, CONFIG)
     assert finding.message.startswith("Order 8123456789012345: ")
     assert "Seller must answer by 2026-11-23 10:00 UTC (3h 0m overdue)" in finding.message
@@ -336,7 +350,7 @@ def test_message_names_order_deadline_lateness_and_next_step():
 
 
 def test_every_rule_has_a_title_in_words():
-    assert set(rules.TITLES) == {rule.__name__ for rule in rules.ORDER_RULES} | {"monitor_failing", "monitor_recovered"}
+    assert set(rules.TITLES) == {rule.id for rule in rules.ORDER_RULES} | {"monitor_failing", "monitor_recovered"}
 
 
 # Each alert in full, as the buyer reads it: its title, then what happened, the deadline the page names, how
@@ -344,7 +358,7 @@ def test_every_rule_has_a_title_in_words():
 EVERY_ALERT = {
     "seller_response_overdue": (
         "Seller hasn't answered your cancellation",
-        OrderFacts("81", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY),
+        facts("81", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY),
         FRIDAY + 75 * H,
         (
             "Order 81: the seller has not answered the cancellation request, and the platform has not cancelled it. "
@@ -354,7 +368,7 @@ EVERY_ALERT = {
     ),
     "ship_deadline_passed": (
         "Seller hasn't shipped in time",
-        OrderFacts("82", Status.AWAITING_SHIPMENT, paid_at=FRIDAY),
+        facts("82", Status.AWAITING_SHIPMENT, paid_at=FRIDAY),
         dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC),
         (
             "Order 82: the seller has not shipped by the end of the processing time and the order is still open. "
@@ -364,7 +378,7 @@ EVERY_ALERT = {
     ),
     "refund_overdue": (
         "Refund hasn't arrived",
-        OrderFacts(
+        facts(
             "83", Status.CLOSED, payment_method=PaymentMethod.ALIPAY, refund_status="pending", refund_started_at=FRIDAY
         ),
         dt.datetime(2026, 12, 18, 12, tzinfo=dt.UTC),
@@ -376,7 +390,7 @@ EVERY_ALERT = {
     ),
     "payment_unverified": (
         "Payment still not verified",
-        OrderFacts("84", Status.PAYMENT_VERIFYING, paid_at=FRIDAY),
+        facts("84", Status.PAYMENT_VERIFYING, paid_at=FRIDAY),
         FRIDAY + 26 * H,
         (
             "Order 84: the payment is still being verified after its window. Payment verified by 2026-11-21 10:00 UTC "
@@ -385,7 +399,7 @@ EVERY_ALERT = {
     ),
     "parcel_overdue": (
         "Parcel is late",
-        OrderFacts("85", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium"),
+        facts("85", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, shipping_method="premium"),
         FRIDAY + 30 * D,
         (
             "Order 85: the parcel has not arrived by the latest delivery estimate of its shipping method. Delivery "
@@ -395,7 +409,7 @@ EVERY_ALERT = {
     ),
     "protection_expiring": (
         "Buyer protection ends soon",
-        OrderFacts("86", Status.AWAITING_DELIVERY, shipped_at=FRIDAY),
+        facts("86", Status.AWAITING_DELIVERY, shipped_at=FRIDAY),
         dt.datetime(2027, 1, 16, 10, tzinfo=dt.UTC),
         (
             "Order 86: buyer protection ends within 3 days and the order has not arrived (urgent). Protection ends "
@@ -405,7 +419,7 @@ EVERY_ALERT = {
     ),
     "unpaid_closing": (
         "Unpaid order closes soon",
-        OrderFacts("87", Status.AWAITING_PAYMENT, placed_at=FRIDAY),
+        facts("87", Status.AWAITING_PAYMENT, placed_at=FRIDAY),
         dt.datetime(2026, 12, 9, 10, tzinfo=dt.UTC),
         (
             "Order 87: the unpaid order is about to close by itself. Pay by 2026-12-10 10:00 UTC (1d 0h left). "
@@ -414,7 +428,7 @@ EVERY_ALERT = {
     ),
     "dispute_window_closing": (
         "Last days to open a dispute",
-        OrderFacts("88", Status.COMPLETED, completed_at=FRIDAY, completed_by="protection_ended"),
+        facts("88", Status.COMPLETED, completed_at=FRIDAY, completed_by="protection_ended"),
         FRIDAY + 10 * D,
         (
             "Order 88: the order was completed because the buyer protection ran out, without your confirmation of "
@@ -424,7 +438,7 @@ EVERY_ALERT = {
     ),
     "cancellation_refused": (
         "Seller refused your cancellation",
-        OrderFacts(
+        facts(
             "89",
             Status.AWAITING_SHIPMENT,
             paid_at=FRIDAY - D,
@@ -438,7 +452,7 @@ EVERY_ALERT = {
     ),
     "shipped_while_cancelling": (
         "Order shipped while you were cancelling",
-        OrderFacts(
+        facts(
             "90",
             Status.AWAITING_DELIVERY,
             shipped_at=FRIDAY + 5 * H,
@@ -452,7 +466,7 @@ EVERY_ALERT = {
     ),
     "refund_arrived": (
         "Refund arrived",
-        OrderFacts(
+        facts(
             "91",
             Status.CLOSED,
             payment_method=PaymentMethod.CARD,
@@ -464,9 +478,9 @@ EVERY_ALERT = {
         ),
         FRIDAY + 10 * D + H,
         (
-            "Order 91: the refund of 19.90 USD arrived on 2026-11-30 to the original payment method. Refund expected by "
-            "2026-12-18 10:00 UTC (arrived 18d 0h before it). Next step: check the original payment method; nothing "
-            "else to do"
+            "Order 91: the refund of 19.90 USD arrived on 2026-11-30 to the original payment method. "
+            "Refund expected by 2026-12-18 10:00 UTC (arrived 18d 0h before it). Next step: check the original "
+            "payment method; nothing else to do"
         ),
     ),
 }
@@ -501,12 +515,12 @@ def test_monitor_failing_and_recovered_belong_to_their_outage():
     "order, now",
     [
         # a deadline the page showed in an earlier status is no reason to warn once the order moved on
-        (OrderFacts("12", Status.AWAITING_SHIPMENT, site_deadlines={"verification_by": FRIDAY}), FRIDAY + 2 * D),
-        (OrderFacts("12", Status.COMPLETED, site_deadlines={"delivery_expected_by": FRIDAY}), FRIDAY + 2 * D),
-        (OrderFacts("12", Status.COMPLETED, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
-        (OrderFacts("12", Status.DISPUTE, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
-        (OrderFacts("12", Status.CLOSED, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
-        (OrderFacts("12", Status.PAYMENT_VERIFYING, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
+        (facts("12", Status.AWAITING_SHIPMENT, site_deadlines={"verification_by": FRIDAY}), FRIDAY + 2 * D),
+        (facts("12", Status.COMPLETED, site_deadlines={"delivery_expected_by": FRIDAY}), FRIDAY + 2 * D),
+        (facts("12", Status.COMPLETED, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
+        (facts("12", Status.DISPUTE, site_deadlines={"protection_ends": FRIDAY + 3 * D}), FRIDAY + H),
+        (facts("12", Status.CLOSED, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
+        (facts("12", Status.PAYMENT_VERIFYING, site_deadlines={"pay_by": FRIDAY + D}), FRIDAY + H),
     ],
     ids=["verified", "delivered", "completed", "in dispute", "closed unpaid", "paid"],
 )
@@ -515,7 +529,7 @@ def test_no_warning_for_an_order_that_no_longer_awaits_payment_or_delivery(order
 
 
 def test_parcel_overdue_without_a_known_protection_end_names_none():
-    order = OrderFacts("7", Status.AWAITING_DELIVERY, site_deadlines={"delivery_expected_by": FRIDAY})
+    order = facts("7", Status.AWAITING_DELIVERY, site_deadlines={"delivery_expected_by": FRIDAY})
     (finding,) = evaluate(order, FRIDAY + D, CONFIG)
     assert finding.rule == "parcel_overdue" and finding.next_step == "open a dispute while the buyer protection runs"
 
@@ -537,7 +551,7 @@ def test_news_is_reported_up_to_recent_after_it_happened(rule, happened):
 
 def test_a_new_refusal_after_an_old_one_is_reported():
     old, new = FRIDAY - 30 * D, FRIDAY
-    order = OrderFacts(
+    order = facts(
         "9",
         Status.AWAITING_SHIPMENT,
         paid_at=FRIDAY - 40 * D,
@@ -554,7 +568,7 @@ def test_a_new_refusal_after_an_old_one_is_reported():
 
 
 def shipped_while_cancelling(*timeline, shipped_at=FRIDAY + 5 * H):
-    order = OrderFacts("10", Status.AWAITING_DELIVERY, shipped_at=shipped_at, timeline=timeline)
+    order = facts("10", Status.AWAITING_DELIVERY, shipped_at=shipped_at, timeline=timeline)
     return [f for f in evaluate(order, FRIDAY + 6 * H, CONFIG) if f.rule == "shipped_while_cancelling"]
 
 
@@ -586,7 +600,7 @@ def test_shipped_while_cancelling_without_a_delivery_estimate_goes_by_the_shipme
 
 def test_refund_arrived_without_an_amount_or_right_on_time():
     on_time = dt.datetime(2026, 12, 18, 10, tzinfo=dt.UTC)  # 20 business days after FRIDAY
-    order = OrderFacts("11", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY, refunded_at=on_time)
+    order = facts("11", Status.CLOSED, refund_status="completed", refund_started_at=FRIDAY, refunded_at=on_time)
     (finding,) = evaluate(order, on_time + H, CONFIG)
     assert finding.summary.startswith("the refund of the money arrived on 2026-12-18 ")
     assert "(arrived 0h 0m before it)" in finding.message
@@ -605,7 +619,7 @@ def test_next_moment_names_every_deadline_grace_end_and_warning_level():
     def at(month, day, hour=10):
         return dt.datetime(2026 + (month < 6), month, day, hour, tzinfo=dt.UTC)
 
-    parcel = OrderFacts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    parcel = facts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
     assert moments(parcel, FRIDAY) == [
         at(12, 1),  # a dispute can be opened
         at(1, 5),
@@ -616,16 +630,23 @@ def test_next_moment_names_every_deadline_grace_end_and_warning_level():
         at(1, 22, 11),  # the latest delivery estimate, its grace
         at(2, 3),  # the dispute window closes
     ]
-    unpaid = OrderFacts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)
+    unpaid = facts("7", Status.AWAITING_PAYMENT, placed_at=FRIDAY)
     assert moments(unpaid, FRIDAY) == [at(12, 8), at(12, 10)]  # two days before it closes, then closed
-    cancelling = OrderFacts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY)
-    assert moments(cancelling, FRIDAY) == [at(11, 23), at(11, 23, 11), at(11, 30), at(11, 30, 11)]
-    assert moments(OrderFacts("8", Status.COMPLETED, completed_by="buyer_confirmed"), FRIDAY) == []
+    cancelling = facts("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY)
+    # Ship by no longer binds an order awaiting cancellation: its passing is read again, no grace to wait for.
+    assert moments(cancelling, FRIDAY) == [at(11, 23), at(11, 23, 11), at(11, 30)]
+    assert moments(facts("8", Status.COMPLETED, completed_by="buyer_confirmed"), FRIDAY) == []
 
 
 def test_next_moment_is_strictly_after_now():
     deadline = FRIDAY + 72 * H
-    order = OrderFacts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
+    order = facts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
     assert next_moment(order, deadline - SECOND, CONFIG) == deadline
     assert next_moment(order, deadline, CONFIG) == deadline + GRACE
     assert next_moment(order, deadline + GRACE, CONFIG) is None
+
+
+def test_the_readmes_rule_table_is_the_declarations():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- rules:begin (python -m monitor.rules) -->\n")[1].split("\n<!-- rules:end -->")[0]
+    assert block == rules.table(), "run `python -m monitor.rules` and paste its table into the README"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.order import COLUMNS, JSON_COLUMNS, Change, Order, TrackedDeadline
 from monitor.rules import Finding
 from monitor.store import SCHEMA_VERSION, Store, StoreError
 
@@ -40,13 +41,14 @@ def finding(order_id="8100000000001234", rule="refund_overdue", level="", episod
 
 
 def order_row(order_id="8100000000001234", status="closed", refund="pending"):
-    return {
-        "account": "a",
-        "order_id": order_id,
-        "status": status,
-        "refund_status": refund,
-        "deadlines": json.dumps({"refund_expected_by": (NOW - dt.timedelta(days=1)).isoformat()}),
-    }
+    day_ago = NOW - dt.timedelta(days=1)
+    return Order(
+        account="a",
+        order_id=order_id,
+        status=status,
+        refund_status=refund,
+        deadlines={"refund_expected_by": {"computed": day_ago}},
+    )
 
 
 def record(store, findings=(), orders=(), changes=()):
@@ -64,20 +66,13 @@ def record(store, findings=(), orders=(), changes=()):
 
 
 def test_a_poll_writes_orders_history_alerts_and_one_delivery_per_target(store):
-    change = {
-        "account": "a",
-        "order_id": "8100000000001234",
-        "observed_at": NOW.isoformat(),
-        "status_from": None,
-        "status_to": "closed",
-        "refund_from": None,
-        "refund_to": "pending",
-    }
+    change = Change("a", "8100000000001234", NOW, None, "closed", None, "pending", None)
     created = record(store, [finding()], [order_row()], [change])
     assert [a.message for a in created] == [finding().message]
-    assert store.known_orders("a")["8100000000001234"]["status"] == "closed"
+    known = store.known("a")
+    assert known.order("8100000000001234") == order_row()  # the typed order, as it was written
     assert [h["status_to"] for h in store.history("8100000000001234")] == ["closed"]
-    assert store.alert_keys("a") == {("8100000000001234", "refund_overdue", "", "refund_expected_by:0")}
+    assert known.alerted == {("8100000000001234", "refund_overdue", "", "refund_expected_by:0")}
     assert [d["state"] for d in store.deliveries(created[0].id)] == ["pending", "pending"]
     assert store.counts() == {"orders": 1, "history": 1, "polls": 1, "alerts": 1, "deliveries": 2}
     assert store.site_now("a") == NOW
@@ -222,12 +217,45 @@ def test_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
     store = Store(path)
     assert (store.migrated_from, store.version) == (1, SCHEMA_VERSION)
     (order,) = store.orders()
-    assert json.loads(order["deadlines"]) == {
-        "refund_expected_by": {"site": None, "computed": NOW.isoformat(), "episode": 0}
-    }
-    assert "last_seen" not in order
+    assert order.deadlines == {"refund_expected_by": TrackedDeadline(name="refund_expected_by", computed=NOW)}
+    assert _columns(store, "orders") == set(COLUMNS)  # last_seen gone, the model's fields there
     (alert,) = store.alerts()
     assert (alert["level"], alert["episode"], alert["superseded"]) == ("", "2026-01-01T00:00:00+00:00", 0)
+    store.close()
+
+
+def _columns(store, table: str) -> set[str]:
+    return {column.name for column in store.db[table].columns}
+
+
+def test_the_orders_table_has_a_column_for_every_field_of_the_order_model(store):
+    assert _columns(store, "orders") == set(COLUMNS)
+    assert {"deadlines", "timeline"} <= JSON_COLUMNS
+
+
+def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
+    path = tmp_path / "v4.db"
+    store = Store(path)
+    store.close()
+    shown, gone = NOW.isoformat(), (NOW - dt.timedelta(days=2)).isoformat()
+    with sqlite3.connect(path) as conn:
+        conn.execute("alter table orders drop column next_due")
+        conn.execute("alter table orders drop column judged_with")
+        v4 = {
+            "ship_by": {"site": shown, "computed": gone, "episode": 2},
+            "pay_by": {"site": gone, "computed": None, "episode": 0, "shown": False},
+        }
+        conn.execute(
+            "insert into orders (account, order_id, status, deadlines) values ('a', '1', 'awaiting_shipment', ?)",
+            [json.dumps(v4)],
+        )
+        conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    store = Store(path)
+    (order,) = store.orders()
+    assert order.deadlines["ship_by"].site == NOW and order.deadlines["ship_by"].episode == 2
+    assert order.deadlines["pay_by"].site is None and order.deadlines["pay_by"].last_shown == NOW - dt.timedelta(days=2)
+    assert order.deadline("pay_by") is None  # remembered, no longer a deadline
     store.close()
 
 

@@ -57,3 +57,25 @@ def test_reporting_an_error_loads_no_browser_or_http_library():
     check = "import sys, monitor.exits; print(sorted({'playwright', 'httpx', 'pydantic'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_importing_ordermon_changes_no_library_logger():
+    """The application decides where libraries' records go (`ordermon` itself keeps Apprise's and its
+    scheduler's off the console); a program that imports ordermon keeps its own logging as it was."""
+    check = """
+import logging, sys
+import apprise, apscheduler.schedulers.blocking, httpx, sqlite_utils, pydantic_settings
+
+def snapshot():
+    loggers = {"": logging.getLogger()} | {
+        name: logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if not name.startswith("ordermon")
+    }
+    return {name: (lg.propagate, lg.level, len(lg.handlers), lg.disabled) for name, lg in loggers.items()}
+
+before = snapshot()
+import flows, monitor.service, monitor.alerts, monitor.redact, monitor.poller, monitor.demo, fixtures.storefront
+after = snapshot()
+print(sorted(name for name in before if before[name] != after.get(name)))
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stderr

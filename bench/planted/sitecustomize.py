@@ -53,17 +53,14 @@ elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list on
 elif PLANT == "rule_never_fires":  # one rule is left out
     import monitor.rules
 
-    monitor.rules.ORDER_RULES = tuple(r for r in monitor.rules.ORDER_RULES if r.__name__ != "protection_expiring")
+    monitor.rules.ORDER_RULES = tuple(r for r in monitor.rules.ORDER_RULES if r.id != "protection_expiring")
 
 elif PLANT == "fires_early":  # overdue rules fire three days before their deadline
-    import dataclasses
-    import datetime as dt
-
     from monitor.settings import MonitorSettings
 
     _rule_config = MonitorSettings.rule_config
 
     def rule_config(self, account=None):
-        return dataclasses.replace(_rule_config(self, account), grace=-dt.timedelta(days=3))
+        return _rule_config(self, account).model_copy(update={"grace_minutes": -3 * 24 * 60})
 
     MonitorSettings.rule_config = rule_config

@@ -1,5 +1,7 @@
-"""The monitor database's schema, version by version: the migrations ``monitor.store`` runs
-when it opens an older database (the store and its schema are the only code that touches SQL)."""
+"""The SQLite database's schema, version by version: the migrations the store runs when it opens
+an older database (the store and its schema are the only code that touches SQL). A migration is
+frozen once released: the ``orders`` columns it leaves are ``monitor.order.Order``'s fields
+(tests/test_store.py checks it)."""
 
 from __future__ import annotations
 
@@ -163,7 +165,29 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+def _v5(db: sqlite_utils.Database) -> None:
+    """Each order keeps when something may next come due for it and the windows it was judged with
+    (a poll needs no memory of its own between polls); a deadline the page no longer shows keeps the
+    last value it showed (``last_shown``) instead of a ``shown`` flag."""
+    db["orders"].add_column("next_due", str)
+    db["orders"].add_column("judged_with", str)
+    for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
+        tracked = {}
+        for name, known in json.loads(row["deadlines"]).items():
+            shown = known.get("shown", True)
+            tracked[name] = {
+                "site": known.get("site") if shown else None,
+                "computed": known.get("computed"),
+                "last_shown": known.get("site"),
+                "episode": known.get("episode", 0),
+            }
+        db.execute(
+            "update orders set deadlines = ? where account = ? and order_id = ?",
+            [json.dumps(tracked, separators=(",", ":")), row["account"], row["order_id"]],
+        )
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

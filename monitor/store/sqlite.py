@@ -1,15 +1,5 @@
-"""The monitor's SQLite database (sqlite-utils): with its schema (schema.py), the only code
-that reads or writes its tables.
-
-Tables: ``orders`` (latest known state per account and order), ``history`` (one
-row per observed change, never one per poll), ``polls``, ``alerts`` and
-``deliveries`` (the outbox), ``outages`` (failed polls in a row). An alert is
-written in the same transaction as the poll that found it, unique per account,
-order, rule, deadline and level, so a restart or a crash never creates it twice.
-Each delivery moves pending -> sending -> delivered (or back to pending for a
-retry, or failed after the last attempt); one left ``sending`` by a crash
-becomes ``uncertain`` on the next open and is never resent.
-"""
+"""The SQLite store (sqlite-utils): WAL mode, one write transaction at a time (BEGIN IMMEDIATE),
+the schema versioned in ``PRAGMA user_version`` and migrated on open (schema.py)."""
 
 from __future__ import annotations
 
@@ -18,69 +8,18 @@ import datetime as dt
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import sqlite_utils
 
+from ..order import COLUMNS, Change, Known, Order
+from ..rules import Finding
+from .common import DROPPED, UNCERTAIN, DatabaseBusy, NewAlert, StoreError, iso, parse
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
-ORDER_COLUMNS = (
-    "account",
-    "order_id",
-    "status",
-    "status_label",
-    "store",
-    "total",
-    "currency",
-    "order_date",
-    "payment_method",
-    "placed_at",
-    "paid_at",
-    "cancel_requested_at",
-    "shipped_at",
-    "closed_at",
-    "close_reason",
-    "cancel_reason",
-    "refund_status",
-    "refund_started_at",
-    "refunded_at",
-    "deadlines",
-    "first_seen",
-    "detail_read_at",
-    "shipping_method",
-    "completed_at",
-    "completed_by",
-    "refund_destination",
-    "timeline",
-)
-DIGEST = ("status", "refund_status", "status_label", "store", "total", "detail_read_at", "deadlines")
-UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
-DROPPED = "target no longer configured"
-
-
-class StoreError(Exception):
-    """The database cannot be used: missing, not ordermon's, newer, or held by another monitor."""
-
-
-class DatabaseBusy(StoreError):
-    pass
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value else None
-
-
-def parse(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
-
-
-@dataclass(frozen=True)
-class NewAlert:
-    id: int
-    message: str
+__all__ = ["DatabaseBusy", "Store", "StoreError"]
 
 
 def _create_private(path: Path) -> None:
@@ -159,6 +98,18 @@ class Store:
             raise
         self.db.conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """A read transaction: what it reads is one snapshot, whatever another connection writes."""
+        if self.db.conn.in_transaction:
+            yield
+            return
+        self.db.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.conn.execute("COMMIT")
+
     def _refuse(self, why: str):
         self.db.close()
         raise StoreError(f"{self.path} {why}")
@@ -176,30 +127,19 @@ class Store:
         self.db.close()
 
     # ---------------------------------------------------------------- what a poll reads
-    def known_orders(self, account: str) -> dict[str, dict[str, Any]]:
-        rows = self.db.query("select * from orders where account = ?", [account])
-        return {row["order_id"]: row for row in rows}
-
-    def order_digests(self, account: str) -> dict[str, tuple]:
-        """Per order, what a poll compares with the list: ``DIGEST``'s columns, as a tuple."""
-        rows = self.db.execute(f"select order_id, {', '.join(DIGEST)} from orders where account = ?", [account])
-        return {row[0]: tuple(row[1:]) for row in rows}
-
-    def orders_by_id(self, account: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
-        found = {}
-        for start in range(0, len(order_ids), 500):
-            chunk = order_ids[start : start + 500]
-            rows = self.db.query(
-                f"select * from orders where account = ? and order_id in ({','.join('?' * len(chunk))})",
-                [account, *chunk],
-            )
-            found |= {row["order_id"]: row for row in rows}
-        return found
-
-    def alert_keys(self, account: str) -> set[tuple[str, str, str, str]]:
-        """(order id, rule, level, episode) of every alert of the account."""
-        rows = self.db.execute("select order_id, rule, level, episode from alerts where account = ?", [account])
-        return {tuple(r) for r in rows}
+    def known(self, account: str) -> Known:
+        """Everything a poll of the account needs from the database, in one read transaction."""
+        with self._reading():
+            cursor = self.db.execute(f"select {', '.join(COLUMNS)} from orders where account = ?", [account])
+            key = COLUMNS.index("order_id")
+            rows = {row[key]: row for row in cursor}
+            alerted = {
+                tuple(r)
+                for r in self.db.execute(
+                    "select order_id, rule, level, episode from alerts where account = ?", [account]
+                )
+            }
+            return Known(account, COLUMNS, rows, alerted, self.outage(account))
 
     def outage(self, account: str) -> dict[str, Any] | None:
         rows = list(self.db.query("select * from outages where account = ?", [account]))
@@ -214,9 +154,9 @@ class Store:
         site_now: dt.datetime,
         orders_seen: int,
         details_read: int,
-        orders: list[dict],
-        changes: list[dict],
-        findings: Iterable,
+        orders: list[Order],
+        changes: list[Change],
+        findings: Iterable[Finding],
         targets: list[tuple[str, str]],
         moved: Iterable[tuple[str, str, int]] = (),
         urls: dict[str, str] | None = None,
@@ -231,11 +171,11 @@ class Store:
         """
         with self._writing():
             if orders:
-                self.db["orders"].upsert_all(
-                    [{k: o.get(k) for k in ORDER_COLUMNS} for o in orders], pk=("account", "order_id")
-                )
+                self.db["orders"].upsert_all([order.row() for order in orders], pk=("account", "order_id"))
             if changes:
-                self.db["history"].insert_all(changes)
+                self.db["history"].insert_all(
+                    change._asdict() | {"observed_at": iso(change.observed_at)} for change in changes
+                )
             for order_id, name, episode in moved:
                 self.db.execute(
                     "update alerts set superseded = 1 where account = ? and order_id = ? "
@@ -390,9 +330,10 @@ class Store:
             )
 
     # ---------------------------------------------------------------- views
-    def orders(self, account: str | None = None) -> list[dict[str, Any]]:
+    def orders(self, account: str | None = None) -> list[Order]:
         where, args = self._account_filter(account)
-        return list(self.db.query(f"select * from orders{where} order by account, placed_at desc", args))
+        rows = self.db.query(f"select * from orders{where} order by account, placed_at desc", args)
+        return [Order.from_row(row) for row in rows]
 
     def history(self, order_id: str, account: str | None = None) -> list[dict[str, Any]]:
         sql = "select * from history where order_id = ?" + (" and account = ?" if account else "")

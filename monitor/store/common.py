@@ -1,0 +1,32 @@
+"""What every store shares: its errors, the outbox's words, and how moments are written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
+DROPPED = "target no longer configured"
+
+
+class StoreError(Exception):
+    """The database cannot be used: missing, not ordermon's, newer, or held by another monitor."""
+
+
+class DatabaseBusy(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    id: int
+    message: str
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A moment as the database writes it: ISO 8601 in UTC."""
+    return value.astimezone(dt.UTC).isoformat() if value else None
+
+
+def parse(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
