@@ -33,6 +33,7 @@ from fixtures.storefront import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from flows.browser import Browser
 from flows.cancel import cancel_order
 from flows.errors import FlowError
+from flows.session import AccountSession
 from monitor.service import Monitor
 from monitor.settings import MonitorSettings
 
@@ -177,7 +178,7 @@ class Campaign:
         return self._browser
 
     def session(self):
-        return self.browser().session(self.settings.account_list()[0])
+        return AccountSession(self.browser(), self.settings.account_list()[0])
 
     def _poll(self, times: int = 1) -> None:
         for _ in range(times):
@@ -248,8 +249,10 @@ class Campaign:
             db = Path(self.env["ORDERMON_DB"])
             trigger, busy = (lambda pid: holds_write_lock(pid, db)), True
         elif phase == "delivering":
-            now = self.admin.now()  # an unpaid order closing tomorrow: an alert on the first poll
-            self.admin.create_order(status="awaiting_payment", placed_at=(now - dt.timedelta(days=19)).isoformat())
+            # A refund long overdue: an alert on the first poll, whatever the weekday (an unpaid order
+            # "closing tomorrow" closes on Monday when tomorrow is a Saturday: no alert, no delivery).
+            started = (self.admin.now() - dt.timedelta(days=60)).isoformat()
+            self.admin.create_order(status="closed", refund_started_at=started, refund_business_days=None)
             self.receiver.hold()
             trigger = lambda pid: self.receiver.in_flight > 0  # noqa: E731
         else:  # submitting

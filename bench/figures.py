@@ -14,10 +14,12 @@ from pathlib import Path
 from flows import pages
 from flows.browser import Browser
 from flows.cancel import cancel_order
-from flows.http import HttpReader
-from flows.orders import BrowserReader
+from flows.fetch import PageTransport
+from flows.http import HttpTransport
 from flows.pages import OrderDetailPage
-from flows.session import sign_in, sign_in_with_browser
+from flows.reading import SiteReader, Transport
+from flows.session import AccountSession, sign_in, sign_in_with_browser
+from flows.site import SITE
 from monitor.poller import Poller
 from monitor.settings import AccountSettings, MonitorSettings
 from monitor.store import Store
@@ -61,11 +63,13 @@ def poller_on(urls: list[str], tmp: Path, via: str = "http"):
     with Browser(ms) as browser:
         for a in accounts:
             sign_in(browser.browser, ms, a)
+        transport: Transport
         if via == "browser":
-            reader = BrowserReader({a.label: browser.session(a) for a in accounts})
+            transport = PageTransport({a.label: AccountSession(browser, a) for a in accounts})
         else:
             browser.close()
-            reader = HttpReader(ms, accounts, sign_in=lambda a: sign_in_with_browser(ms, a))
+            transport = HttpTransport(ms, accounts, sign_in=lambda a: sign_in_with_browser(ms, a))
+        reader = SiteReader(ms, transport)
         store = Store(ms.db)
         try:
             yield Poller(ms, store, reader, accounts, targets=[]), accounts, store
@@ -112,12 +116,12 @@ def poll_vs_naive(orders: int, repeat: int) -> Result:
         polled = [timed(lambda: _poll(poller, accounts)) for _ in range(repeat)]
         ids = [o["id"] for o in shop.admin.state()["orders"]]
         with Browser(settings(shop.url, tmp / "data")) as browser:
-            session = browser.session(accounts[0])
+            session = AccountSession(browser, accounts[0])
             detail = OrderDetailPage(session.page)
 
             def naive() -> None:
                 for order_id in ids:
-                    session.goto(detail.path(order_id))
+                    session.goto(SITE.order_page(order_id))
                     detail.status()
 
             naive_time = timed(naive)
@@ -189,7 +193,7 @@ def profiled(spent: dict[str, list[float]]):
 def cancel_vs_page_loads(samples: int) -> Result:
     spent: dict[str, list[float]] = {}
     with storefronts(10) as [shop], workdir() as tmp, Browser(settings(shop.url, tmp / "data")) as browser:
-        session = browser.session(account(shop.url))
+        session = AccountSession(browser, account(shop.url))
         session.ensure_signed_in()
         admin = shop.admin
         admin.settings(complaint_prompt=False)
@@ -205,7 +209,7 @@ def cancel_vs_page_loads(samples: int) -> Result:
                     page.goto(session.url(path))
                     for path in (
                         "/p/order/index.html?tab=all",
-                        OrderDetailPage.path(other),
+                        SITE.order_page(other),
                         f"/p/order/cancel.html?orderId={other}",
                         f"/p/order/cancel-result.html?orderId={other}",
                     )

@@ -9,15 +9,14 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from .account import Account
 from .browser import Browser
-from .cancel import cancel_order
 from .domain import Tab
 from .errors import BrowserUnavailable, FlowError, LocalStateError, SettingsError, SignInFailed
-from .http import HttpReader, Progress
 from .models import CancelResult, OrderDetail, OrderSummary
-from .orders import read_detail, read_orders
-from .retry import retrying
-from .session import sign_in_with_browser
+from .reading import Progress, SiteReader
 from .settings import FlowSettings
+
+# Playwright is imported only where a browser is needed: reading over HTTP needs none until the
+# site asks to sign in again.
 
 
 def load_settings(cls: type[FlowSettings] = FlowSettings, **overrides) -> FlowSettings:
@@ -44,26 +43,40 @@ def describe_source_error(exc: PydanticSettingsError) -> str:
 
 
 def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL, *, progress: Progress | None = None) -> list[OrderSummary]:
-    """Every order of the tab; ``progress(account, done, total, "pages")`` as the pages come (over HTTP)."""
+    """Every order of the tab; ``progress(account, done, total, "pages")`` as the pages come."""
     account = Account.from_settings(settings)
     if settings.poll_via == "http":  # the browser only to sign in, when the site asks
-        return _answer(_reader(settings, account, progress).lists([account.label], tab)[account.label])
+        return _answer(_http_reader(settings, account, progress).lists([account.label], tab)[account.label])
+    from .orders import read_orders
+    from .session import AccountSession
+
     with Browser(settings) as browser:
-        session = browser.session(account)
-        return retrying(settings, read_orders, session, tab)
+        return read_orders(AccountSession(browser, account), tab)
 
 
 def order_detail(settings: FlowSettings, order_id: str) -> OrderDetail:
     account = Account.from_settings(settings)
     if settings.poll_via == "http":
-        return _answer(_reader(settings, account).details({account.label: [order_id]})[account.label])[order_id]
+        return _answer(_http_reader(settings, account).details({account.label: [order_id]})[account.label])[order_id]
+    from .orders import read_detail
+    from .session import AccountSession
+
     with Browser(settings) as browser:
-        session = browser.session(account)
-        return retrying(settings, read_detail, session, order_id)
+        return read_detail(AccountSession(browser, account), order_id)
 
 
-def _reader(settings: FlowSettings, account: Account, progress: Progress | None = None) -> HttpReader:
-    return HttpReader(settings, [account], sign_in=lambda a: sign_in_with_browser(settings, a), progress=progress)
+def _http_reader(settings: FlowSettings, account: Account, progress: Progress | None = None) -> SiteReader:
+    from .http import HttpTransport
+
+    transport = HttpTransport(settings, [account], sign_in=lambda a: sign_in_with_browser(settings, a))
+    return SiteReader(settings, transport, progress=progress)
+
+
+def sign_in_with_browser(settings: FlowSettings, account: Account) -> None:
+    """Start the browser only to sign in (untraced, in its own context), then close it."""
+    from .session import sign_in_with_browser as sign_in
+
+    sign_in(settings, account)
 
 
 def _answer(found):
@@ -84,9 +97,12 @@ def cancel_many(
     A failure on one order goes on to the next; an error that concerns the account (sign-in,
     captcha, the browser, the kept session) ends the batch after it is yielded. Each order is
     one ``cancel_order``, which never submits twice."""
+    from .cancel import cancel_order
+    from .session import AccountSession
+
     account = Account.from_settings(settings)
     with Browser(settings) as browser:
-        session = browser.session(account)
+        session = AccountSession(browser, account)
         for order_id in order_ids:
             try:
                 yield order_id, cancel_order(session, order_id, reason, dry_run=dry_run)
@@ -98,7 +114,10 @@ def cancel_many(
 
 
 def cancel(settings: FlowSettings, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
+    from .cancel import cancel_order
+    from .session import AccountSession
+
     account = Account.from_settings(settings)
     with Browser(settings) as browser:
-        session = browser.session(account)
+        session = AccountSession(browser, account)
         return cancel_order(session, order_id, reason, dry_run=dry_run)

@@ -142,7 +142,7 @@ def open_browser(
 
 
 class Browser:
-    """One Playwright driver and one browser process; a session (context) per account.
+    """One Playwright driver and one browser process (an account's session on it: flows/session.py).
 
     Pass ``browser`` to use one that is already running (e.g. pytest-playwright's).
     """
@@ -175,11 +175,6 @@ class Browser:
         except BaseException:
             self.close()
             raise
-
-    def session(self, account, **options):
-        from .session import AccountSession
-
-        return AccountSession(self, account, **options)
 
     def close(self) -> None:
         if self._owns_browser and getattr(self, "browser", None) is not None:

@@ -36,6 +36,7 @@ from .pages import CancelResultPage, OrderDetailPage
 from .reasons import match_reason
 from .retry import retrying
 from .session import AccountSession
+from .site import SITE
 
 CANCELLABLE = frozenset({Status.AWAITING_PAYMENT, Status.AWAITING_SHIPMENT, Status.PAYMENT_VERIFYING})
 
@@ -171,7 +172,7 @@ def _open_order(session: AccountSession, order_id: str) -> OrderDetailPage:
             lambda: orders_page.open_card(order_id), f"opening order {order_id} failed", f"the page of order {order_id}"
         )
     else:
-        response = session.goto(detail.path(order_id))
+        response = session.goto(SITE.order_page(order_id))
     detail.check_loaded(order_id, response)
     return detail
 

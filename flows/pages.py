@@ -6,21 +6,19 @@ No other module of ordermon locates anything on the site's pages.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .domain import STATUS_BY_LABEL, TAB_LABELS, Status, Tab
 from .errors import CaptchaRequired, OrderNotFound, SignInFailed, SiteUnavailable, UnexpectedPage, check_available
+from .site import SITE
 from .text import printable
 
 DETAILS_LINK = re.compile(r"^Order details")
 
 
 class SignInPage:
-    PATH = "/login"
-
     def __init__(self, page: Page):
         self.page = page
         self.email = page.get_by_label("Email")
@@ -29,14 +27,10 @@ class SignInPage:
         self.error = page.get_by_role("alert")
         self.captcha = page.get_by_role("heading", name="Security verification")
 
-    @staticmethod
-    def is_sign_in_url(url: str) -> bool:
-        return urlparse(url).path == SignInPage.PATH
-
     def sign_in(self, email: str, password: str) -> None:
-        response = self.page.goto(self.PATH, wait_until="domcontentloaded")
+        response = self.page.goto(SITE.SIGN_IN, wait_until="domcontentloaded")
         check_available(response.status if response else None, "the sign-in page")
-        if not self.is_sign_in_url(self.page.url):
+        if not SITE.is_sign_in(self.page.url):
             return  # already signed in
         self.email.fill(email)
         self.password.fill(password)
@@ -46,14 +40,12 @@ class SignInPage:
         check_available(response.status if response else None, "sign-in")
         if self.captcha.count():
             raise CaptchaRequired("sign-in failed: the site shows a captcha (security verification)")
-        if self.is_sign_in_url(self.page.url):
+        if SITE.is_sign_in(self.page.url):
             message = self.error.first.inner_text() if self.error.count() else "still on the sign-in page"
             raise SignInFailed(f"sign-in failed: {message}")
 
 
 class OrdersPage:
-    PATH = "/p/order/index.html"
-
     def __init__(self, page: Page):
         self.page = page
         self.heading = page.get_by_role("heading", name="My orders")
@@ -63,9 +55,6 @@ class OrdersPage:
 
     def tab(self, tab: Tab):
         return self.page.get_by_role("tab", name=TAB_LABELS[tab], exact=True)
-
-    def path(self, tab: Tab = Tab.ALL) -> str:
-        return f"{self.PATH}?tab={tab.value}"
 
     def wait_loaded(self) -> None:
         expect(self.heading).to_be_visible()
@@ -100,18 +89,12 @@ class OrdersPage:
 
 
 class OrderDetailPage:
-    PATH = "/p/order/detail.html"
-
     def __init__(self, page: Page):
         self.page = page
         self.heading = page.get_by_role("heading", name="Order details")
         self.status_region = page.get_by_role("region", name="Status")
         self.cancel_button = page.get_by_role("button", name="Cancel order")
         self.not_found = page.get_by_role("heading", name="Not found")
-
-    @staticmethod
-    def path(order_id: str) -> str:
-        return f"{OrderDetailPage.PATH}?orderId={order_id}"
 
     def check_loaded(self, order_id: str, response) -> None:
         if response is not None and response.status == 404:

@@ -1,33 +1,41 @@
-"""The one retry policy: while the site is unavailable, try again with a doubling backoff."""
+"""The one retry policy (tenacity): while the site is unavailable, try again, ``retries`` times,
+waiting ``retry_backoff`` seconds, doubled each time. The reader (flows/reading.py), the cancel
+flow and the one-shot commands all retry through it."""
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import tenacity
 
 from .errors import SiteUnavailable
 from .settings import FlowSettings
 
 log = logging.getLogger("ordermon.flows")
 
-
-def backoffs(settings: FlowSettings):
-    """The delays between attempts: ``retries`` of them, doubling from ``retry_backoff``."""
-    delay = settings.retry_backoff
-    for _ in range(settings.retries):
-        yield delay
-        delay *= 2
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def retrying(settings: FlowSettings, action, *args, **kwargs):
+def _say(state: tenacity.RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.info("%s; retrying in %.2f s", failure, wait)
+
+
+def policy(settings: FlowSettings) -> tenacity.Retrying:
+    """Retry while the site is unavailable; after the last attempt its error is raised as it was."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(SiteUnavailable),
+        stop=tenacity.stop_after_attempt(settings.retries + 1),
+        wait=tenacity.wait_exponential(multiplier=settings.retry_backoff),
+        before_sleep=_say,
+        reraise=True,
+    )
+
+
+def retrying(settings: FlowSettings, action: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``action``, retrying with backoff while the site is unavailable."""
-    delays = backoffs(settings)
-    while True:
-        try:
-            return action(*args, **kwargs)
-        except SiteUnavailable as exc:
-            delay = next(delays, None)
-            if delay is None:
-                raise
-            log.info("%s; retrying in %.2f s", exc, delay)
-            time.sleep(delay)  # backoff between attempts, not a wait for the page
+    return policy(settings)(action, *args, **kwargs)

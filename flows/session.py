@@ -8,10 +8,7 @@ the account's context and kept (mode 0600) for the next run.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import email.utils
 import re
-from typing import Any
 
 from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
@@ -19,10 +16,12 @@ from playwright.sync_api import Error as PlaywrightError
 from .account import Account, StateFile
 from .browser import Browser
 from .domain import Tab
-from .errors import LocalStateError, SignInFailed, SiteUnavailable, UnexpectedPage, check_available, first_line
-from .fetch import PageFetcher
+from .errors import LocalStateError, SignInFailed, SiteUnavailable, check_available, first_line
+from .fetch import PageTransport
 from .pages import OrdersPage, SignInPage
+from .reading import SiteReader
 from .settings import FlowSettings
+from .site import SITE
 
 # Pages need no images, fonts or media to be read or clicked.
 BLOCKED_RESOURCE_TYPES = ("Image", "Font", "Media")
@@ -69,8 +68,6 @@ class AccountSession:
         context.set_default_navigation_timeout(self.settings.timeout * 1000)
         self._page: Page | None = page
         self.sign_ins = 0
-        self.site_now: dt.datetime | None = None
-        self.fetcher = PageFetcher(self)
         if page is not None:
             self._block_heavy(page)
 
@@ -131,46 +128,8 @@ class AccountSession:
         self.sign_ins += 1
 
     def ensure_signed_in(self) -> None:
-        """Sign in now if the kept session is no longer valid."""
-        self.get_json("/p/order/list.json", {"pageSize": 1})
-
-    # ---------------------------------------------------------------- JSON through the context
-    def note_site_time(self, header: str | None) -> None:
-        """The site's own clock, from its Date header: deadlines are judged by it."""
-        if not header:
-            return
-        with contextlib.suppress(TypeError, ValueError):
-            self.site_now = email.utils.parsedate_to_datetime(header).astimezone(dt.UTC)
-
-    def get_json(self, path: str, params: dict | None = None) -> tuple[int, Any]:
-        """GET a JSON endpoint through the signed-in context; signs in again once on 401."""
-        for attempt in range(2):
-            try:
-                response = self.context.request.fetch(
-                    self.url(path),
-                    method="GET",
-                    params=params,
-                    max_redirects=0,
-                    timeout=self.settings.timeout * 1000,
-                    fail_on_status_code=False,
-                )
-            except PlaywrightError as exc:
-                raise SiteUnavailable(f"{self.base_url} unreachable: {first_line(exc)}") from None
-            try:
-                check_available(response.status, self.url(path))
-                self.note_site_time(response.headers.get("date"))
-                if response.status == 401:
-                    if attempt:
-                        raise SignInFailed("signed in, but the site still says not signed in")
-                    self.sign_in()
-                    continue
-                try:
-                    return response.status, response.json()
-                except (PlaywrightError, ValueError):
-                    raise UnexpectedPage(f"{path} did not answer JSON (HTTP {response.status})") from None
-            finally:
-                response.dispose()  # else the driver keeps every body until the context closes
-        raise AssertionError("unreachable")
+        """Sign in now if the kept session is no longer valid (one small read of the list's JSON)."""
+        SiteReader(self.settings, PageTransport({self.account.label: self})).check(self.account.label)
 
     # ---------------------------------------------------------------- navigation
     def goto(self, path: str):
@@ -181,7 +140,7 @@ class AccountSession:
             except PlaywrightError as exc:
                 raise SiteUnavailable(f"{self.base_url}{path} unavailable: {first_line(exc)}") from None
             check_available(response.status if response else None, self.url(path))
-            if SignInPage.is_sign_in_url(self.page.url) and attempt == 0:
+            if SITE.is_sign_in(self.page.url) and attempt == 0:
                 self.sign_in()
                 continue
             return response
@@ -189,7 +148,7 @@ class AccountSession:
 
     def open_orders(self, tab: Tab = Tab.ALL) -> OrdersPage:
         orders_page = OrdersPage(self.page)
-        self.goto(orders_page.path(tab))
+        self.goto(SITE.orders_page(tab))
         orders_page.wait_loaded()
         return orders_page
 

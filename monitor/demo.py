@@ -22,6 +22,7 @@ from fixtures.storefront import DEFAULT_PASSWORD, Site, StorefrontServer
 from flows.browser import Browser
 from flows.calendar import BusinessCalendar
 from flows.cancel import cancel_order
+from flows.session import AccountSession
 
 from .alerts import delivery_schemes
 from .poller import PollResult
@@ -123,7 +124,7 @@ def run_demo(
                 echo(f"[{stamp}] poll: {result.orders_seen} orders, {result.changes} changes recorded")
 
         with Browser(settings, browser=browser) as flows:  # the browser runs for the flows only
-            session = flows.session(settings.account_list()[0])
+            session = AccountSession(flows, settings.account_list()[0])
             for what, reason, then in (
                 ("to cancel (silent seller)", "Shipping takes too long", "will not answer"),
                 ("to cancel (refusing seller)", "I don't need this order", "will refuse"),

@@ -37,9 +37,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from flows.browser import Browser
-from flows.http import HttpReader
-from flows.orders import BrowserReader
-from flows.session import sign_in_with_browser
+from flows.reading import SiteReader, Transport
 
 from . import exits
 from .alerts import Notifier
@@ -112,11 +110,17 @@ class Monitor:
             self.store = Store(self.settings.db)
             self.notifier.recover(self.store)
             if self.settings.poll_via == "browser":
+                from flows.fetch import PageTransport
+                from flows.session import AccountSession
+
                 self.browser = Browser(self.settings, browser=self._pw_browser)
-                sessions = {a.label: self.browser.session(a) for a in self.accounts}
-                reader = BrowserReader(sessions, self.progress)
-            else:  # no browser until the site asks to sign in
-                reader = HttpReader(self.settings, self.accounts, self._sign_in, self.progress)
+                sessions = {a.label: AccountSession(self.browser, a) for a in self.accounts}
+                transport: Transport = PageTransport(sessions)
+            else:  # no browser, nor Playwright, until the site asks to sign in
+                from flows.http import HttpTransport
+
+                transport = HttpTransport(self.settings, self.accounts, self._sign_in)
+            reader = SiteReader(self.settings, transport, progress=self.progress)
             self.poller = Poller(self.settings, self.store, reader, self.accounts, self.notifier.targets())
         except BaseException:
             self.close()
@@ -124,6 +128,8 @@ class Monitor:
         return self
 
     def _sign_in(self, account) -> None:
+        from flows.session import sign_in_with_browser
+
         sign_in_with_browser(self.settings, account, browser=self._pw_browser)
 
     def close(self) -> None:

@@ -10,18 +10,17 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
-from conftest import clean_env, one_line_error, ordermon
+from conftest import clean_env, facts, one_line_error, ordermon
 from pydantic import ValidationError
 
 from fixtures.storefront.settings import StorefrontSettings
 from flows.calendar import BusinessCalendar, check_holiday_country, check_timezone
 from flows.domain import Deadline, PaymentMethod, Status
 from monitor.deadlines import format_duration, label, relative
-from conftest import facts
 from monitor.facts import computed_deadlines, with_computed
 from monitor.order import Order, TrackedDeadline
-from monitor.windows import RuleConfig
 from monitor.settings import MonitorSettings
+from monitor.windows import RuleConfig
 
 UTC = dt.UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # UTC+8, no summer time

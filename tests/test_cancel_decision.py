@@ -39,25 +39,41 @@ def attempt(status_before=None, submitted_reason=None) -> _Attempt:
 
 
 # ---------------------------------------------------------------- next_step, every case
-def expected_step(status: Status, can_cancel: bool, submitted: bool, pending: bool) -> Step:
-    """The README's table, written out: a requested cancellation is ours if this run submitted it;
-    a Closed order after our Submit is our cancellation; a cancellable state with its button is
-    (again) submitted; anything else is refused."""
-    if pending or status == "awaiting_cancellation":
-        return Step.REQUESTED if submitted else Step.ALREADY_REQUESTED
-    if status == "closed":
-        return Step.CANCELLED if submitted else Step.REFUSE
-    if status in ("awaiting_payment", "awaiting_shipment", "payment_verifying") and can_cancel:
-        return Step.SUBMIT
-    return Step.REFUSE
+# What the flow does with an order its page shows in each state, for every combination of: a Cancel
+# order button on the page, a Submit this run already pressed, the page saying a cancellation is
+# pending. Read down a column: S submit, R our request went through, C our Submit closed it,
+# A someone else's request (already requested), X refused.
+COMBINATIONS = list(itertools.product([False, True], repeat=3))  # (can_cancel, submitted, pending)
+#                         button:  no  no  no  no yes yes yes yes
+#                      submitted:  no  no yes yes  no  no yes yes
+#                        pending:  no yes  no yes  no yes  no yes
+EXPECTED = {
+    S.AWAITING_PAYMENT: "            X   A   X   R   S   A   S   R",
+    S.PAYMENT_VERIFYING: "           X   A   X   R   S   A   S   R",
+    S.AWAITING_SHIPMENT: "           X   A   X   R   S   A   S   R",
+    S.AWAITING_CANCELLATION: "       A   A   R   R   A   A   R   R",
+    S.AWAITING_DELIVERY: "           X   A   X   R   X   A   X   R",
+    S.COMPLETED: "                   X   A   X   R   X   A   X   R",
+    S.CLOSED: "                      X   A   C   R   X   A   C   R",
+    S.DISPUTE: "                     X   A   X   R   X   A   X   R",
+}
+STEPS = {"S": Step.SUBMIT, "R": Step.REQUESTED, "C": Step.CANCELLED, "A": Step.ALREADY_REQUESTED, "X": Step.REFUSE}
 
 
 @pytest.mark.parametrize(
-    "status, can_cancel, submitted, pending",
-    list(itertools.product(Status, [False, True], [False, True], [False, True])),
+    "status, can_cancel, submitted, pending, step",
+    [
+        (status, *combination, STEPS[code])
+        for status, row in EXPECTED.items()
+        for combination, code in zip(COMBINATIONS, row.split(), strict=True)
+    ],
 )
-def test_next_step_in_every_state(status, can_cancel, submitted, pending):
-    assert next_step(status, can_cancel, submitted, pending) is expected_step(status, can_cancel, submitted, pending)
+def test_next_step_in_every_state(status, can_cancel, submitted, pending, step):
+    assert next_step(status, can_cancel, submitted, pending) is step
+
+
+def test_the_table_names_every_status():
+    assert set(EXPECTED) == set(Status)
 
 
 def test_no_pending_request_unless_the_page_says_so():

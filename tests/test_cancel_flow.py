@@ -21,6 +21,7 @@ from flows import (
     UnexpectedPage,
     cancel_order,
 )
+from flows.session import AccountSession
 from monitor.exits import code_for
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.e2e
 def own_session(own_settings, browser, **changes):
     """A session of the test's own, with these settings changed (a shorter timeout, no retry)."""
     settings = own_settings.model_copy(update=changes)
-    session = Browser(settings, browser=browser).session(Account.from_settings(settings))
+    session = AccountSession(Browser(settings, browser=browser), Account.from_settings(settings))
     try:
         yield session
     finally:
@@ -216,14 +217,14 @@ def test_wrong_password(storefront, browser, own_settings):
 
 def test_session_is_kept_between_runs_in_a_private_file(storefront, browser, own_settings):
     account = Account.from_settings(own_settings)
-    first = Browser(own_settings, browser=browser).session(account)
+    first = AccountSession(Browser(own_settings, browser=browser), account)
     first.ensure_signed_in()
     assert first.sign_ins == 1
     state = first.state_path
     assert oct(state.stat().st_mode)[-3:] == "600"
     assert own_settings.password.get_secret_value() not in state.read_text()
     first.close()
-    second = Browser(own_settings, browser=browser).session(account)
+    second = AccountSession(Browser(own_settings, browser=browser), account)
     second.ensure_signed_in()
     assert second.sign_ins == 0
     second.close()
@@ -274,7 +275,7 @@ def test_corrupt_storage_state_is_a_clear_error(storefront, browser, own_setting
     from flows.errors import LocalStateError
 
     with pytest.raises(LocalStateError, match=r"unusable.*delete it"):
-        Browser(own_settings, browser=browser).session(account)
+        AccountSession(Browser(own_settings, browser=browser), account)
     assert path.read_text() == "{not json"
 
 

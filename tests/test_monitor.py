@@ -180,72 +180,6 @@ def test_each_rule_alerts_once_when_the_site_says_its_moment_has_come(rule, stor
 
 
 @pytest.mark.storefront(orders=0)
-def test_an_extension_starts_a_new_episode_and_warns_for_the_new_end(storefront, open_monitor, alert_receiver):
-    admin = storefront.admin
-    admin.clock(set=FRIDAY, freeze=True)
-    admin.settings(auto_actions=False)
-    order = admin.create_order(status="awaiting_delivery", shipped_at=FRIDAY)
-    end = at(admin, order["id"], "protection_ends")
-    monitor = open_monitor()
-    admin.clock(set=end - dt.timedelta(days=14))
-    polled(monitor)
-    assert [a["level"] for a in alerts_of(monitor, order["id"], "protection_expiring")] == ["14d"]
-    admin.seller(order["id"], "extend_protection", days=15)
-    new_end = at(admin, order["id"], "protection_ends")
-    assert new_end == end + dt.timedelta(days=15)
-    for moment in (
-        end - dt.timedelta(days=7),
-        end - dt.timedelta(days=3),
-        end,
-        new_end - dt.timedelta(days=14, minutes=1),
-    ):
-        admin.clock(set=moment)
-        polled(monitor)  # the old end's warnings do not come; the new end's not yet
-    rows = alerts_of(monitor, order["id"], "protection_expiring")
-    assert [(a["level"], a["episode"], a["superseded"]) for a in rows] == [("14d", "protection_ends:0", 1)]
-    for days in (14, 7, 3):
-        admin.clock(set=new_end - dt.timedelta(days=days))
-        polled(monitor)
-    rows = alerts_of(monitor, order["id"], "protection_expiring")
-    assert [(a["level"], a["episode"], a["superseded"]) for a in rows] == [
-        ("14d", "protection_ends:0", 1),
-        ("14d", "protection_ends:1", 0),
-        ("7d", "protection_ends:1", 0),
-        ("3d", "protection_ends:1", 0),
-    ]
-    assert all(a["deadline"] == new_end.isoformat() for a in rows[1:])
-    notes = [n for n in alert_receiver.wait_for(len(monitor.store.alerts())) if "Buyer protection" in n["title"]]
-    assert len(notes) == 4
-
-
-@pytest.mark.storefront(orders=0)
-def test_changed_window_settings_send_nothing_again(storefront, open_monitor, alert_receiver):
-    admin = storefront.admin
-    admin.clock(set=FRIDAY, freeze=True)
-    admin.settings(auto_actions=False, shown_deadlines=["ship_by"])  # the page hides the refund's deadline
-    admin.create_order(status="closed", refund_started_at=FRIDAY, refund_business_days=None)
-    admin.create_order(status="awaiting_shipment", seller="silent", paid_at=FRIDAY)
-    admin.clock(set=FRIDAY + dt.timedelta(days=40))
-    monitor = open_monitor()
-    assert len(polled(monitor).alerts) == 2
-    monitor.close()
-    changed = open_monitor(
-        refund_business_days={"card": 5},
-        processing_business_days=3,
-        seller_response_hours=48,
-        protection_days=90,
-        grace_minutes=0,
-        holiday_country="DE",
-    )
-    admin.clock(set=FRIDAY + dt.timedelta(days=41))
-    assert polled(changed).alerts == []
-    changed.deliver()
-    assert len(alert_receiver.received) == 2
-    sources = {d["source"] for o in status_rows(changed.store) for d in o["deadlines"].values()}
-    assert sources == {"site", "computed"}  # the refund's from ordermon's settings, the ship-by from the page
-
-
-@pytest.mark.storefront(orders=0)
 def test_a_site_on_another_calendar_alerts_at_its_own_deadline(storefront, open_monitor):
     """Chinese holidays and time: the week of National Day moves the site's ship-by; the monitor keeps
     its defaults (UTC, no holidays) and still alerts at the site's deadline, and says they differ."""
@@ -272,42 +206,6 @@ def test_a_site_on_another_calendar_alerts_at_its_own_deadline(storefront, open_
     assert row["deadline_differences"]["ship_by"]["computed"] == own.isoformat()
 
 
-@pytest.mark.storefront(orders=300, seed=5)
-def test_a_first_poll_of_a_long_history_sends_one_digest_and_keeps_every_alert(
-    storefront, open_monitor, alert_receiver
-):
-    monitor = open_monitor()
-    created = polled(monitor).alerts
-    assert len(created) > monitor.settings.digest_over
-    (digest,) = alert_receiver.wait_for(1)
-    assert digest["title"] == f"{len(created)} new alerts for {monitor.accounts[0].label}"
-    assert len([line for line in digest["message"].splitlines() if line.startswith("- ")]) == len(created)
-    rows = monitor.store.alerts()
-    assert len(rows) == len(created) and all(r["states"] == "delivered" for r in rows)
-
-
-@pytest.mark.storefront(orders=15)
-def test_history_has_one_row_per_change_not_per_poll(storefront, open_monitor):
-    monitor = open_monitor()
-    assert polled(monitor).changes == 15
-    assert polled(monitor).changes == 0
-    assert polled(monitor).changes == 0
-    order = storefront.admin.create_order(status="awaiting_cancellation", seller="silent")
-    assert polled(monitor).changes == 1
-    storefront.admin.seller(order["id"], "accept")
-    assert polled(monitor).changes == 1
-    storefront.admin.clock(advance=365 * 86400)  # the refund arrives: a change within Closed
-    polled(monitor)
-    store = Store(monitor.settings.db)
-    rows = store.history(order["id"])
-    assert [(r["status_from"], r["status_to"], r["refund_to"]) for r in rows] == [
-        (None, "awaiting_cancellation", "none"),
-        ("awaiting_cancellation", "closed", "pending"),
-        ("closed", "closed", "completed"),
-    ]
-    assert store.counts()["polls"] == 6
-
-
 @pytest.mark.storefront(orders=0)
 def test_failed_delivery_is_retried_and_arrives_once(storefront, open_monitor, alert_receiver):
     storefront.admin.create_order(
@@ -324,26 +222,6 @@ def test_failed_delivery_is_retried_and_arrives_once(storefront, open_monitor, a
     monitor.deliver()
     assert len(alert_receiver.received) == 1
     assert Store(monitor.settings.db).alerts()[0]["states"] == "delivered"
-
-
-@pytest.mark.storefront(orders=3)
-def test_monitor_failing_once_then_recovered_once(storefront, open_monitor, alert_receiver):
-    monitor = open_monitor()
-    polled(monitor)
-    storefront.admin.faults(error_rate=1.0)
-    results = [monitor.poll_once()[0] for _ in range(4)]
-    assert all(r.error for r in results)
-    assert [len(r.alerts) for r in results] == [0, 1, 0, 0]
-    assert "failed 2 polls in a row" in results[1].alerts[0]
-    storefront.admin.faults(clear=True)
-    recovered = polled(monitor)
-    assert len(recovered.alerts) == 1 and "works again" in recovered.alerts[0]
-    assert polled(monitor).alerts == []
-    rules = [r["rule"] for r in Store(monitor.settings.db).alerts()]
-    assert rules.count("monitor_failing") == 1 and rules.count("monitor_recovered") == 1
-    notes = alert_receiver.wait_for(2)
-    assert len(notes) == 2, notes  # one notification each, nothing more
-    assert "failed 2 polls in a row" in notes[0]["message"] and "works again" in notes[1]["message"]
 
 
 @pytest.mark.storefront(orders=3)

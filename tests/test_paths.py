@@ -13,6 +13,7 @@ import pytest
 from fixtures.receiver import AlertReceiver
 from flows import Account, Browser, read_order_ids_ui
 from flows.orders import read_orders
+from flows.session import AccountSession
 from monitor.alerts import target_key
 from monitor.lock import MonitorLock
 from monitor.service import Monitor
@@ -195,7 +196,7 @@ def test_sigterm_in_the_middle_of_a_poll_finishes_it_and_exits_cleanly(storefron
 @pytest.mark.storefront(orders=35)
 def test_the_layout_variant_through_the_page_objects(storefront, browser, own_settings):
     storefront.admin.faults(layout="variant")
-    session = Browser(own_settings, browser=browser).session(Account.from_settings(own_settings))
+    session = AccountSession(Browser(own_settings, browser=browser), Account.from_settings(own_settings))
     try:
         session.ensure_signed_in()  # no kept session: SignInPage signs in, on the variant's page
         signed_in = storefront.admin.state()

@@ -67,9 +67,8 @@ import logging, sys
 import apprise, apscheduler.schedulers.blocking, httpx, sqlite_utils, pydantic_settings
 
 def snapshot():
-    loggers = {"": logging.getLogger()} | {
-        name: logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if not name.startswith("ordermon")
-    }
+    names = [name for name in list(logging.root.manager.loggerDict) if not name.startswith("ordermon")]
+    loggers = {"": logging.getLogger()} | {name: logging.getLogger(name) for name in names}
     return {name: (lg.propagate, lg.level, len(lg.handlers), lg.disabled) for name, lg in loggers.items()}
 
 before = snapshot()

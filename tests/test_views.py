@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import clean_env, facts
+
 from flows.domain import Status
 from monitor import html_report, rules
 from monitor.cli import cli

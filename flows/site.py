@@ -1,0 +1,136 @@
+"""The site: every path ordermon uses on it, and every mapping from its answers to ordermon's types.
+
+This is the one seam between ordermon and an AliExpress-style buyer site. The
+pages (flows/pages.py), the readers (flows/reading.py, over HTTP or in the
+browser page) and the cancel flow take their URLs from here, and the JSON the
+orders page itself fetches is typed here, whatever fetched it. A second site
+with other JSON or other paths is another ``Site``, not edits across flows/.
+Nothing here imports a browser or an HTTP client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from .domain import Tab
+from .errors import ListChanged, OrderNotFound, UnexpectedPage
+from .models import OrderDetail, OrderSummary
+from .text import cleaned, needs_cleaning
+
+
+class Response(NamedTuple):
+    """One answer to a GET, however it was fetched: ``status`` 0 when none came (``text`` says why)."""
+
+    key: str
+    status: int
+    text: str
+    date: str | None = None  # the site's Date header: its clock
+    location: str | None = None  # where a redirect leads
+
+
+class ListPage(BaseModel):
+    orders: list[OrderSummary]
+    total: int
+    has_more: bool
+
+
+class Site:
+    """The buyer site ordermon knows: its paths and its JSON."""
+
+    SIGN_IN = "/login"
+    ORDERS_PAGE = "/p/order/index.html"
+    ORDER_PAGE = "/p/order/detail.html"
+    LIST_JSON = "/p/order/list.json"
+    DETAIL_JSON = "/p/order/detail.json"
+    PAGE_SIZE = 100  # the most the list's JSON gives per request
+
+    # ---------------------------------------------------------------- where things are
+    def orders_page(self, tab: Tab = Tab.ALL) -> str:
+        return f"{self.ORDERS_PAGE}?tab={tab.value}"
+
+    def order_page(self, order_id: str) -> str:
+        return f"{self.ORDER_PAGE}?orderId={order_id}"
+
+    def list_json(self, tab: Tab, page: int, size: int | None = None) -> str:
+        return f"{self.LIST_JSON}?tab={tab.value}&pageSize={size or self.PAGE_SIZE}&page={page}"
+
+    def detail_json(self, order_id: str) -> str:
+        return f"{self.DETAIL_JSON}?orderId={order_id}"
+
+    def is_sign_in(self, url: str) -> bool:
+        return urlsplit(url).path == self.SIGN_IN
+
+    # ---------------------------------------------------------------- what its answers say
+    def signed_out(self, response: Response) -> bool:
+        """The site asks to sign in again: a 401, or a redirect to the sign-in page."""
+        return response.status == 401 or (300 <= response.status < 400 and self.is_sign_in(response.location or ""))
+
+    @staticmethod
+    def unavailable(response: Response) -> bool:
+        """No answer, or a server error: the site is unavailable (tried again)."""
+        return response.status == 0 or response.status >= 500
+
+    @staticmethod
+    def clock(response: Response) -> dt.datetime | None:
+        """The site's own time, from its Date header: every deadline is judged by it."""
+        if not response.date:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(response.date).astimezone(dt.UTC)
+        except (TypeError, ValueError):
+            return None
+
+    def pages(self, first: Response) -> int:
+        """How many pages of the list there are, from its first page."""
+        if first.status != 200:
+            raise UnexpectedPage(f"the order list answered HTTP {first.status}")
+        try:
+            total = int(json.loads(first.text)["total"])
+        except (ValueError, KeyError, TypeError):
+            raise UnexpectedPage("the order list answered something else than an order list") from None
+        return -(-total // self.PAGE_SIZE)
+
+    def orders(self, pages: list[Response]) -> list[OrderSummary]:
+        """Every page of the list as one list of orders (the first page's total must hold)."""
+        try:
+            parsed = [_printable(ListPage.model_validate_json(r.text), r.text) for r in pages]
+        except ValidationError as exc:
+            raise UnexpectedPage(
+                f"{self.LIST_JSON} answered something else than an order list: {exc.errors()[0]['msg']}"
+            ) from None
+        seen: dict[str, OrderSummary] = {}
+        for page in parsed:
+            for order in page.orders:
+                seen.setdefault(order.id, order)
+        if len(seen) != parsed[0].total:
+            raise ListChanged(f"the order list changed while it was read ({len(seen)} of {parsed[0].total})")
+        return list(seen.values())
+
+    def detail(self, response: Response) -> OrderDetail:
+        """An order's detail (``key``: its id)."""
+        if response.status in (400, 404):
+            raise OrderNotFound(f"order {response.key} not found")
+        if response.status != 200:
+            raise UnexpectedPage(f"{self.DETAIL_JSON} answered HTTP {response.status}")
+        try:
+            return _printable(OrderDetail.model_validate_json(response.text), response.text)
+        except ValidationError as exc:
+            raise UnexpectedPage(
+                f"{self.DETAIL_JSON} answered something else than an order: {exc.errors()[0]['msg']}"
+            ) from None
+
+
+def _printable(record: Any, raw: str) -> Any:
+    """Site text reaches ordermon without control characters (a store named with escape sequences
+    must not reach a terminal); the scan of the raw text keeps the common case free."""
+    return cleaned(record) if needs_cleaning(raw) else record
+
+
+#: The one site ordermon knows today.
+SITE = Site()

@@ -1,0 +1,230 @@
+"""The poll with a fake site reader and a real database: one history row per change, no detail read
+for an unchanged order, nothing sent again after a settings change, episodes, digests, outages, and
+a detail read fresh before an alert."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from flows.account import Account
+from flows.domain import STATUS_LABELS, Status
+from flows.errors import SiteUnavailable
+from flows.models import OrderDetail, OrderSummary, Reading
+from monitor.poller import Poller
+from monitor.settings import MonitorSettings
+from monitor.store import Store
+
+FRIDAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+D, H = dt.timedelta(days=1), dt.timedelta(hours=1)
+ACCOUNT = Account("https://shop.example", "buyer@example.com", "secret")
+LABEL = ACCOUNT.label
+TARGETS = [("t1", "json://receiver")]
+
+
+def detail(order_id: str, status: Status, **fields) -> OrderDetail:
+    return OrderDetail(
+        id=order_id,
+        status=status,
+        status_label=STATUS_LABELS[status],
+        store=fields.pop("store", "Shop"),
+        total=Decimal("10.00"),
+        currency="USD",
+        order_date=FRIDAY.date(),
+        payment_method="card",
+        payment_method_label="Card",
+        placed_at=FRIDAY - 10 * D,
+        **fields,
+    )
+
+
+class FakeSite:
+    """A reader of a site that shows ``orders`` at ``now``; it notes every detail asked for."""
+
+    def __init__(self):
+        self.now = FRIDAY
+        self.orders: dict[str, OrderDetail] = {}
+        self.asked: list[list[str]] = []
+        self.failure: Exception | None = None
+
+    def show(self, order: OrderDetail) -> OrderDetail:
+        self.orders[order.id] = order
+        return order
+
+    def read(self, plans):
+        if self.failure is not None:
+            return dict.fromkeys(plans, self.failure)
+        summaries = [OrderSummary(**o.model_dump(include=set(OrderSummary.model_fields))) for o in self.orders.values()]
+        out = {}
+        for label, plan in plans.items():
+            wanted = plan(summaries, self.now)
+            self.asked.append(sorted(wanted))
+            out[label] = Reading(summaries, {i: self.orders[i] for i in wanted}, self.now)
+        return out
+
+    def order_url(self, label, order_id):
+        return f"{ACCOUNT.storefront_url}/p/order/detail.html?orderId={order_id}"
+
+
+@pytest.fixture
+def site():
+    return FakeSite()
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "ordermon.db")
+    yield store
+    store.close()
+
+
+def poller(store, site, **settings) -> Poller:
+    ms = MonitorSettings(_env_file=None, db=store.path, failure_threshold=2, **settings)
+    return Poller(ms, store, site, [ACCOUNT], TARGETS)
+
+
+def poll(p: Poller):
+    (result,) = p.poll_all([ACCOUNT])
+    return result
+
+
+def alerts(store, rule=None):
+    return [a for a in store.alerts() if rule is None or a["rule"] == rule]
+
+
+# ---------------------------------------------------------------- what is read and written
+def test_one_history_row_per_change_never_one_per_poll(store, site):
+    order = site.show(detail("1", Status.AWAITING_SHIPMENT, paid_at=FRIDAY))
+    p = poller(store, site)
+    assert poll(p).changes == 1
+    assert poll(p).changes == 0 and poll(p).changes == 0
+    site.show(order.model_copy(update={"status": Status.CLOSED, "status_label": "Closed", "refund_status": "pending"}))
+    assert poll(p).changes == 1
+    assert [(h["status_from"], h["status_to"], h["refund_to"]) for h in store.history("1")] == [
+        (None, "awaiting_shipment", "none"),
+        ("awaiting_shipment", "closed", "pending"),
+    ]
+    assert store.counts()["polls"] == 4
+
+
+def test_an_unchanged_order_is_neither_read_again_nor_written(store, site):
+    site.show(detail("1", Status.AWAITING_SHIPMENT, paid_at=FRIDAY))
+    site.show(detail("2", Status.CLOSED))
+    p = poller(store, site)
+    assert poll(p).details_read == 2
+    written = store.orders()
+    site.now += H
+    second = poll(p)
+    assert (second.details_read, site.asked[-1]) == (0, [])
+    assert store.orders() == written  # not even rewritten
+
+
+def test_a_change_on_the_list_alone_is_recorded_without_reading_the_detail(store, site):
+    order = site.show(detail("1", Status.AWAITING_SHIPMENT, paid_at=FRIDAY))
+    p = poller(store, site)
+    poll(p)
+    site.show(order.model_copy(update={"store": "Shop (renamed)"}))
+    assert poll(p).details_read == 0
+    (known,) = store.orders()
+    assert known.store == "Shop (renamed)" and known.paid_at == FRIDAY  # the detail's facts kept
+
+
+def test_an_order_is_read_again_when_something_may_have_come_due(store, site):
+    site.show(detail("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY))
+    p = poller(store, site)
+    poll(p)
+    (order,) = store.orders()
+    assert order.next_due == FRIDAY + 72 * H  # the seller's answer is due
+    site.now = FRIDAY + 72 * H - dt.timedelta(minutes=1)
+    assert poll(p).details_read == 0
+    site.now = FRIDAY + 72 * H
+    assert poll(p).details_read == 1  # the site may have moved it: read afresh
+    site.now = FRIDAY + 73 * H
+    result = poll(p)
+    assert result.details_read == 1 and [a["rule"] for a in alerts(store)] == ["seller_response_overdue"]
+
+
+def test_a_detail_read_fresh_before_alerting_can_call_the_alert_off(store, site):
+    order = site.show(detail("1", Status.AWAITING_CANCELLATION, paid_at=FRIDAY - D, cancel_requested_at=FRIDAY))
+    p = poller(store, site)
+    poll(p)
+    site.now = FRIDAY + 74 * H
+    # The list still says Awaiting cancellation; the page now shows the seller's own, later, deadline.
+    site.show(order.model_copy(update={"deadlines": {"seller_response_by": FRIDAY + 96 * H}}))
+    assert poll(p).alerts == [] and alerts(store) == []
+    shown = store.orders()[0].deadline("seller_response_by")
+    assert (shown.at, shown.source, shown.episode) == (FRIDAY + 96 * H, "site", 0)  # first shown: no move
+
+
+# ---------------------------------------------------------------- alerts: once, episodes, digests
+def test_changed_window_settings_send_nothing_again(store, site):
+    site.show(detail("1", Status.CLOSED, refund_status="pending", refund_started_at=FRIDAY))
+    site.show(detail("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY, deadlines={"ship_by": FRIDAY + 9 * D}))
+    site.now = FRIDAY + 40 * D
+    assert len(poll(poller(store, site)).alerts) == 2
+    changed = poller(
+        store, site, refund_business_days={"card": 5}, processing_business_days=3, grace_minutes=0,
+        holiday_country="DE",
+    )  # fmt: skip
+    site.now += D
+    result = poll(changed)
+    assert result.alerts == [] and result.details_read == 0  # judged again from what is known
+    refund = next(o for o in store.orders() if o.order_id == "1")
+    assert refund.deadline("refund_expected_by").computed == dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
+    assert len(alerts(store)) == 2
+
+
+def test_a_deadline_the_site_moves_starts_an_episode_warned_again(store, site):
+    end = FRIDAY + 60 * D
+    order = site.show(detail("1", Status.AWAITING_DELIVERY, shipped_at=FRIDAY, deadlines={"protection_ends": end}))
+    p = poller(store, site)
+    site.now = end - 14 * D
+    poll(p)
+    new_end = end + 15 * D
+    site.show(order.model_copy(update={"deadlines": {"protection_ends": new_end}}))
+    for moment in (end - 7 * D, end - 3 * D, end, new_end - 14 * D - dt.timedelta(minutes=1)):
+        site.now = moment
+        poll(p)  # the old end's warnings do not come; the new end's not yet
+    for days in (14, 7, 3):
+        site.now = new_end - days * D
+        poll(p)
+    rows = alerts(store, "protection_expiring")
+    assert [(a["level"], a["episode"], a["superseded"]) for a in rows] == [
+        ("14d", "protection_ends:0", 1),
+        ("14d", "protection_ends:1", 0),
+        ("7d", "protection_ends:1", 0),
+        ("3d", "protection_ends:1", 0),
+    ]
+    assert all(a["deadline"] == new_end.isoformat() for a in rows[1:])
+
+
+def test_more_new_alerts_than_the_limit_in_one_poll_go_out_as_one_digest(store, site):
+    for n in range(7):
+        site.show(detail(f"{n}", Status.CLOSED, refund_status="pending", refund_started_at=FRIDAY - 60 * D))
+    result = poll(poller(store, site))
+    assert len(result.alerts) == 7
+    rows = store.alerts()
+    assert {a["digest_of"] for a in rows} == {rows[0]["id"]}
+    assert [len(store.deliveries(a["id"])) for a in rows] == [1, 0, 0, 0, 0, 0, 0]  # one notification carries them
+    assert rows[0]["url"] == site.order_url(LABEL, "0")
+
+
+# ---------------------------------------------------------------- when the site fails
+def test_failing_once_past_the_threshold_then_recovered_once(store, site):
+    site.show(detail("1", Status.CLOSED))
+    p = poller(store, site)
+    poll(p)
+    site.failure = SiteUnavailable("https://shop.example answered HTTP 500")
+    results = [poll(p) for _ in range(4)]
+    assert all(r.error for r in results) and [len(r.alerts) for r in results] == [0, 1, 0, 0]
+    assert "failed 2 polls in a row" in results[1].alerts[0]
+    site.failure = None
+    assert "works again" in poll(p).alerts[0]
+    assert poll(p).alerts == []
+    assert [a["rule"] for a in alerts(store)] == ["monitor_failing", "monitor_recovered"]
+
+
+def test_a_surprise_is_a_failed_poll_that_names_it(store, site):
+    site.failure = ValueError("the reader's bug")
+    result = poll(poller(store, site))
+    assert result.error == "unexpected ValueError: the reader's bug" and store.outage(LABEL)["failures"] == 1
