@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # Four workers on two cores: the end-to-end tests mostly wait (on Chromium, the storefront, child processes).
 PYTEST_ARGS ?= -n 4
 
-.PHONY: demo test install browser bench faults mutation clean
+.PHONY: demo test lint install browser bench faults mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ demo: browser
 
 test: browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (lint and format) and mypy over the code; CI runs it before the tests.
+lint: install
+	$(VENV)/bin/ruff check flows monitor fixtures bench tests
+	$(VENV)/bin/ruff format --check flows monitor fixtures bench tests
+	$(VENV)/bin/mypy
 
 bench: browser
 	$(PY) -m bench $(BENCH_ARGS)

@@ -7,12 +7,14 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from . import figures
-from .env import cores
+from .env import Result, cores
 
 # figure: (what measures it, its arguments in a full run, in a --quick run)
-FIGURES = {
+FIGURES: dict[str, tuple[Callable[..., Result | list[Result]], dict[str, Any], dict[str, Any]]] = {
     "poll_http": (figures.poll_vs_http, dict(orders=10000, repeat=7), dict(orders=2000, repeat=5)),
     "poll_browser": (
         figures.poll_vs_http,
@@ -27,13 +29,13 @@ FIGURES = {
         dict(accounts_count=10, orders=100, repeat=5),
     ),
     "harness": (figures.harness_shopper_vs_page, dict(count=15), dict(count=8)),
-    "cancel": (figures.cancel_vs_page_loads, dict(samples=10), dict(samples=5)),
+    "cancel": (figures.cancel_figures, dict(samples=10), dict(samples=5)),
     "db": (figures.db_growth, dict(orders=500, count=1000), dict(orders=200, count=200)),
     "naive": (figures.poll_vs_naive, dict(orders=1000, repeat=5), dict(orders=200, repeat=5)),
 }
 
 
-def measure(name: str, quick: bool) -> list:
+def measure(name: str, quick: bool) -> list[Result]:
     function, full, fast = FIGURES[name]
     found = function(**(fast if quick else full))
     return found if isinstance(found, list) else [found]
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in FIGURES]
     if unknown:
         parser.error(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
-    results, started = [], time.perf_counter()
+    results: list[Result] = []
+    started = time.perf_counter()
     for name in chosen:
         if not (args.json or args.markdown):
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def markdown(results) -> str:
+def markdown(results: list[Result]) -> str:
     """The README's table: median [min–max] of each figure, its target, met or not."""
     rows = ["| figure | median [min–max] | target | met | measured |", "|---|---|---|---|---|"]
     for r in results:

@@ -93,7 +93,10 @@ class Campaign:
     def pages(self, shop: Storefront) -> None:
         """Query strings and forms the pages refuse: a 4xx, never a 5xx."""
         with httpx.Client(base_url=shop.url, timeout=30) as client:
-            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+            if csrf is None:
+                raise RuntimeError("the login page has no csrf_token")
+            token = csrf.group(1)
             client.post("/login", data={"email": "buyer@example.com", "password": PASSWORD, "csrf_token": token})
 
             @settings(

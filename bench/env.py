@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +44,9 @@ class Result:
     repeats: int = 1
 
     def to_dict(self) -> dict:
-        spread = {} if self.low is None else {"min": round(self.low, 3), "max": round(self.high, 3)}
+        spread = (
+            {} if self.low is None or self.high is None else {"min": round(self.low, 3), "max": round(self.high, 3)}
+        )
         return {
             "name": self.name,
             "value": round(self.value, 3),
@@ -98,6 +100,7 @@ class Storefront:
         self.url = ""
 
     def wait(self) -> Storefront:
+        assert self.proc.stdout is not None  # stdout=PIPE
         for line in self.proc.stdout:
             match = re.match(r"Storefront:\s+(http://\S+?)/p/order", line)
             if match:
@@ -175,7 +178,7 @@ class BareClient:
     async def _read_all(self) -> list[dict]:
         limits = httpx.Limits(max_connections=self.concurrency)
         async with httpx.AsyncClient(base_url=self.url, cookies=self.cookies, limits=limits, timeout=120) as client:
-            params = {"tab": "all", "pageSize": 100}
+            params: dict[str, str | int] = {"tab": "all", "pageSize": 100}
             first = (await client.get("/p/order/list.json", params=params | {"page": 1})).json()
             pages = -(-first["total"] // 100)
             rest = await asyncio.gather(
@@ -281,7 +284,7 @@ def sign_in_first(url: str, tmp: Path) -> None:
     sign_in_with_browser(settings(url, tmp / "data"), account(url))
 
 
-def start_monitor(env: dict, *args: str) -> subprocess.Popen:
+def start_monitor(env: dict, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "monitor", "--json", *args],
         env=env,
@@ -291,8 +294,9 @@ def start_monitor(env: dict, *args: str) -> subprocess.Popen:
     )
 
 
-def polls(proc: subprocess.Popen):
+def polls(proc: subprocess.Popen[str]) -> Iterator[tuple[float, dict]]:
     """The monitor's polls as they end (one JSON object each), with the moment each ended."""
+    assert proc.stdout is not None  # stdout=PIPE
     for line in proc.stdout:
         if line.startswith("{"):
             yield time.monotonic(), json.loads(line)

@@ -331,15 +331,17 @@ class Campaign:
         return result
 
     def _verify(self, tmp: Path) -> dict:
+        monitor = self.monitor
+        assert monitor is not None, "run() opens the monitor before it verifies"
         self.admin.faults(clear=True)
         for _ in range(5):  # a clean poll, then every pending alert delivered
-            if all(not r.error for r in self.monitor.poll_once()):
+            if all(not r.error for r in monitor.poll_once()):
                 break
         for _ in range(100):
-            if not self.monitor.store.due_deliveries(dt.datetime.max.replace(tzinfo=dt.UTC)):
+            if not monitor.store.due_deliveries(dt.datetime.max.replace(tzinfo=dt.UTC)):
                 break
             time.sleep(0.05)  # the outbox's retry backoff
-            self.monitor.deliver()
+            monitor.deliver()
         state = self.admin.state()
         orders, db = state["orders"], tmp / "ordermon.db"
         judged = oracle.judge(orders, db, list(self.receiver.received))
@@ -350,7 +352,7 @@ class Campaign:
         unexplained = {(a, t) for a, t, _, _ in oracle.deliveries_in(db, "uncertain")} - self.sending_at_kills
         lost = oracle.lost_states(orders, db, moments)
         judged["examples"] |= {"double_submits": double[:5], "lost_states": lost[:5], "flow_errors": self.flow_errors}
-        polls = self.monitor.store.polls()
+        polls = monitor.store.polls()
         return {
             "poll_via": self.poll_via,
             "plant": os.environ.get("ORDERMON_BENCH_PLANT") or None,

@@ -129,7 +129,7 @@ def run_mutmut(names: list[str], max_children: int | None) -> int:
 
 def results(files: dict[str, tuple[str, ...] | None]) -> dict[str, int | None]:
     """Every counted mutant of these files with mutmut's exit code for it."""
-    found = {}
+    found: dict[str, int | None] = {}
     for path, functions in files.items():
         meta = json.loads(Path(f"mutants/{path}.meta").read_text())["exit_code_by_key"]
         found |= {

@@ -17,9 +17,25 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
+
+
+class Windows(TypedDict):
+    """The monitor's windows, in ORDERMON_*'s units (minutes, days)."""
+
+    grace_minutes: int
+    recent_days: int
+    unpaid_warning_days: int
+    protection_warning_days: tuple[int, ...]
+
 
 #: The windows the campaign sets on the monitor (ORDERMON_*), so both sides count alike.
-WINDOWS = {"grace_minutes": 60, "recent_days": 7, "unpaid_warning_days": 2, "protection_warning_days": (14, 7, 3)}
+WINDOWS: Windows = {
+    "grace_minutes": 60,
+    "recent_days": 7,
+    "unpaid_warning_days": 2,
+    "protection_warning_days": (14, 7, 3),
+}
 
 #: Situation -> the title a buyer gets for it (what the receiver shows).
 TITLES = {
@@ -53,12 +69,17 @@ def _t(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
+def _at(text: str) -> dt.datetime:
+    """A moment the record always has (a page's start, an event's, a deadline, a poll's site time)."""
+    return dt.datetime.fromisoformat(text)
+
+
 @dataclass(frozen=True)
 class Page:
     since: dt.datetime
     status: str
     refund: str
-    deadlines: dict
+    deadlines: dict[str, str]  # name -> ISO moment
 
 
 def _page_at(pages: list[Page], at: dt.datetime) -> Page | None:
@@ -71,9 +92,9 @@ def owed_at(order: dict, pages: list[Page], at: dt.datetime) -> set[tuple]:
     page = _page_at(pages, at)
     if page is None:
         return set()
-    w, oid, d = WINDOWS, order["id"], {k: _t(v) for k, v in page.deadlines.items()}
+    w, oid, d = WINDOWS, order["id"], {k: _at(v) for k, v in page.deadlines.items()}
     grace, recent = dt.timedelta(minutes=w["grace_minutes"]), dt.timedelta(days=w["recent_days"])
-    owed = set()
+    owed: set[tuple] = set()
     for situation, (status, deadline) in OVERDUE.items():
         if (
             deadline in d
@@ -97,7 +118,7 @@ def owed_at(order: dict, pages: list[Page], at: dt.datetime) -> set[tuple]:
     closes = d.get("dispute_closes")
     if page.status == "completed" and order.get("completed_by") == "protection_ended" and closes and at < closes:
         owed.add((oid, "dispute_closing", ""))
-    events = [(_t(e["at"]), e["kind"]) for e in order["timeline"] if _t(e["at"]) <= at]
+    events = [(_at(e["at"]), e["kind"]) for e in order["timeline"] if _at(e["at"]) <= at]
     if page.status in ("awaiting_shipment", "awaiting_delivery"):
         owed |= {(oid, "refused", t.isoformat()) for t, k in events if k == "cancel_refused" and at - t <= recent}
     if page.status == "awaiting_delivery":
@@ -118,7 +139,7 @@ def looked(db: Path) -> list[dt.datetime]:
     """The site times at which the monitor completed a poll (its database)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute("select site_now from polls where error is null and site_now is not null").fetchall()
-    return sorted({_t(r[0]) for r in rows})
+    return sorted({_at(r[0]) for r in rows})
 
 
 def deliveries_in(db: Path, state: str) -> list[tuple[int, str, str, str]]:
@@ -151,13 +172,13 @@ def judge(orders: list[dict], db: Path, received: list[dict]) -> dict:
     moments = looked(db)
     owed: set[tuple] = set()
     for order in orders:
-        pages = [Page(_t(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
+        pages = [Page(_at(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
         for at in moments:
             owed |= owed_at(order, pages, at)
     # An alert is one per order, situation and level (an event's alerts: one per event).
     wanted = Counter((o, s, lvl if s == "protection_ending" else "") for o, s, lvl in owed)
     got = Counter(k for k in map(_received_key, received) if k is not None)
-    unsure = Counter()
+    unsure: Counter[tuple[str, str]] = Counter()
     titles = {words: s for s, words in TITLES.items()}
     for _, _, order_id, title in deliveries_in(db, "uncertain"):
         unsure[(order_id, titles.get(title, "unknown"))] += 1
@@ -188,8 +209,8 @@ def lost_states(orders: list[dict], db: Path, moments: list[dt.datetime]) -> lis
         recorded.setdefault(order_id, []).append((status, refund))
     lost = []
     for order in orders:
-        pages = [Page(_t(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
-        seen = []
+        pages = [Page(_at(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
+        seen: list[tuple[str, str]] = []
         for at in moments:
             page = _page_at(pages, at)
             if page and (not seen or seen[-1] != (page.status, page.refund)):

@@ -36,10 +36,11 @@ class Account:
 
     @classmethod
     def from_settings(cls, settings: FlowSettings) -> Account:
-        missing = [name for name in ("email", "password") if getattr(settings, name) is None]
-        if missing:
+        email, password = settings.email, settings.password
+        if email is None or password is None:
+            missing = [name for name, value in (("email", email), ("password", password)) if value is None]
             raise SettingsError("missing setting " + " and ".join(f"ORDERMON_{m.upper()}" for m in missing))
-        return cls(settings.storefront_url, settings.email, settings.password)
+        return cls(settings.storefront_url, email, password)
 
 
 def write_private(path: Path, data: str) -> None:

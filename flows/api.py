@@ -57,7 +57,8 @@ def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL, *, progress: Progres
 def order_detail(settings: FlowSettings, order_id: str) -> OrderDetail:
     account = Account.from_settings(settings)
     if settings.poll_via == "http":
-        return _answer(_http_reader(settings, account).details({account.label: [order_id]})[account.label])[order_id]
+        found = _answer(_http_reader(settings, account).details({account.label: [order_id]})[account.label])
+        return found[order_id]
     from .orders import read_detail
     from .session import AccountSession
 

@@ -82,8 +82,7 @@ def find_chromium(env: dict[str, str] | None = None, configured: str | None = No
     ``configured`` (the ``browser_path`` setting) or ``ORDERMON_BROWSER_PATH`` that
     does not exist is an error, not a fallback.
     """
-    env = os.environ if env is None else env
-    configured = configured or env.get(ENV_VAR)
+    configured = configured or (os.environ if env is None else env).get(ENV_VAR)
     if configured:
         if not Path(configured).is_file() or not os.access(configured, os.X_OK):
             raise BrowserNotFound(f"{ENV_VAR}={configured} is not an executable file")

@@ -24,10 +24,10 @@ Outcome = Literal[
 ]
 
 
-def first_line(exc: BaseException) -> str:
-    """An exception's first line (Playwright's messages run to a call log)."""
+def first_line(exc: BaseException | str) -> str:
+    """An exception's (or a message's) first line (Playwright's messages run to a call log)."""
     lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    return lines[0] if lines else (exc if isinstance(exc, str) else type(exc).__name__)
 
 
 class FlowError(Exception):

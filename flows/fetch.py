@@ -1,10 +1,13 @@
-"""The page transport: the reader's requests (flows/reading.py) sent by the signed-in browser page's
-own ``fetch``, for a site that only answers a real browser.
+"""The browser's transports for the reader (flows/reading.py): they neither retry nor sign in by
+themselves (the reader does both, the same way for every transport).
 
-One call from Python starts an account's requests in its page, a few at a time;
-a second one collects them. Starting every account's page before collecting any
-lets them all fetch at the same time. It neither retries nor signs in by itself:
-the reader does both, the same way for every transport.
+``PageTransport`` sends the requests with the signed-in page's own ``fetch``, for a
+site that only answers a real browser (the monitor's browser mode): one call from
+Python starts an account's requests in its page, a few at a time; a second one
+collects them, so every account's page fetches at the same time.
+``ContextTransport`` sends a few requests through the signed-in context itself
+(Playwright's API requests, with the context's cookies): no page needs to be on
+the site first, for the one-shot reads (a session check, an order's detail).
 """
 
 from __future__ import annotations
@@ -146,6 +149,44 @@ class PageTransport:
 
     def _unreachable(self, label: str, exc: Exception) -> SiteUnavailable:
         return SiteUnavailable(f"{self.sessions[label].base_url} unreachable from the page: {first_line(exc)}")
+
+
+class ContextTransport:
+    """A few requests of each account (by label) through its signed-in context, one after the other."""
+
+    def __init__(self, sessions: dict[str, AccountSession]):
+        self.sessions = sessions
+
+    def account(self, label: str) -> Account:
+        return self.sessions[label].account
+
+    def sign_in(self, label: str) -> None:
+        self.sessions[label].sign_in()
+
+    def fetch(self, requests: dict[str, list[Request]], on_answer: OnAnswer) -> dict[str, list[Response] | Exception]:
+        out: dict[str, list[Response] | Exception] = {}
+        for label, asked in requests.items():
+            session, answers = self.sessions[label], []
+            for key, path in asked:
+                answers.append(_requested(session, key, path))
+                on_answer(label)
+            out[label] = answers
+        return out
+
+
+def _requested(session: AccountSession, key: str, path: str) -> Response:
+    timeout = session.settings.timeout * 1000
+    try:
+        response = session.context.request.fetch(
+            session.url(path), method="GET", max_redirects=0, timeout=timeout, fail_on_status_code=False
+        )
+    except PlaywrightError as exc:
+        return Response(key, 0, first_line(exc))
+    try:
+        headers = response.headers
+        return Response(key, response.status, response.text(), headers.get("date"), headers.get("location"))
+    finally:
+        response.dispose()  # else the driver keeps every body until the context closes
 
 
 def _response(key: str, r: dict[str, Any]) -> Response:

@@ -36,7 +36,8 @@ def _to_cookie(c: dict) -> http.cookiejar.Cookie:
     if "." not in domain.lstrip("."):  # the standard library files a dotless host as "<host>.local"
         domain += ".local"
     expires = c.get("expires", -1)
-    rest = {"HttpOnly": None} if c.get("httpOnly") else {}
+    # The standard library reads a nonstandard attribute's presence (HttpOnly) from a None value too.
+    rest: dict[str, str] = {"HttpOnly": None} if c.get("httpOnly") else {}  # type: ignore[dict-item]
     if c.get("sameSite"):
         rest["SameSite"] = c["sameSite"]
     return http.cookiejar.Cookie(

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from .domain import Status
 from .errors import Outcome
 
+#: The site's answers are parsed with only their keys cached: caching every value (pydantic's default)
+#: keeps thousands of small strings alive from a large read, scattered over the heap, which then
+#: cannot be given back to the system between polls.
+SITE_JSON = ConfigDict(cache_strings="keys")
+
 
 class OrderSummary(BaseModel):
-    """One order as the orders list shows it (its text made printable: flows/orders.py)."""
+    """One order as the orders list shows it (its text made printable: flows/site.py)."""
+
+    model_config = SITE_JSON
 
     id: str
     status: Status
@@ -27,12 +34,16 @@ class OrderSummary(BaseModel):
 
 
 class TimelineEvent(BaseModel):
+    model_config = SITE_JSON
+
     at: dt.datetime
     kind: str
     text: str = ""
 
 
 class DeliveryEstimate(BaseModel):
+    model_config = SITE_JSON
+
     earliest: dt.datetime
     latest: dt.datetime
 
@@ -78,7 +89,7 @@ class Reading(NamedTuple):
     """What the site showed of one account in one read: its list, the details asked for, its clock."""
 
     summaries: list[OrderSummary]
-    details: dict[str, OrderDetail]
+    details: Mapping[str, OrderDetail]  # typed when looked up (flows/reading.py)
     site_now: dt.datetime | None
 
 

@@ -1,11 +1,11 @@
 """Reading one account's orders in its signed-in browser session: the list (every page of a tab)
-and orders' details, through the one reader (flows/reading.py) over the page's own fetch; or the
-UI way, clicking "View orders" until there is no more."""
+and orders' details, through the one reader (flows/reading.py) and the session's context (no page
+needs to be open on the site); or the UI way, clicking "View orders" until there is no more."""
 
 from __future__ import annotations
 
 from .domain import Tab
-from .fetch import PageTransport
+from .fetch import ContextTransport
 from .models import OrderDetail, OrderSummary
 from .reading import SiteReader
 from .session import AccountSession
@@ -13,7 +13,7 @@ from .session import AccountSession
 
 def reader(session: AccountSession) -> SiteReader:
     """The reader of this session's account, in its page."""
-    return SiteReader(session.settings, PageTransport({session.account.label: session}))
+    return SiteReader(session.settings, ContextTransport({session.account.label: session}))
 
 
 def _one(found):
@@ -29,7 +29,7 @@ def read_orders(session: AccountSession, tab: Tab = Tab.ALL) -> list[OrderSummar
 def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, OrderDetail]:
     if not order_ids:
         return {}
-    return _one(reader(session).details({session.account.label: order_ids})[session.account.label])
+    return dict(_one(reader(session).details({session.account.label: order_ids})[session.account.label]))
 
 
 def read_detail(session: AccountSession, order_id: str) -> OrderDetail:

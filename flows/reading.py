@@ -14,7 +14,7 @@ answer or a server error. The paths and the JSON are the ``Site``'s.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from .account import Account
@@ -75,7 +75,7 @@ class SiteReader:
         details = self.details(wanted)
         out: dict[str, Reading | Exception] = {}
         for label, found in lists.items():
-            got = details.get(label, {})
+            got: Mapping[str, OrderDetail] | Exception = details.get(label, {})
             if isinstance(found, Exception):
                 out[label] = found
             elif isinstance(got, Exception):
@@ -111,15 +111,15 @@ class SiteReader:
                 out[label] = exc
         return out
 
-    def details(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, OrderDetail] | Exception]:
-        """Each account's wanted orders' details, by order id."""
+    def details(self, wanted: dict[str, list[str]]) -> dict[str, Details | Exception]:
+        """Each account's wanted orders' details, by order id (typed as each is taken)."""
         answers = self._get(
             {label: [(i, self.site.detail_json(i)) for i in ids] for label, ids in wanted.items() if ids}, "details"
         )
-        out: dict[str, dict[str, OrderDetail] | Exception] = {}
+        out: dict[str, Details | Exception] = {}
         for label, found in answers.items():
             try:
-                out[label] = {r.key: self.site.detail(r) for r in _answered(found)}
+                out[label] = Details(_answered(found), self.site)
             except FlowError as exc:
                 out[label] = exc
         return out
@@ -143,6 +143,25 @@ class SiteReader:
             label: stage.failed[label] if label in stage.failed else [stage.answered[label][key] for key, _ in asked]
             for label, asked in requests.items()
         }
+
+
+class Details(Mapping[str, OrderDetail]):
+    """Orders' details as the site answered them, each typed by the ``Site`` when looked up (and not
+    kept): a read of thousands never holds thousands of typed details at once. A detail the site
+    answered badly raises its error (``UnexpectedPage``, ``OrderNotFound``) when looked up."""
+
+    def __init__(self, answers: list[Response], site: Site):
+        self._answers = {answer.key: answer for answer in answers}
+        self._site = site
+
+    def __getitem__(self, order_id: str) -> OrderDetail:
+        return self._site.detail(self._answers[order_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._answers)
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
 
 class _Stage:
@@ -207,7 +226,7 @@ class _Stage:
     def _why(self, label: str, request: Request, response: Response) -> SiteUnavailable:
         where = self.transport.account(label).storefront_url
         if response.status == 0:
-            return SiteUnavailable(f"{where} unavailable: {first_line(Exception(response.text or 'no answer'))}")
+            return SiteUnavailable(f"{where} unavailable: {first_line(response.text) or 'no answer'}")
         return SiteUnavailable(f"{where}{request[1].split('?')[0]} answered HTTP {response.status}")
 
 

@@ -17,7 +17,7 @@ from .account import Account, StateFile
 from .browser import Browser
 from .domain import Tab
 from .errors import LocalStateError, SignInFailed, SiteUnavailable, check_available, first_line
-from .fetch import PageTransport
+from .fetch import ContextTransport
 from .pages import OrdersPage, SignInPage
 from .reading import SiteReader
 from .settings import FlowSettings
@@ -81,12 +81,11 @@ class AccountSession:
         through the driver."""
         try:
             cdp = page.context.new_cdp_session(page)
-            cdp.on(
-                "Fetch.requestPaused",
-                lambda event: cdp.send(
-                    "Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"}
-                ),
-            )
+
+            def fail(event: dict) -> None:
+                cdp.send("Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "BlockedByClient"})
+
+            cdp.on("Fetch.requestPaused", fail)
             cdp.send(
                 "Fetch.enable",
                 {
@@ -129,7 +128,7 @@ class AccountSession:
 
     def ensure_signed_in(self) -> None:
         """Sign in now if the kept session is no longer valid (one small read of the list's JSON)."""
-        SiteReader(self.settings, PageTransport({self.account.label: self})).check(self.account.label)
+        SiteReader(self.settings, ContextTransport({self.account.label: self})).check(self.account.label)
 
     # ---------------------------------------------------------------- navigation
     def goto(self, path: str):

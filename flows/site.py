@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .domain import Tab
 from .errors import ListChanged, OrderNotFound, UnexpectedPage
-from .models import OrderDetail, OrderSummary
+from .models import SITE_JSON, OrderDetail, OrderSummary
 from .text import cleaned, needs_cleaning
 
 
@@ -35,6 +35,8 @@ class Response(NamedTuple):
 
 
 class ListPage(BaseModel):
+    model_config = SITE_JSON
+
     orders: list[OrderSummary]
     total: int
     has_more: bool

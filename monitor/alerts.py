@@ -12,10 +12,10 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flows.errors import SettingsError
 
-from ._apprise import apprise, captured
 from .deadlines import label
 from .redact import SCHEME, describe_target, scrub
 from .store import Store
@@ -28,7 +28,7 @@ MAX_BACKOFF = 3600.0
 #: Each target is sent to in the delivery thread itself, bounded by its plugin's own connect and read
 #: timeouts (Apprise's ``cto``/``rto``): no Apprise worker pool, so a process forked after a delivery
 #: (a pre-forking parent, a mutation-testing worker) inherits no pool without its threads.
-ASSET = {"async_mode": False, "service_timeout": 0}
+ASYNC_MODE, SERVICE_TIMEOUT = False, 0
 
 
 def target_key(url: str) -> str:
@@ -52,11 +52,15 @@ class Notifier:
     def __init__(self, urls: list[str], *, backoff: float = 30, max_attempts: int = 8):
         self.backoff = backoff
         self.max_attempts = max_attempts
-        self._apprise: dict[str, apprise.Apprise] = {}
+        self._apprise: dict[str, Any] = {}  # an Apprise per target
         self._labels: dict[str, str] = {}
         self._urls: dict[str, str] = {}
+        if urls:  # Apprise is large: loaded only where a target is given
+            from ._apprise import apprise, captured
         for url in urls:
-            instance = apprise.Apprise(asset=apprise.AppriseAsset(**ASSET))
+            instance = apprise.Apprise(
+                asset=apprise.AppriseAsset(async_mode=ASYNC_MODE, service_timeout=SERVICE_TIMEOUT)
+            )
             with captured(logging.DEBUG):  # its warnings may quote the URL
                 added = instance.add(url)
             if not added:
@@ -104,8 +108,10 @@ class Notifier:
         return counts
 
     @staticmethod
-    def _send(instance: apprise.Apprise, title: str, body: str) -> str | None:
+    def _send(instance: Any, title: str, body: str) -> str | None:
         """None when the target took the notification, else why not: Apprise's last warning."""
+        from ._apprise import captured
+
         with captured(logging.WARNING) as log:
             try:
                 if instance.notify(title=title, body=body):

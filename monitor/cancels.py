@@ -8,7 +8,7 @@ from collections import Counter
 
 import click
 
-from flows.errors import Outcome
+from flows.errors import FlowError, Outcome
 
 from . import exits
 from .progress import Progress
@@ -84,7 +84,7 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
     try:
         for done, (order_id, found) in enumerate(cancel_many(settings, ids, reason, dry_run=dry_run), 1):
             attempted.add(order_id)
-            if isinstance(found, Exception):
+            if isinstance(found, FlowError):
                 codes.append(exits.code_for(found))
                 outcomes[found.outcome] += 1
                 line = (

@@ -92,7 +92,7 @@ def run_demo(
         AlertReceiver() as receiver,
         tempfile.TemporaryDirectory(prefix="ordermon-demo-") as data_dir,
     ):
-        admin = AdminClient(server.url, site.admin_token)
+        admin = AdminClient(server.url, site.admin_token or "")
         admin.settings(auto_action_lag=4 * 86400)  # the platform acts four days late
         orders = _scenario(admin)
         echo(
@@ -131,8 +131,8 @@ def run_demo(
             ):
                 result = cancel_order(session, orders[what], reason)
                 echo(
-                    f"Flow: cancel {orders[what]} -> {result.outcome} ({result.status_before.value} -> "
-                    f"{result.status_after.value}); the seller {then}"
+                    f"Flow: cancel {orders[what]} -> {result.outcome} ({result.status_before} -> "
+                    f"{result.status_after}); the seller {then}"
                 )
         with Monitor(settings, on_poll=on_poll, browser=browser) as monitor:
             monitor.store.forget_account(ACCOUNT)  # other accounts in the database are left alone

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from flows.account import Account
 from flows.errors import FlowError, first_line
@@ -23,7 +23,7 @@ from flows.models import OrderSummary, Planner, Reading
 
 from . import rules
 from .merge import change, merge
-from .order import Known, Order, Plan
+from .order import Known, Plan
 from .settings import MonitorSettings
 from .store import Store, iso, parse
 
@@ -89,8 +89,11 @@ class Poller:
             reading = readings[label]
             if isinstance(reading, Exception):
                 results.append(self._failed(poll.known, started, _noted(label, reading)))
-            else:
+                continue
+            try:
                 results.append(self._record(poll, reading))
+            except FlowError as exc:  # a detail the site answered badly: nothing was recorded
+                results.append(self._failed(poll.known, started, exc))
         return results
 
     # ---------------------------------------------------------------- merge, evaluate, record
@@ -101,7 +104,7 @@ class Poller:
         now = poll.now or reading.site_now or started
         plan = poll.plan or known.plan(reading.summaries, now, key)
         todo = {*plan.read, *plan.work}
-        orders: list[Order] = []
+        orders: list[dict[str, Any]] = []
         changes, findings, moved = [], [], []
         for summary in reading.summaries:
             if summary.id not in todo:
@@ -109,7 +112,7 @@ class Poller:
             before = known.order(summary.id)
             merged, names = merge(label, before, summary, reading.details.get(summary.id), now, config)
             judged, found = rules.judge(merged, now, config, key)
-            orders.append(judged)
+            orders.append(judged.row())  # a poll of thousands holds compact rows, not models
             moved += [(summary.id, name.value, judged.deadlines[name].episode) for name in names]
             if (row := change(before, judged, now)) is not None:
                 changes.append(row)

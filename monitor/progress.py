@@ -5,8 +5,12 @@ terminal and never with ``--json``, so scripts and logs never see it."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # what click.progressbar returns
 
 LABELS = {"pages": "reading pages", "details": "reading order details", "cancel": "cancelling"}
 
@@ -17,7 +21,7 @@ class Progress:
 
     def __init__(self, *, enabled: bool = True):
         self.enabled = enabled and sys.stderr.isatty()
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
         self._what: str | None = None
         self._counts: dict[str, tuple[int, int]] = {}
 
@@ -30,8 +34,9 @@ class Progress:
         self._counts[account] = (done, total)
         done = sum(d for d, _ in self._counts.values())
         total = sum(t for _, t in self._counts.values())
-        if self._bar is None:
-            self._bar = click.progressbar(
+        bar = self._bar
+        if bar is None:
+            bar = self._bar = click.progressbar(
                 length=total,
                 label=LABELS.get(what, what),
                 file=sys.stderr,
@@ -39,8 +44,8 @@ class Progress:
                 show_percent=True,
                 show_eta=False,
             )
-        self._bar.length = total
-        self._bar.update(done - self._bar.pos)
+        bar.length = total
+        bar.update(done - bar.pos)
         if done >= total:
             self.close()
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import re
 
-from ._apprise import apprise, captured
-
 DELIMITERS = re.compile(r"([/@:?&=#,+])")
 KEPT = re.compile(
     r"^$|^\*+$|.*\.\.\..*|^\d{1,5}$|^[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})*\.[a-z]{2,6}$"
@@ -39,6 +37,8 @@ def _masked(text: str) -> str:
 
 def plugin_for(url: str):
     """Apprise's plugin for the URL (nothing is sent), or None when this install cannot use it."""
+    from ._apprise import apprise, captured  # only where a target is given: Apprise is large
+
     with captured(logging.DEBUG):  # a plugin's warning may quote the URL's secret
         try:
             return apprise.Apprise.instantiate(url)

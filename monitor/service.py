@@ -37,14 +37,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from flows.browser import Browser
-from flows.reading import SiteReader, Transport
+from flows.reading import Progress, SiteReader, Transport
 
 from . import exits
 from .alerts import Notifier
 from .lock import MonitorLock
 from .poller import Poller, PollResult
 from .settings import MonitorSettings
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger("ordermon.monitor")
 
@@ -81,7 +81,7 @@ class Monitor:
         settings: MonitorSettings,
         *,
         on_poll: Callable[[PollResult], None] | None = None,
-        progress: Callable[[str, int, int], None] | None = None,
+        progress: Progress | None = None,
         browser=None,
     ):
         self.settings = settings
@@ -94,7 +94,7 @@ class Monitor:
         )
         self._lock = MonitorLock(settings.db)
         self._one_pass = threading.Lock()  # two passes at once would both send what is due
-        self.store: Store | None = None
+        self._store: Store | None = None
         self.browser: Browser | None = None
         self.scheduler: BlockingScheduler | None = None
         self._stopper: threading.Thread | None = None
@@ -103,11 +103,18 @@ class Monitor:
         self._stop_at: float | None = None
         self._wake = threading.Event()  # a poll ended, or the monitor stops: the delivery thread goes now
 
+    @property
+    def store(self) -> Store:
+        """The monitor's database connection (in the thread that opened the monitor)."""
+        if self._store is None:
+            raise StoreError("the monitor is not open")
+        return self._store
+
     # ---------------------------------------------------------------- lifecycle
     def open(self) -> Monitor:
         self._lock.acquire()
         try:
-            self.store = Store(self.settings.db)
+            self._store = Store(self.settings.db)
             self.notifier.recover(self.store)
             if self.settings.poll_via == "browser":
                 from flows.fetch import PageTransport
@@ -136,9 +143,9 @@ class Monitor:
         if self.browser is not None:
             self.browser.close()
             self.browser = None
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         self._lock.release()
 
     def __enter__(self) -> Monitor:

@@ -18,7 +18,7 @@ from flows.settings import FlowSettings, check_http_url
 from .windows import AccountWindows, RuleConfig, Windows
 
 
-class AccountSettings(AccountWindows):  # type: ignore[misc,valid-type]
+class AccountSettings(AccountWindows):
     """One buyer account; ``name`` keys its rows in the database (default: email@host)."""
 
     name: str | None = None

@@ -73,19 +73,17 @@ class Windows(BaseModel):
         return Windows.model_validate(self.windows().model_dump() | overrides)
 
 
-def _optional(info: FieldInfo) -> tuple[Any, FieldInfo]:
+def _optional(info: FieldInfo) -> Any:
     """The same field, not required: None keeps the monitor's window."""
     field = FieldInfo.merge_field_infos(info, default=None)
     field.default_factory = None
-    return info.annotation | None, field
+    annotation: Any = info.annotation
+    return annotation | None, field
 
 
+_OPTIONAL: dict[str, Any] = {name: _optional(info) for name, info in Windows.model_fields.items()}
 #: The windows one account may set for itself (a 90-day protection country, a 48-hour seller window).
-AccountWindows: type[BaseModel] = create_model(
-    "AccountWindows",
-    __config__=ConfigDict(extra="forbid"),
-    **{name: _optional(info) for name, info in Windows.model_fields.items()},
-)
+AccountWindows: type[BaseModel] = create_model("AccountWindows", __config__=ConfigDict(extra="forbid"), **_OPTIONAL)
 
 
 class RuleConfig(Windows):

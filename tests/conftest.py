@@ -47,17 +47,48 @@ def clean_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def cli_env(storefront, tmp_path) -> dict[str, str]:
-    """The environment of an `ordermon` command run against the storefront fixture."""
+def cli_env(storefront, tmp_path, request) -> dict[str, str]:
+    """The environment of an `ordermon` command run against the storefront fixture. Its data folder
+    holds the buyer's kept session, as after a first run, so that a command needs no browser to sign
+    in; a test of signing in itself is marked ``fresh_sign_in`` (an empty data folder)."""
+    data = tmp_path / "data"
+    if not request.node.get_closest_marker("fresh_sign_in"):
+        keep_session(storefront, data)
     return clean_env() | {
         "ORDERMON_STOREFRONT_URL": storefront.url,
         "ORDERMON_EMAIL": storefront.email,
         "ORDERMON_PASSWORD": storefront.password,
-        "ORDERMON_DATA_DIR": str(tmp_path / "data"),
+        "ORDERMON_DATA_DIR": str(data),
         "ORDERMON_DB": str(tmp_path / "ordermon.db"),
         "ORDERMON_RETRY_BACKOFF": "0.05",
         "ORDERMON_POLL_JITTER": "0",
     }
+
+
+_SESSIONS: dict[str, list[dict]] = {}  # per storefront (one per worker): the buyer's session cookies
+
+
+def keep_session(storefront, data_dir) -> None:
+    """The buyer's session where ordermon keeps it (a Playwright storage state), signed in once per
+    worker over plain HTTP: a storefront reset keeps sessions, and one the site no longer knows makes
+    ordermon sign in again with the browser, as it would for a user."""
+    from flows.account import Account, StateFile
+    from flows.settings import FlowSettings
+
+    if storefront.url not in _SESSIONS:
+        with httpx.Client(base_url=storefront.url, follow_redirects=False, timeout=10, verify=tls()) as client:
+            token = csrf_from(client.get("/login"))
+            data = {"email": storefront.email, "password": storefront.password, "csrf_token": token}
+            assert client.post("/login", data=data).status_code == 303
+            host = httpx.URL(storefront.url).host
+            _SESSIONS[storefront.url] = [
+                {"name": c.name, "value": c.value, "domain": host, "path": c.path, "expires": -1, "httpOnly": True,
+                 "secure": False, "sameSite": "Lax"}
+                for c in client.cookies.jar
+            ]  # fmt: skip
+    settings = FlowSettings(_env_file=None, storefront_url=storefront.url, data_dir=data_dir)
+    account = Account(storefront.url, storefront.email, storefront.password)
+    StateFile(settings, account).save({"cookies": _SESSIONS[storefront.url], "origins": []})
 
 
 def ordermon(env: dict, *args: str, cwd=None, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess:

@@ -86,6 +86,7 @@ def test_a_bad_line_refuses_the_whole_batch_before_anything_runs(run, storefront
 
 
 @pytest.mark.storefront(orders=0)
+@pytest.mark.fresh_sign_in
 def test_an_account_error_ends_the_batch(run, storefront):
     ids = [storefront.admin.create_order(status="awaiting_shipment", seller="silent")["id"] for _ in range(3)]
     result = run("cancel", *ids, "--reason", "out of stock", ORDERMON_PASSWORD="not-the-password")

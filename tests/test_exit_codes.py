@@ -246,7 +246,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+def _marked(case: Case):
+    """Signing in is what a case of code 5 is about: its commands start without a kept session."""
+    return pytest.param(case, id=str(case), marks=[pytest.mark.fresh_sign_in] if case.code == 5 else [])
+
+
+@pytest.mark.parametrize("case", [_marked(case) for case in CASES])
 def test_bad_input(case: Case, storefront, cli_env, tmp_path):
     world = World(storefront, cli_env, tmp_path)
     prepared = case.before(world) if case.before else None

@@ -58,7 +58,7 @@ def record(store, findings=(), orders=(), changes=()):
         site_now=NOW,
         orders_seen=len(orders),
         details_read=0,
-        orders=list(orders),
+        orders=[order.row() for order in orders],
         changes=list(changes),
         findings=list(findings),
         targets=TARGETS,

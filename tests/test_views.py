@@ -97,7 +97,7 @@ def db(tmp_path_factory):
         order = facts(IDS[name], store="Shop", total=Decimal("10.00"), currency="USD", **known)
         orders.append(with_computed(order.model_copy(update={"account": "a", "status_label": name}), CONFIG))
     store.record_poll(
-        "a", started=NOW, site_now=NOW, orders_seen=len(orders), details_read=0, orders=orders, changes=[],
+        "a", started=NOW, site_now=NOW, orders_seen=len(orders), details_read=0, orders=[o.row() for o in orders], changes=[],
         findings=[], targets=[],
     )  # fmt: skip
     store.close()

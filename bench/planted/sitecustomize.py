@@ -2,8 +2,16 @@
 PYTHONPATH, ORDERMON_BENCH_PLANT names the bug every Python process of the run carries."""
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 PLANT = os.environ.get("ORDERMON_BENCH_PLANT")
+
+
+def _plant(owner: type, name: str, bug: Callable[..., Any]) -> None:
+    """Put ``bug`` in place of the method ``owner.name``: replacing a method is what a plant is."""
+    setattr(owner, name, bug)
+
 
 if PLANT == "submits_twice":  # the cancel flow sends its Submit twice
     from flows.pages import RefundPage
@@ -16,7 +24,7 @@ if PLANT == "submits_twice":  # the cancel flow sends its Submit twice
         )
         return _submit(self)
 
-    RefundPage.submit = submit
+    _plant(RefundPage, "submit", submit)
 
 elif PLANT == "resend_after_crash":  # the outbox sends again what a crash left mid-send
     from monitor.store import Store
@@ -28,7 +36,7 @@ elif PLANT == "resend_after_crash":  # the outbox sends again what a crash left 
             self.db.execute("update deliveries set state = 'pending' where state = 'sending'")
         return _recover(self, configured)
 
-    Store.recover_deliveries = recover_deliveries
+    _plant(Store, "recover_deliveries", recover_deliveries)
 
 elif PLANT == "writes_off_failures":  # a failed send is written off as uncertain, never retried
     from monitor.store import Store
@@ -37,7 +45,7 @@ elif PLANT == "writes_off_failures":  # a failed send is written off as uncertai
         with self._writing():
             self.db["deliveries"].update((alert_id, target), {"state": "uncertain", "last_error": error})
 
-    Store.mark_failed = mark_failed
+    _plant(Store, "mark_failed", mark_failed)
 
 elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list only
     from flows.site import Site
@@ -47,7 +55,7 @@ elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list on
     def orders(self, pages):
         return _orders(self, pages)[:20]
 
-    Site.orders = orders
+    _plant(Site, "orders", orders)
 
 elif PLANT == "rule_never_fires":  # one rule is left out
     import monitor.rules
@@ -62,4 +70,4 @@ elif PLANT == "fires_early":  # overdue rules fire three days before their deadl
     def rule_config(self, account=None):
         return _rule_config(self, account).model_copy(update={"grace_minutes": -3 * 24 * 60})
 
-    MonitorSettings.rule_config = rule_config
+    _plant(MonitorSettings, "rule_config", rule_config)

@@ -168,7 +168,7 @@ def monitor(once, as_json, interval, db, **site) -> None:
             return
         results = mon.poll_once()
     failed = [r for r in results if r.error]
-    if len(failed) == len(results):
+    if len(failed) == len(results) and failed[0].failure is not None:
         raise failed[0].failure
     for result in failed:
         click.echo(f"poll {result.account}: error: {result.error}", err=True)

@@ -11,7 +11,7 @@ import sqlite_utils
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["orders"].create(
+    db.table("orders").create(
         {
             "account": str,
             "order_id": str,
@@ -40,7 +40,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk=("account", "order_id"),
         not_null={"status"},
     )
-    db["history"].create(
+    db.table("history").create(
         {
             "id": int,
             "account": str,
@@ -55,8 +55,8 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[(("account", "order_id"), "orders", ("account", "order_id"))],
     )
-    db["history"].create_index(["account", "order_id"])
-    db["polls"].create(
+    db.table("history").create_index(["account", "order_id"])
+    db.table("polls").create(
         {
             "id": int,
             "account": str,
@@ -71,7 +71,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["alerts"].create(
+    db.table("alerts").create(
         {
             "id": int,
             "account": str,
@@ -85,8 +85,8 @@ def _v1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["alerts"].create_index(["account", "order_id", "rule", "deadline"], unique=True)
-    db["deliveries"].create(
+    db.table("alerts").create_index(["account", "order_id", "rule", "deadline"], unique=True)
+    db.table("deliveries").create(
         {
             "alert_id": int,
             "target": str,
@@ -105,12 +105,12 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 def _v2(db: sqlite_utils.Database) -> None:
     """Protection warnings have levels; outages are tracked for monitor_failing."""
-    db["alerts"].add_column("level", str, not_null_default="")
+    db.table("alerts").add_column("level", str, not_null_default="")
     db.execute("DROP INDEX IF EXISTS idx_alerts_account_order_id_rule_deadline")
-    db["alerts"].create_index(
+    db.table("alerts").create_index(
         ["account", "order_id", "rule", "deadline", "level"], unique=True, index_name="alerts_unique"
     )
-    db["outages"].create(
+    db.table("outages").create(
         {
             "account": str,
             "since": str,
@@ -139,7 +139,7 @@ def _v3(db: sqlite_utils.Database) -> None:
             "update orders set deadlines = ? where account = ? and order_id = ?",
             [json.dumps(renamed), row["account"], row["order_id"]],
         )
-    db["orders"].transform(drop={"last_seen"})
+    db.table("orders").transform(drop={"last_seen"})
 
 
 def _v4(db: sqlite_utils.Database) -> None:
@@ -147,20 +147,20 @@ def _v4(db: sqlite_utils.Database) -> None:
     unique per episode (a deadline the site moves starts a new one), with a title, the order's
     page, whether a newer episode superseded them, and the digest that carried them."""
     for column in ("shipping_method", "completed_at", "completed_by", "refund_destination", "timeline"):
-        db["orders"].add_column(column, str)
+        db.table("orders").add_column(column, str)
     for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
         known = {k: {"site": None, "computed": v, "episode": 0} for k, v in json.loads(row["deadlines"]).items()}
         db.execute(
             "update orders set deadlines = ? where account = ? and order_id = ?",
             [json.dumps(known), row["account"], row["order_id"]],
         )
-    db["alerts"].add_column("episode", str, not_null_default="")
+    db.table("alerts").add_column("episode", str, not_null_default="")
     db.execute("update alerts set episode = coalesce(deadline, '')")
     for column, kind in (("deadline_name", str), ("title", str), ("url", str), ("digest_of", int)):
-        db["alerts"].add_column(column, kind)
-    db["alerts"].add_column("superseded", int, not_null_default=0)
+        db.table("alerts").add_column(column, kind)
+    db.table("alerts").add_column("superseded", int, not_null_default=0)
     db.execute("DROP INDEX IF EXISTS alerts_unique")
-    db["alerts"].create_index(
+    db.table("alerts").create_index(
         ["account", "order_id", "rule", "level", "episode"], unique=True, index_name="alerts_unique"
     )
 
@@ -169,8 +169,8 @@ def _v5(db: sqlite_utils.Database) -> None:
     """Each order keeps when something may next come due for it and the windows it was judged with
     (a poll needs no memory of its own between polls); a deadline the page no longer shows keeps the
     last value it showed (``last_shown``) instead of a ``shown`` flag."""
-    db["orders"].add_column("next_due", str)
-    db["orders"].add_column("judged_with", str)
+    db.table("orders").add_column("next_due", str)
+    db.table("orders").add_column("judged_with", str)
     for row in list(db.query("select account, order_id, deadlines from orders where deadlines is not null")):
         tracked = {}
         for name, known in json.loads(row["deadlines"]).items():

@@ -154,7 +154,7 @@ class Store:
         site_now: dt.datetime,
         orders_seen: int,
         details_read: int,
-        orders: list[Order],
+        orders: list[dict[str, Any]],
         changes: list[Change],
         findings: Iterable[Finding],
         targets: list[tuple[str, str]],
@@ -162,8 +162,9 @@ class Store:
         urls: dict[str, str] | None = None,
         digest_over: int | None = None,
     ) -> list[NewAlert]:
-        """One transaction: the changed orders, their history rows, the new alerts with their
-        deliveries, the poll itself; a recorded poll also ends the account's outage.
+        """One transaction: the changed orders (as ``Order.row()`` writes them), their history rows,
+        the new alerts with their deliveries, the poll itself; a recorded poll also ends the account's
+        outage.
 
         ``moved``: (order id, deadline name, new episode) of deadlines the site moved: the
         alerts of their earlier episodes are superseded. More than ``digest_over`` new
@@ -171,9 +172,9 @@ class Store:
         """
         with self._writing():
             if orders:
-                self.db["orders"].upsert_all([order.row() for order in orders], pk=("account", "order_id"))
+                self.db.table("orders").upsert_all(orders, pk=("account", "order_id"))
             if changes:
-                self.db["history"].insert_all(
+                self.db.table("history").insert_all(
                     change._asdict() | {"observed_at": iso(change.observed_at)} for change in changes
                 )
             for order_id, name, episode in moved:
@@ -205,14 +206,14 @@ class Store:
             outage.update(
                 failures=outage["failures"] + 1, last_error=error, alerted=int(bool(outage["alerted"] or findings))
             )
-            self.db["outages"].upsert(outage, pk="account")
+            self.db.table("outages").upsert(outage, pk="account")
             created = self._add_alerts(account, findings, None, targets)
             self._add_poll(account, started, None, error=error, alerts_created=len(created))
         return created
 
     def _add_poll(self, account: str, started: dt.datetime, site_now: dt.datetime | None, **counts) -> None:
         row = {"orders_seen": 0, "changes": 0, "details_read": 0, "alerts_created": 0, "error": None} | counts
-        self.db["polls"].insert(
+        self.db.table("polls").insert(
             {
                 "account": account,
                 "started": iso(started),
@@ -254,7 +255,7 @@ class Store:
                     iso(site_now or f.now),
                 ],
             )
-            if cursor.rowcount:
+            if cursor.rowcount and cursor.lastrowid is not None:
                 created.append(NewAlert(cursor.lastrowid, f.message))
         carriers = created
         if digest_over is not None and len(created) > digest_over:
@@ -265,7 +266,7 @@ class Store:
             )
         for alert in carriers:
             for target, target_label in targets:
-                self.db["deliveries"].insert(
+                self.db.table("deliveries").insert(
                     {
                         "alert_id": alert.id,
                         "target": target,
@@ -312,11 +313,11 @@ class Store:
     def mark_sending(self, alert_id: int, target: str, attempts: int) -> None:
         """Committed before the target is called: a crash from here on leaves ``sending``."""
         with self._writing():
-            self.db["deliveries"].update((alert_id, target), {"state": "sending", "attempts": attempts})
+            self.db.table("deliveries").update((alert_id, target), {"state": "sending", "attempts": attempts})
 
     def mark_delivered(self, alert_id: int, target: str) -> None:
         with self._writing():
-            self.db["deliveries"].update(
+            self.db.table("deliveries").update(
                 (alert_id, target),
                 {"state": "delivered", "delivered": iso(dt.datetime.now(dt.UTC)), "last_error": None},
             )
@@ -324,7 +325,7 @@ class Store:
     def mark_failed(self, alert_id: int, target: str, error: str, *, retry_at: dt.datetime | None) -> None:
         """A failed attempt: pending again until ``retry_at``, or ``failed`` for good (no retry_at)."""
         with self._writing():
-            self.db["deliveries"].update(
+            self.db.table("deliveries").update(
                 (alert_id, target),
                 {"state": "pending" if retry_at else "failed", "last_error": error, "next_attempt": iso(retry_at)},
             )
