@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from flows import pages
@@ -146,7 +147,7 @@ def many_accounts(accounts_count: int, orders: int, repeat: int) -> Result:
         poller_on([s.url for s in shops], tmp) as (poller, accounts, _),
     ):
         _poll(poller, accounts)
-        singles = sum(statistics.median(timed(lambda a=a: _poll(poller, [a])) for _ in range(repeat)) for a in accounts)
+        singles = sum(statistics.median(timed(partial(_poll, poller, [a])) for _ in range(repeat)) for a in accounts)
         cycles = [timed(lambda: _poll(poller, accounts)) for _ in range(repeat)]
     n = cores()
     return ratio_result(
@@ -220,12 +221,12 @@ def cancel_figures(samples: int) -> list[Result]:
         for index in range(samples + 1):
             ours, theirs, other = silent(), silent(), silent()
             with profiled(spent) if index else contextlib_null():
-                elapsed = timed(lambda order=ours: _assert_requested(cancel_order(session, order, "wrong")))
-            script = timed(lambda order=theirs: plain_cancel(session.page, shop.url, order, reason))
+                elapsed = timed(partial(_cancelled, session, ours))
+            script = timed(partial(plain_cancel, session.page, shop.url, theirs, reason))
             assert admin.order(theirs)["cancel_requests"] == 1
             paths = (SITE.orders_page(), SITE.order_page(other), f"/p/order/cancel.html?orderId={other}",
                      f"/p/order/cancel-result.html?orderId={other}")  # fmt: skip
-            loads = timed(lambda paths=paths: [session.page.goto(session.url(path)) for path in paths])
+            loads = timed(partial(_load_all, session, paths))
             if index:  # the first run warms up
                 flows.append(elapsed)
                 plain.append(script)
@@ -253,6 +254,15 @@ def _context(name: str, ratios: list[float], detail: str) -> Result:
     """A ratio shown for context: no target."""
     value = statistics.median(ratios)
     return Result(name, value, "x", "context", True, detail, min(ratios), max(ratios), len(ratios))
+
+
+def _cancelled(session: AccountSession, order_id: str) -> None:
+    _assert_requested(cancel_order(session, order_id, "wrong"))
+
+
+def _load_all(session: AccountSession, paths: tuple[str, ...]) -> None:
+    for path in paths:
+        session.page.goto(session.url(path))
 
 
 def _assert_requested(result) -> None:

@@ -96,9 +96,10 @@ def db(tmp_path_factory):
     for name, (known, _, _) in ORDERS.items():
         order = facts(IDS[name], store="Shop", total=Decimal("10.00"), currency="USD", **known)
         orders.append(with_computed(order.model_copy(update={"account": "a", "status_label": name}), CONFIG))
+    rows = [o.row() for o in orders]
     store.record_poll(
-        "a", started=NOW, site_now=NOW, orders_seen=len(orders), details_read=0, orders=[o.row() for o in orders], changes=[],
-        findings=[], targets=[],
+        "a", started=NOW, site_now=NOW, orders_seen=len(rows), details_read=0, orders=rows, changes=[], findings=[],
+        targets=[],
     )  # fmt: skip
     store.close()
     return path
