@@ -6,17 +6,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Four workers on two cores: the end-to-end tests mostly wait (on Chromium, the storefront, child processes).
-PYTEST_ARGS ?= -n 4
+# The tests on PostgreSQL go to one worker (--dist loadgroup): one server of their own.
+PYTEST_ARGS ?= -n 4 --dist loadgroup
 
-.PHONY: demo test lint install browser bench faults mutation clean
+.PHONY: demo test lint install browser postgres bench faults mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[storefront,harness,test]'
+	$(PY) -m pip install --quiet -e '.[storefront,harness,fleet,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# PostgreSQL's server binaries (Debian's package) for the PostgreSQL store's tests and the fleet: the
+# tests start a cluster of their own (fixtures/postgres.py), never the system's.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { echo "Installing Debian's postgresql ..."; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 
 browser: install
 	$(VENV)/bin/ordermon browser ensure
@@ -24,7 +33,7 @@ browser: install
 demo: browser
 	$(VENV)/bin/ordermon demo
 
-test: browser
+test: browser postgres
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff (lint and format) and mypy over the code; CI runs it before the tests.

@@ -23,7 +23,7 @@ from flows.session import AccountSession, sign_in, sign_in_with_browser
 from flows.site import SITE
 from monitor.poller import Poller
 from monitor.settings import AccountSettings, MonitorSettings
-from monitor.store import Store
+from monitor.store import SqliteStore
 
 from .env import (
     BareClient,
@@ -71,7 +71,7 @@ def poller_on(urls: list[str], tmp: Path, via: str = "http"):
             browser.close()
             transport = HttpTransport(ms, accounts, sign_in=lambda a: sign_in_with_browser(ms, a))
         reader = SiteReader(ms, transport)
-        store = Store(ms.db)
+        store = SqliteStore(ms.db)
         try:
             yield Poller(ms, store, reader, accounts, targets=[]), accounts, store
         finally:

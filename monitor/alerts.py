@@ -25,10 +25,11 @@ log = logging.getLogger("ordermon.alerts")
 MAX_BACKOFF = 3600.0
 
 
-#: Each target is sent to in the delivery thread itself, bounded by its plugin's own connect and read
-#: timeouts (Apprise's ``cto``/``rto``): no Apprise worker pool, so a process forked after a delivery
-#: (a pre-forking parent, a mutation-testing worker) inherits no pool without its threads.
-ASYNC_MODE, SERVICE_TIMEOUT = False, 0
+#: No overall timeout of Apprise's own: each target is then sent to in the delivery thread itself,
+#: bounded by its plugin's connect and read timeouts (Apprise's ``cto``/``rto``), and not in Apprise's
+#: worker pool, which a process forked after a delivery (a pre-forking parent, a mutation-testing
+#: worker) would inherit without its threads.
+SERVICE_TIMEOUT = 0
 
 
 def target_key(url: str) -> str:
@@ -58,9 +59,7 @@ class Notifier:
         if urls:  # Apprise is large: loaded only where a target is given
             from ._apprise import apprise, captured
         for url in urls:
-            instance = apprise.Apprise(
-                asset=apprise.AppriseAsset(async_mode=ASYNC_MODE, service_timeout=SERVICE_TIMEOUT)
-            )
+            instance = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=SERVICE_TIMEOUT))
             with captured(logging.DEBUG):  # its warnings may quote the URL
                 added = instance.add(url)
             if not added:

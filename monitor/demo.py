@@ -28,7 +28,7 @@ from .alerts import delivery_schemes
 from .poller import PollResult
 from .service import Monitor
 from .settings import AccountSettings, MonitorSettings
-from .store import Store
+from .store import open_store
 
 ACCOUNT = "demo"
 
@@ -80,7 +80,7 @@ def run_demo(
     seconds: float = 60,
     time_scale: float = 7200,
     poll_every: float = 2,
-    db: Path = Path("ordermon.db"),
+    db: str | Path = "ordermon.db",
     extra_alert_urls: list[str] | None = None,
     echo=click.echo,
     browser=None,
@@ -141,7 +141,7 @@ def run_demo(
             monitor.run_forever(stop_after=seconds)
             monitor.deliver()  # what the stop left in the outbox
 
-        store = Store(db)
+        store = open_store(db)
         alerts = store.alerts(ACCOUNT)
         counts = store.counts(ACCOUNT)
         carriers = [a for a in alerts if a["digest_of"] in (None, a["id"])]  # an alert, or a digest's first

@@ -9,6 +9,7 @@ import importlib
 EXTRAS = {
     "storefront": ("starlette", "uvicorn", "multipart"),
     "harness": ("pytest_playwright",),
+    "fleet": ("psycopg", "procrastinate", "cryptography"),
 }
 
 

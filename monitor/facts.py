@@ -8,7 +8,7 @@ import datetime as dt
 from flows.domain import Deadline, PaymentMethod, Status
 
 from .order import Order, TrackedDeadline
-from .windows import REFUND_BUSINESS_DAYS, RuleConfig
+from .windows import RuleConfig
 
 
 def computed_deadlines(o: Order, c: RuleConfig) -> dict[Deadline, dt.datetime]:
@@ -46,7 +46,7 @@ def ship_by(o: Order, c: RuleConfig) -> dt.datetime | None:
 def refund_expected_by(o: Order, c: RuleConfig) -> dt.datetime | None:
     if o.refund_started_at is None:
         return None
-    days = c.refund_business_days.get(o.payment_method or PaymentMethod.CARD, REFUND_BUSINESS_DAYS)
+    days = c.refund_business_days[o.payment_method or PaymentMethod.CARD]  # every method has its window
     return c.calendar.add_business_days(o.refund_started_at, days)
 
 
@@ -54,8 +54,8 @@ def delivery_expected_by(o: Order, c: RuleConfig) -> dt.datetime | None:
     """The latest delivery the shipping method promises (Standard 15-45, Premium 7-15 working days)."""
     if o.shipped_at is None:
         return None
-    transit = c.transit_business_days.get(o.shipping_method or "") or c.transit_business_days["standard"]
-    return c.calendar.add_business_days(o.shipped_at, transit[1])
+    method = o.shipping_method if o.shipping_method in c.transit_business_days else "standard"
+    return c.calendar.add_business_days(o.shipped_at, c.transit_business_days[method][1])
 
 
 def with_computed(o: Order, c: RuleConfig) -> Order:

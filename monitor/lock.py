@@ -1,18 +1,22 @@
-"""An exclusive lock beside the database: a second monitor on it refuses to start."""
+"""An exclusive lock on the database: a second monitor on it refuses to start."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .store import DatabaseBusy
+from .store import DatabaseBusy, is_postgres
+
+if TYPE_CHECKING:
+    from .store.postgres import PostgresLock
 
 
 class MonitorLock:
     """``<db>.lock``, held with flock: the kernel releases it when the process dies, even by kill -9."""
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path | str):
         self.path = Path(str(db_path) + ".lock")
         self._fd: int | None = None
 
@@ -40,3 +44,12 @@ class MonitorLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def monitor_lock(db: str | Path) -> MonitorLock | PostgresLock:
+    """The lock of the database ``db`` names (a file beside SQLite's; an advisory lock on PostgreSQL)."""
+    if is_postgres(db):
+        from .store.postgres import PostgresLock
+
+        return PostgresLock(str(db))
+    return MonitorLock(Path(db))

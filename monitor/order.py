@@ -117,9 +117,9 @@ class Order(BaseModel):
             }
         return data
 
-    def deadline(self, name: Deadline) -> TrackedDeadline | None:
+    def deadline(self, name: Deadline | None) -> TrackedDeadline | None:
         """The deadline if the monitor knows a moment for it (the site's or its own)."""
-        found = self.deadlines.get(name)
+        found = self.deadlines.get(name) if name is not None else None
         return found if found is not None and found.at is not None else None
 
     def events(self, kind: Event) -> list[dt.datetime]:

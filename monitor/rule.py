@@ -98,39 +98,34 @@ class Rule:
             return []
         if self.finder is not None:
             return self.finder(self, order, now, config)
-        d = order.deadline(self.deadline) if self.deadline else None
+        d = order.deadline(self.deadline)
         if d is None or d.at is None:
             return []
         if self.judged is Judged.OVERDUE:
-            return [self.finding(order, d, now, config)] if now >= d.at + config.grace else []
+            return [self.finding(order, d, now)] if now >= d.at + config.grace else []
         if now >= d.at:  # a warning ahead of a deadline that has passed: nothing left to warn of
             return []
-        leads = self.leads(config) if self.leads else ()
+        if self.leads is None:  # the whole time before the deadline
+            return [self.finding(order, d, now)]
+        leads = self.leads(config)
         reached = [days for days in leads if now >= d.at - dt.timedelta(days=days)]
-        if self.leads is not None and not reached:
+        if not reached:
             return []
-        level = f"{min(reached)}d" if self.levels else ""
-        return [self.finding(order, d, now, config, level, leads)]
+        if not self.levels:
+            return [self.finding(order, d, now)]
+        return [self.finding(order, d, now, f"{min(reached):g}d", level_words(min(reached), leads))]
 
-    def moments(self, d: TrackedDeadline, config: RuleConfig) -> list[dt.datetime]:
-        """When this rule's judgement of the deadline may change."""
-        if d.at is None or self.finder is not None:
-            return []
+    def moments(self, at: dt.datetime, config: RuleConfig) -> list[dt.datetime]:
+        """When this rule's judgement of a deadline at ``at`` may change (an overdue rule's, or a
+        warning's: its deadline passing is a moment of every deadline)."""
         if self.judged is Judged.OVERDUE:
-            return [d.at + config.grace]
-        leads = self.leads(config) if self.leads else ()
-        return [d.at, *(d.at - dt.timedelta(days=days) for days in leads)]
+            return [at + config.grace]
+        return [at - dt.timedelta(days=days) for days in (self.leads(config) if self.leads else ())]
 
     def finding(
-        self,
-        order: Order,
-        d: TrackedDeadline,
-        now: dt.datetime,
-        config: RuleConfig,
-        level: str = "",
-        leads: tuple[float, ...] = (),
+        self, order: Order, d: TrackedDeadline, now: dt.datetime, level: str = "", more: dict[str, str] | None = None
     ) -> Finding:
-        said = words(order, config, level, leads)
+        said = words(order) | (more or {})
         return Finding(
             self.id,
             order.order_id,
@@ -150,19 +145,21 @@ def _destination(o: Order) -> str:
     )
 
 
-def words(order: Order, config: RuleConfig, level: str, leads: tuple[float, ...]) -> dict[str, str]:
-    """What a rule's templates may say of the order."""
+def words(order: Order) -> dict[str, str]:
+    """What a rule's templates may say of the order: where its refund goes, until when its buyer
+    protection runs."""
     protection = order.deadline(Deadline.PROTECTION_ENDS)
-    days = level.removesuffix("d")
-    urgency = ""
-    if leads and days:
-        urgency = {str(max(leads)): "watch", str(min(leads)): "urgent"}.get(days, "soon")
     return {
         "destination": _destination(order),
         "until": f" (buyer protection ends {protection.at:%Y-%m-%d %H:%M} UTC)" if protection and protection.at else "",
-        "days": days,
-        "urgency": urgency,
     }
+
+
+def level_words(days: float, leads: tuple[float, ...]) -> dict[str, str]:
+    """What a warning with levels says of the level reached: its days, and how urgent it is
+    (the nearest level is urgent, the most distant a watch, any other soon)."""
+    urgency = "urgent" if days == min(leads) else "watch" if days == max(leads) else "soon"
+    return {"days": f"{days:g}", "urgency": urgency}
 
 
 #: How the README renders a template's words.

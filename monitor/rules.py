@@ -84,7 +84,7 @@ def _refund_arrived(rule: Rule, o: Order, now: dt.datetime, c: RuleConfig) -> li
     shown = o.deadlines.get(Deadline.REFUND_EXPECTED_BY)
     expected = (shown.last_shown if shown else None) or refund_expected_by(o, c) or o.refunded_at
     early = expected >= o.refunded_at
-    said = words(o, c, "", ())
+    said = words(o)
     amount = f"{o.total} {o.currency}" if o.total is not None else "the money"
     return [
         Finding(
@@ -101,10 +101,6 @@ def _refund_arrived(rule: Rule, o: Order, now: dt.datetime, c: RuleConfig) -> li
     ]
 
 
-def _statuses(*statuses: Status) -> frozenset[Status]:
-    return frozenset(statuses)
-
-
 # ---------------------------------------------------------------------- the rules
 ORDER_RULES: tuple[Rule, ...] = (
     Rule(
@@ -115,7 +111,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the seller has not answered the cancellation request, and the platform has not cancelled it",
         "contact customer service to have the order cancelled and refunded; if it ships anyway, refuse the delivery",
         Deadline.SELLER_RESPONSE_BY,
-        _statuses(Status.AWAITING_CANCELLATION),
+        frozenset({Status.AWAITING_CANCELLATION}),
         attention=Attention.OVERDUE,
     ),
     Rule(
@@ -127,7 +123,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         'request cancellation with the reason "The supplier refuses to ship the product(s)", '
         "or contact customer service",
         Deadline.SHIP_BY,
-        _statuses(Status.AWAITING_SHIPMENT),
+        frozenset({Status.AWAITING_SHIPMENT}),
         attention=Attention.OVERDUE,
     ),
     Rule(
@@ -149,7 +145,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the payment is still being verified after its window",
         "contact customer service about the payment; do not pay twice",
         Deadline.VERIFICATION_BY,
-        _statuses(Status.PAYMENT_VERIFYING),
+        frozenset({Status.PAYMENT_VERIFYING}),
         attention=Attention.OVERDUE,
     ),
     Rule(
@@ -161,7 +157,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the parcel has not arrived by the latest delivery estimate of its shipping method",
         "open a dispute while the buyer protection runs{until}",
         Deadline.DELIVERY_EXPECTED_BY,
-        _statuses(Status.AWAITING_DELIVERY),
+        frozenset({Status.AWAITING_DELIVERY}),
         attention=Attention.OVERDUE,
     ),
     Rule(
@@ -173,7 +169,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "buyer protection ends within {days} days and the order has not arrived ({urgency})",
         "open a dispute before the protection ends, or ask the seller to extend it",
         Deadline.PROTECTION_ENDS,
-        _statuses(Status.AWAITING_DELIVERY),
+        frozenset({Status.AWAITING_DELIVERY}),
         leads=lambda c: c.protection_warning_days,
         levels=True,
     ),
@@ -185,7 +181,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the unpaid order is about to close by itself",
         "pay before the deadline if you still want it; otherwise nothing to do",
         Deadline.PAY_BY,
-        _statuses(Status.AWAITING_PAYMENT),
+        frozenset({Status.AWAITING_PAYMENT}),
         leads=lambda c: (c.unpaid_warning_days,),
     ),
     Rule(
@@ -197,7 +193,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the order was completed because the buyer protection ran out, without your confirmation of receipt",
         "if it never arrived, open a dispute from the order page before the window closes",
         Deadline.DISPUTE_CLOSES,
-        _statuses(Status.COMPLETED),
+        frozenset({Status.COMPLETED}),
         condition=lambda o: o.completed_by == CompletedBy.PROTECTION_ENDED,
     ),
     Rule(
@@ -209,7 +205,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the seller refused your cancellation request on {when} UTC",
         "it will ship; refuse the delivery, or return it after it arrives",
         Deadline.SHIP_BY,
-        _statuses(Status.AWAITING_SHIPMENT, Status.AWAITING_DELIVERY),
+        frozenset({Status.AWAITING_SHIPMENT, Status.AWAITING_DELIVERY}),
         finder=_cancellation_refused,
     ),
     Rule(
@@ -220,7 +216,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         "the order shipped on {when} UTC while your cancellation request was pending",
         "refuse the delivery, then ask for the refund",
         Deadline.DELIVERY_EXPECTED_BY,
-        _statuses(Status.AWAITING_DELIVERY),
+        frozenset({Status.AWAITING_DELIVERY}),
         finder=_shipped_while_cancelling,
     ),
     Rule(
@@ -288,9 +284,9 @@ def next_moment(order: Order, now: dt.datetime, config: RuleConfig) -> dt.dateti
     warning level is reached. None: nothing will come due until the order changes."""
     moments = [d.at for d in order.deadlines.values() if d.at is not None]
     for rule in ORDER_RULES:
-        d = order.deadline(rule.deadline) if rule.deadline else None
-        if d is not None and rule.applies(order):
-            moments += rule.moments(d, config)
+        d = order.deadline(rule.deadline)
+        if d is not None and d.at is not None and rule.applies(order):
+            moments += rule.moments(d.at, config)
     return min((m for m in moments if m > now), default=None)
 
 
@@ -317,7 +313,7 @@ def monitor_recovered(account: str, since: dt.datetime, now: dt.datetime) -> Fin
 # ---------------------------------------------------------------------- the README's table
 def _readme_words(template: str) -> str:
     fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-    return template.format(**{name: README_WORDS.get(name, name) for name in fields})
+    return template.format(**{name: README_WORDS[name] for name in fields})
 
 
 def table() -> str:
@@ -327,11 +323,12 @@ def table() -> str:
         "|---|---|---|---|---|---|",
     ]
     for rule in RULES.values():
-        watches = DEADLINE_LABELS[rule.deadline] if rule.deadline else "—"
-        if rule.judged is Judged.EVENT:
-            watches = f"its timeline ({watches} shown)"
-        elif rule.judged is Judged.HEALTH:
+        if rule.judged is Judged.HEALTH or rule.deadline is None:
             watches = "ordermon's own polls"
+        elif rule.judged is Judged.EVENT:
+            watches = f"its timeline ({DEADLINE_LABELS[rule.deadline]} shown)"
+        else:
+            watches = DEADLINE_LABELS[rule.deadline]
         needs = "—" if rule.judged is Judged.HEALTH else rule.attention.value
         lines.append(
             f"| `{rule.id}` | {rule.title} | {watches} | {rule.when} | {needs} | {_readme_words(rule.next_step)} |"

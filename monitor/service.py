@@ -41,10 +41,10 @@ from flows.reading import Progress, SiteReader, Transport
 
 from . import exits
 from .alerts import Notifier
-from .lock import MonitorLock
+from .lock import monitor_lock
 from .poller import Poller, PollResult
 from .settings import MonitorSettings
-from .store import Store, StoreError
+from .store import Store, StoreError, open_store
 
 log = logging.getLogger("ordermon.monitor")
 
@@ -92,7 +92,7 @@ class Monitor:
         self.notifier = Notifier(
             settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
         )
-        self._lock = MonitorLock(settings.db)
+        self._lock = monitor_lock(settings.db)
         self._one_pass = threading.Lock()  # two passes at once would both send what is due
         self._store: Store | None = None
         self.browser: Browser | None = None
@@ -114,7 +114,7 @@ class Monitor:
     def open(self) -> Monitor:
         self._lock.acquire()
         try:
-            self._store = Store(self.settings.db)
+            self._store = open_store(self.settings.db)
             self.notifier.recover(self.store)
             if self.settings.poll_via == "browser":
                 from flows.fetch import PageTransport
@@ -236,7 +236,7 @@ class Monitor:
             while not self._stop_requested:
                 self._wake.clear()
                 try:
-                    store = store or Store(self.settings.db)
+                    store = store or open_store(self.settings.db)
                     with self._one_pass:
                         self.notifier.deliver_due(store, stop=lambda: self._stop_requested)
                 except Exception as exc:

@@ -38,7 +38,12 @@ class MonitorSettings(FlowSettings, Windows):
     accounts: list[AccountSettings] = Field(
         default_factory=list, description="JSON list; default: the one ORDERMON_EMAIL account"
     )
-    db: Path = Field(Path("ordermon.db"), description="SQLite database")
+    db: str = Field("ordermon.db", description="a SQLite file, or a postgresql:// URL (a fleet's database)")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
 
     poll_interval: float = Field(900, gt=0, description="seconds between polls")
     poll_jitter: float = Field(60, ge=0, description="random seconds added to each poll")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -119,10 +120,47 @@ def own_settings(shopper_settings, tmp_path):
     return shopper_settings.model_copy(update={"data_dir": tmp_path / "own-session"})
 
 
+# ---------------------------------------------------------------------- PostgreSQL
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of the tests' own (fixtures/postgres.py), with a template database that
+    has ordermon's schema: each test's database is a copy of it."""
+    from fixtures.postgres import LocalPostgres
+    from monitor.store.postgres import PostgresStore
+
+    with LocalPostgres() as server:
+        PostgresStore(server.create_database("ordermon_template")).close()
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A database of the test's own on the tests' PostgreSQL server."""
+    return postgres_server.create_database(f"test_{uuid.uuid4().hex[:16]}", template="ordermon_template")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request, tmp_path) -> str:
+    """What ``ORDERMON_DB`` would say, for each store: a SQLite file, a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ordermon.db")
+    return request.getfixturevalue("postgres_url")
+
+
+def _uses_postgres(item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "postgres_url" in names or "postgres_server" in names or params.get("store_target") == "postgres"
+
+
 LONG_TIMEOUT = 600  # a long test runs two to three times slower beside three other workers on 2 cores
 
 
 def pytest_collection_modifyitems(items):
+    # The tests on PostgreSQL run on one worker (with --dist loadgroup, as make test runs): one server.
+    for item in items:
+        if _uses_postgres(item):
+            item.add_marker(pytest.mark.xdist_group("postgres"))
     # xdist hands tests out in this order, round robin at first: the long ones start at once.
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
     for item in items:

@@ -5,7 +5,7 @@ import pytest
 from monitor import html_report
 from monitor.demo import run_demo
 from monitor.rules import RULES, Attention
-from monitor.store import Store
+from monitor.store import SqliteStore
 from monitor.views import status_rows
 
 pytestmark = pytest.mark.e2e
@@ -37,13 +37,13 @@ def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
         seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None, browser=browser
     )
     assert again["orders"] == summary["orders"]  # the demo account starts afresh each run
-    assert Store(tmp_path / "demo.db").counts()["orders"] == summary["orders"]
+    assert SqliteStore(tmp_path / "demo.db").counts()["orders"] == summary["orders"]
 
 
 def status_report_and_alerts_agree(db) -> None:
     """Overdue in `status` exactly where an overdue alert is still open in the report; no window that
     opened makes an order overdue; an unanswered cancellation shows the seller's deadline first."""
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     rows, report = status_rows(store), html_report.build(store)
     store.close()
     overdue = {r["order_id"] for r in rows if r["overdue"]}

@@ -39,9 +39,9 @@ class World:
 
 
 def empty_database(world: World) -> Path:
-    from monitor.store import Store
+    from monitor.store import SqliteStore
 
-    Store(world.db).close()
+    SqliteStore(world.db).close()
     return world.db
 
 

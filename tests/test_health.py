@@ -47,9 +47,9 @@ def test_an_open_outage_is_unhealthy_until_a_poll_succeeds(run, storefront):
 
 def test_no_poll_yet_is_unhealthy_and_no_database_is_a_local_state_error(run, storefront, tmp_path):
     assert run("status", "--check").returncode == 7  # no database at all: nothing ever ran
-    from monitor.store import Store
+    from monitor.store import SqliteStore
 
-    Store(tmp_path / "ordermon.db").close()
+    SqliteStore(tmp_path / "ordermon.db").close()
     result = run("status", "--check")
     assert result.returncode == 8 and result.stderr.endswith(": no successful poll recorded\n"), result.stderr
 

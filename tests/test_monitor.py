@@ -8,7 +8,7 @@ import pytest
 from monitor.exits import code_for
 from monitor.service import Monitor
 from monitor.settings import MonitorSettings
-from monitor.store import DatabaseBusy, Store
+from monitor.store import DatabaseBusy, SqliteStore
 from monitor.views import status_rows
 
 pytestmark = pytest.mark.e2e
@@ -214,14 +214,14 @@ def test_failed_delivery_is_retried_and_arrives_once(storefront, open_monitor, a
     alert_receiver.fail_next(1)
     monitor = open_monitor()
     polled(monitor)
-    rows = Store(monitor.settings.db).alerts()
+    rows = SqliteStore(monitor.settings.db).alerts()
     assert len(rows) == 1 and rows[0]["states"] == "pending"
     after_backoff = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
     monitor.notifier.deliver_due(monitor.store, now=after_backoff)
     assert len(alert_receiver.received) == 1
     monitor.deliver()
     assert len(alert_receiver.received) == 1
-    assert Store(monitor.settings.db).alerts()[0]["states"] == "delivered"
+    assert SqliteStore(monitor.settings.db).alerts()[0]["states"] == "delivered"
 
 
 @pytest.mark.storefront(orders=3)
@@ -263,4 +263,4 @@ def test_unchanged_orders_get_no_detail_reads(storefront, open_monitor):
     storefront.admin.clock(advance=60 * 86400)  # the refund arrives: the list shows it
     third = polled(monitor)
     assert third.details_read >= 1
-    assert Store(monitor.settings.db).history(refund["id"])[-1]["refund_to"] == "completed"
+    assert SqliteStore(monitor.settings.db).history(refund["id"])[-1]["refund_to"] == "completed"

@@ -104,9 +104,9 @@ def test_kill_9_during_a_poll_loses_nothing_and_sends_nothing_twice(env, storefr
     admin.faults(clear=True)
     again = ordermon(env, "monitor", "--once", "--json")
     assert again.returncode == 0, again.stderr
-    from monitor.store import Store
+    from monitor.store import SqliteStore
 
-    store = Store(env["ORDERMON_DB"])
+    store = SqliteStore(env["ORDERMON_DB"])
     site = {o["id"]: o for o in admin.state()["orders"]}
     known = {o.order_id: o for o in store.orders()}
     assert {i: (o.status, o.refund_status) for i, o in known.items()} == {

@@ -16,7 +16,7 @@ from flows.errors import SettingsError
 from monitor.alerts import Notifier, delivery_schemes, target_key
 from monitor.redact import describe_target
 from monitor.rules import Finding
-from monitor.store import Store
+from monitor.store import SqliteStore
 
 ORDER = "8100000000001234"
 OTHER = "8100000000005678"
@@ -73,7 +73,7 @@ def delivery(store, alert_id: int, target: str) -> dict:
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(tmp_path / "ordermon.db")
+    store = SqliteStore(tmp_path / "ordermon.db")
     yield store
     store.close()
 
@@ -334,12 +334,12 @@ def test_delivery_schemes_are_named_once_each_without_anything_past_them():
 def test_on_open_an_interrupted_send_is_uncertain_and_a_removed_targets_deliveries_are_dropped(
     tmp_path, notifier, target, alert_receiver
 ):
-    store = Store(tmp_path / "ordermon.db")
+    store = SqliteStore(tmp_path / "ordermon.db")
     (sent,) = record(store, [finding()], notifier.targets())
     (kept,) = record(store, [finding(OTHER)], [*notifier.targets(), ("gone", "a target since removed")])
     store.mark_sending(sent.id, target, attempts=1)
     store.db.conn.close()  # the process dies here: Apprise may or may not have delivered
-    store = Store(tmp_path / "ordermon.db")
+    store = SqliteStore(tmp_path / "ordermon.db")
     assert notifier.recover(store) == {"uncertain": 1, "dropped": 1}
     assert [(d["target"], d["state"]) for d in store.deliveries(kept.id)] == sorted(
         [(target, "pending"), ("gone", "dropped")]
@@ -362,7 +362,7 @@ def test_a_process_forked_after_a_delivery_delivers_too(tmp_path, alert_receiver
     mutmut worker, a pre-forking parent) inherits them without their threads: its sends must not
     wait on threads that do not exist (Apprise would give up after 60 s)."""
     path = tmp_path / "ordermon.db"
-    store = Store(path)
+    store = SqliteStore(path)
     notifier = Notifier([alert_receiver.url])
     record(store, [finding()], notifier.targets())
     assert notifier.deliver_due(store) == {"delivered": 1, "failed": 0}  # the pools have run, and idle
@@ -372,7 +372,7 @@ def test_a_process_forked_after_a_delivery_delivers_too(tmp_path, alert_receiver
     if pid == 0:  # the child: deliver, report by the exit code, and never return into pytest
         code = 1
         try:
-            child = Store(path)
+            child = SqliteStore(path)
             code = 0 if Notifier([alert_receiver.url]).deliver_due(child) == {"delivered": 1, "failed": 0} else 3
             child.close()
         finally:

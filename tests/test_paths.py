@@ -18,7 +18,7 @@ from monitor.alerts import target_key
 from monitor.lock import MonitorLock
 from monitor.service import Monitor
 from monitor.settings import MonitorSettings
-from monitor.store import DROPPED, Store
+from monitor.store import DROPPED, SqliteStore
 
 pytestmark = pytest.mark.e2e
 
@@ -180,7 +180,7 @@ def test_sigterm_in_the_middle_of_a_poll_finishes_it_and_exits_cleanly(storefron
     db = cli_env["ORDERMON_DB"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     try:
         (poll,) = store.polls()
         assert poll["error"] is None and poll["orders_seen"] == poll["details_read"] == 12

@@ -11,9 +11,10 @@ from flows.account import Account
 from flows.domain import STATUS_LABELS, Status
 from flows.errors import SiteUnavailable
 from flows.models import OrderDetail, OrderSummary, Reading
+from monitor import rules
 from monitor.poller import Poller
 from monitor.settings import MonitorSettings
-from monitor.store import Store
+from monitor.store import open_store
 
 FRIDAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 D, H = dt.timedelta(days=1), dt.timedelta(hours=1)
@@ -72,14 +73,14 @@ def site():
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "ordermon.db")
+def store(store_target):
+    store = open_store(store_target)
     yield store
     store.close()
 
 
 def poller(store, site, **settings) -> Poller:
-    ms = MonitorSettings(_env_file=None, db=store.path, failure_threshold=2, **settings)
+    ms = MonitorSettings(_env_file=None, db=store.name, failure_threshold=2, **settings)
     return Poller(ms, store, site, [ACCOUNT], TARGETS)
 
 
@@ -135,6 +136,7 @@ def test_an_order_is_read_again_when_something_may_have_come_due(store, site):
     poll(p)
     (order,) = store.orders()
     assert order.next_due == FRIDAY + 72 * H  # the seller's answer is due
+    assert order.judged_with == rules.judged_with(p.configs[LABEL])  # judged with the account's windows
     site.now = FRIDAY + 72 * H - dt.timedelta(minutes=1)
     assert poll(p).details_read == 0
     site.now = FRIDAY + 72 * H

@@ -21,7 +21,7 @@ from conftest import free_port
 from monitor.alerts import Notifier
 from monitor.redact import describe_target, plugin_for, scrub
 from monitor.rules import Finding
-from monitor.store import Store
+from monitor.store import SqliteStore
 
 SECRETS = [  # the examples: a token, a user key, a secret topic, a password, a webhook path
     ("tgram://123456789:AAHtelegramsecret0123/987654", ["AAHtelegramsecret0123"], "Telegram"),
@@ -185,7 +185,7 @@ def test_every_schema_apprise_registers(no_network, logs):
 def test_the_database_holds_labels_and_scrubbed_errors(tmp_path):
     port = free_port()  # nobody listens: the delivery fails at once
     url = f"json://user:jsonpassword0123@127.0.0.1:{port}/secret-path-0123"
-    store = Store(tmp_path / "ordermon.db")
+    store = SqliteStore(tmp_path / "ordermon.db")
     notifier = Notifier([url], backoff=1, max_attempts=1)
     now = dt.datetime.now(dt.UTC)
     store.record_poll(

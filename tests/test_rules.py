@@ -650,3 +650,30 @@ def test_the_readmes_rule_table_is_the_declarations():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     block = readme.split("<!-- rules:begin (python -m monitor.rules) -->\n")[1].split("\n<!-- rules:end -->")[0]
     assert block == rules.table(), "run `python -m monitor.rules` and paste its table into the README"
+
+
+def test_a_single_warning_level_is_urgent():
+    order = facts("5", Status.AWAITING_DELIVERY, shipped_at=FRIDAY)
+    end = dt.datetime(2027, 1, 19, 10, tzinfo=dt.UTC)
+    (finding,) = [f for f in evaluate(order, end - 5 * D, RuleConfig(protection_warning_days=(5,))) if f.level]
+    assert (finding.level, finding.summary.split("(")[-1]) == ("5d", "urgent)")
+
+
+def test_the_dispute_window_of_an_order_completed_by_the_protection_is_looked_at_when_it_closes():
+    ran_out = facts("8", Status.COMPLETED, completed_at=FRIDAY, completed_by="protection_ended")
+    assert moments(ran_out, FRIDAY) == [FRIDAY + 15 * D]
+
+
+def test_the_windows_an_order_was_judged_with_are_told_apart():
+    def key(**changed):
+        return rules.judged_with(RuleConfig(**changed))
+
+    assert key() == key() == rules.judged_with(RuleConfig(calendar=BusinessCalendar()))
+    others = [
+        key(seller_response_hours=48),
+        key(grace_minutes=0),
+        key(calendar=BusinessCalendar("US")),
+        key(calendar=BusinessCalendar(extra_holidays=[dt.date(2026, 12, 24)])),
+        key(calendar=BusinessCalendar(timezone=_zone("Asia/Shanghai"))),
+    ]
+    assert len({key(), *others}) == 1 + len(others)

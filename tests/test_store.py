@@ -1,27 +1,26 @@
-"""The store on a temporary database: polls, outages, the outbox's transitions and its crash path,
-migrations from the first schema, and databases it must refuse untouched."""
+"""The store's contract, one suite for every store (SQLite, PostgreSQL): polls, history, outages,
+alerts once per episode, digests, the outbox's transitions and its crash path, the views."""
 
 import datetime as dt
-import json
-import sqlite3
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
-from monitor.order import COLUMNS, JSON_COLUMNS, Change, Order, TrackedDeadline
+from monitor.order import COLUMNS, JSON_COLUMNS, Change, Order
 from monitor.rules import Finding
-from monitor.store import SCHEMA_VERSION, Store, StoreError
+from monitor.store import PostgresStore, SqliteStore, open_store
 
 NOW = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 TARGETS = [("t1", "json://receiver-1"), ("t2", "json://receiver-2")]
-V1_SCHEMA = (Path(__file__).parent / "data" / "schema_v1.sql").read_text()
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "ordermon.db")
+def target(store_target) -> str:
+    return store_target
+
+
+@pytest.fixture
+def store(target):
+    store = open_store(target)
     yield store
     store.close()
 
@@ -179,13 +178,19 @@ def test_a_failed_delivery_waits_for_its_retry_then_fails_for_good(store):
     assert "t1" not in {d["target"] for d in store.due_deliveries(later + dt.timedelta(days=365))}
 
 
-def test_a_delivery_left_sending_by_a_crash_becomes_uncertain_and_is_never_resent(tmp_path):
-    store = Store(tmp_path / "ordermon.db")
+def test_pending_deliveries_to_targets_no_longer_configured_are_dropped(store):
+    (alert,) = record(store, [finding()])
+    assert store.recover_deliveries(["t2"]) == {"uncertain": 0, "dropped": 1}
+    assert {d["target"]: d["state"] for d in store.deliveries(alert.id)} == {"t1": "dropped", "t2": "pending"}
+
+
+def test_a_delivery_left_sending_by_a_crash_becomes_uncertain_and_is_never_resent(target):
+    store = open_store(target)
     (alert,) = record(store, [finding()])
     store.mark_sending(alert.id, "t1", attempts=1)
-    store.db.conn.close()  # the process dies here: Apprise may or may not have delivered
+    store.close()  # the process dies here: Apprise may or may not have delivered
 
-    reopened = Store(tmp_path / "ordermon.db")
+    reopened = open_store(target)
     assert reopened.recover_deliveries(["t1", "t2"]) == {"uncertain": 1, "dropped": 0}
     states = {d["target"]: d["state"] for d in reopened.deliveries(alert.id)}
     assert states == {"t1": "uncertain", "t2": "pending"}
@@ -195,37 +200,40 @@ def test_a_delivery_left_sending_by_a_crash_becomes_uncertain_and_is_never_resen
     reopened.close()
 
 
-def test_pending_deliveries_to_targets_no_longer_configured_are_dropped(store):
-    (alert,) = record(store, [finding()])
-    assert store.recover_deliveries(["t2"]) == {"uncertain": 0, "dropped": 1}
-    assert {d["target"]: d["state"] for d in store.deliveries(alert.id)} == {"t1": "dropped", "t2": "pending"}
+def test_no_target_configured_drops_every_pending_delivery(store):
+    record(store, [finding()])
+    assert store.recover_deliveries([]) == {"uncertain": 0, "dropped": 2}
 
 
-def test_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(V1_SCHEMA)
-        conn.execute(
-            "insert into orders (account, order_id, status, deadlines, last_seen) values (?, ?, ?, ?, ?)",
-            ["a", "8100000000001234", "closed", json.dumps({"refund": NOW.isoformat()}), NOW.isoformat()],
-        )
-        conn.execute(
-            "insert into alerts (account, order_id, rule, deadline, message) values ('a', "
-            "'8100000000001234', 'refund_overdue', '2026-01-01T00:00:00+00:00', 'm')"
-        )
-    conn.close()
-    store = Store(path)
-    assert (store.migrated_from, store.version) == (1, SCHEMA_VERSION)
-    (order,) = store.orders()
-    assert order.deadlines == {"refund_expected_by": TrackedDeadline(name="refund_expected_by", computed=NOW)}
-    assert _columns(store, "orders") == set(COLUMNS)  # last_seen gone, the model's fields there
-    (alert,) = store.alerts()
-    assert (alert["level"], alert["episode"], alert["superseded"]) == ("", "2026-01-01T00:00:00+00:00", 0)
-    store.close()
+def test_the_views_name_each_account_apart(store):
+    change = Change("a", "8100000000001234", NOW, None, "closed", None, "pending", None)
+    record(store, [finding()], [order_row()], [change])
+    store.record_poll("b", started=NOW, site_now=NOW + dt.timedelta(hours=1), orders_seen=0, details_read=0,
+                      orders=[], changes=[], findings=[], targets=TARGETS)  # fmt: skip
+    assert [o.order_id for o in store.orders("a")] == ["8100000000001234"] and store.orders("b") == []
+    assert (store.site_now("a"), store.site_now("b"), store.site_now("c")) == (NOW, NOW + dt.timedelta(hours=1), None)
+    assert [h["account"] for h in store.history("8100000000001234", "a")] == ["a"]
+    assert store.history("8100000000001234", "b") == []
+    health = {row["account"]: row for row in store.poll_health()}
+    assert set(health) == {"a", "b"} and health["a"]["outage_since"] is None and health["a"]["last_success"]
+    assert store.counts("b") == {"orders": 0, "history": 0, "polls": 1, "alerts": 0, "deliveries": 0}
+    (alert,) = store.alerts("a")
+    assert (alert["targets"], alert["delivered_to"], alert["states"]) == (2, 0, "pending,pending")
+    store.forget_account("a")
+    assert store.counts("a") == dict.fromkeys(["orders", "history", "polls", "alerts", "deliveries"], 0)
+    assert store.counts("b")["polls"] == 1
 
 
-def _columns(store, table: str) -> set[str]:
-    return {column.name for column in store.db[table].columns}
+def test_an_order_is_written_and_read_back_as_the_model(store):
+    order = Order.model_validate(
+        {"account": "a", "order_id": "1", "status": "awaiting_delivery", "total": "19.90", "order_date": "2026-11-20",
+         "shipped_at": NOW, "timeline": [[NOW, "shipped"]], "deadlines": {"protection_ends": {"site": NOW}}}
+    )  # fmt: skip
+    record(store, orders=[order])
+    assert store.orders() == [order] and store.known("a").order("1") == order
+    changed = order.model_copy(update={"store": "Renamed"})
+    record(store, orders=[changed])
+    assert store.orders() == [changed]
 
 
 def test_the_orders_table_has_a_column_for_every_field_of_the_order_model(store):
@@ -233,107 +241,9 @@ def test_the_orders_table_has_a_column_for_every_field_of_the_order_model(store)
     assert {"deadlines", "timeline"} <= JSON_COLUMNS
 
 
-def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
-    path = tmp_path / "v4.db"
-    store = Store(path)
-    store.close()
-    shown, gone = NOW.isoformat(), (NOW - dt.timedelta(days=2)).isoformat()
-    with sqlite3.connect(path) as conn:
-        conn.execute("alter table orders drop column next_due")
-        conn.execute("alter table orders drop column judged_with")
-        v4 = {
-            "ship_by": {"site": shown, "computed": gone, "episode": 2},
-            "pay_by": {"site": gone, "computed": None, "episode": 0, "shown": False},
-        }
-        conn.execute(
-            "insert into orders (account, order_id, status, deadlines) values ('a', '1', 'awaiting_shipment', ?)",
-            [json.dumps(v4)],
-        )
-        conn.execute("PRAGMA user_version = 4")
-    conn.close()
-    store = Store(path)
-    (order,) = store.orders()
-    assert order.deadlines["ship_by"].site == NOW and order.deadlines["ship_by"].episode == 2
-    assert order.deadlines["pay_by"].site is None and order.deadlines["pay_by"].last_shown == NOW - dt.timedelta(days=2)
-    assert order.deadline("pay_by") is None  # remembered, no longer a deadline
-    store.close()
-
-
-def sqlite_file(path, sql: str):
-    """A database file made by ``sql`` (not by ordermon), closed."""
-    with sqlite3.connect(path) as conn:
-        conn.executescript(sql)
-    conn.close()
-    return path
-
-
-def test_a_newer_database_is_refused_untouched(tmp_path):
-    path = sqlite_file(tmp_path / "new.db", "PRAGMA user_version = 99")
-    before = path.read_bytes()
-    with pytest.raises(StoreError, match="newer than this ordermon"):
-        Store(path)
-    assert path.read_bytes() == before
-
-
-def test_read_commands_need_an_existing_database(tmp_path):
-    with pytest.raises(StoreError, match="no database"):
-        Store.existing(tmp_path / "missing.db")
-    assert not (tmp_path / "missing.db").exists()
-
-
-def test_the_read_only_commands_open_it_read_only_and_never_migrate(tmp_path):
-    path = tmp_path / "ordermon.db"
-    Store(path).close()
-    store = Store.existing(path)
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        store.db.execute("create table mine (x)")
-    store.close()
-    old = sqlite_file(tmp_path / "old.db", V1_SCHEMA)
-    before = old.read_bytes()
-    with pytest.raises(StoreError, match="older ordermon"):
-        Store.existing(old)
-    assert old.read_bytes() == before
-
-
-def test_a_database_of_another_program_is_refused_untouched(tmp_path):
-    path = sqlite_file(tmp_path / "other-app.db", "create table notes (text)")
-    before = path.read_bytes()
-    for open_it in (Store, Store.existing):
-        with pytest.raises(StoreError, match="not an ordermon database"):
-            open_it(path)
-    assert path.read_bytes() == before and {p.name for p in tmp_path.iterdir()} == {"other-app.db"}
-
-
-def test_two_connections_write_in_turn_without_database_is_locked(tmp_path):
-    """The monitor's poll thread and delivery thread each have a connection: a write waits for the
-    other's (BEGIN IMMEDIATE) instead of failing with "database is locked"."""
-    path = tmp_path / "ordermon.db"
-    Store(path).close()
-    errors, until = [], time.monotonic() + 2
-
-    def poll() -> None:
-        store = Store(path)
-        while time.monotonic() < until:
-            try:
-                store.record_failure("a", started=NOW, error="x", findings=[], targets=[])
-            except sqlite3.OperationalError as exc:
-                errors.append(str(exc))
-        store.close()
-
-    def deliver() -> None:
-        store = Store(path)
-        while time.monotonic() < until:
-            try:
-                store.recover_deliveries(["t"])
-                store.forget_account("gone")
-            except sqlite3.OperationalError as exc:
-                errors.append(str(exc))
-        store.close()
-
-    threads = [threading.Thread(target=poll), threading.Thread(target=deliver)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    assert Store.existing(path).outage("a")["failures"] > 0
+def _columns(store, table: str) -> set[str]:
+    if isinstance(store, SqliteStore):
+        return {column.name for column in store.db.table(table).columns}
+    assert isinstance(store, PostgresStore)
+    rows = store.conn.execute("select column_name from information_schema.columns where table_name = %s", [table])
+    return {row[0] for row in rows}

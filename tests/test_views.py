@@ -15,7 +15,7 @@ from monitor import html_report, rules
 from monitor.cli import cli
 from monitor.facts import with_computed
 from monitor.rules import Attention
-from monitor.store import Store
+from monitor.store import SqliteStore
 from monitor.views import status_rows
 from monitor.windows import RuleConfig
 
@@ -91,7 +91,7 @@ IDS = {name: f"81000000000{index:05d}" for index, name in enumerate(ORDERS)}
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     path = tmp_path_factory.mktemp("views") / "ordermon.db"
-    store = Store(path)
+    store = SqliteStore(path)
     orders = []
     for name, (known, _, _) in ORDERS.items():
         order = facts(IDS[name], store="Shop", total=Decimal("10.00"), currency="USD", **known)
@@ -106,7 +106,7 @@ def db(tmp_path_factory):
 
 
 def judged_by_the_rules(db) -> dict[str, Attention]:
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     try:
         return {o.order_id: rules.attention(rules.evaluate(o, NOW, CONFIG)) for o in store.orders()}
     finally:
@@ -114,7 +114,7 @@ def judged_by_the_rules(db) -> dict[str, Attention]:
 
 
 def test_each_order_needs_what_its_rules_say_and_its_next_deadline_binds(db):
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     rows = {row["order_id"]: row for row in status_rows(store)}
     store.close()
     by_rules = judged_by_the_rules(db)
@@ -127,7 +127,7 @@ def test_each_order_needs_what_its_rules_say_and_its_next_deadline_binds(db):
 
 
 def test_a_window_that_opened_is_open_not_overdue(db):
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     row = next(r for r in status_rows(store) if r["order_id"] == IDS["on its way"])
     store.close()
     opens = row["deadlines"]["dispute_opens"]
@@ -137,7 +137,7 @@ def test_a_window_that_opened_is_open_not_overdue(db):
 
 
 def test_overdue_orders_come_first_then_warnings(db):
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     needs = [row["attention"] for row in status_rows(store)]
     store.close()
     ranks = [["overdue", "warning", "none"].index(n) for n in needs]
@@ -151,7 +151,7 @@ def test_status_json_the_report_and_its_summary_agree_with_the_rules(db):
     by_rules = judged_by_the_rules(db)
     assert shown == {order_id: level.value for order_id, level in by_rules.items()}
 
-    store = Store.existing(db)
+    store = SqliteStore.existing(db)
     report = html_report.build(store)
     store.close()
     assert {o["order_id"]: o["attention"] for o in report["orders"]} == shown

@@ -27,25 +27,28 @@ if PLANT == "submits_twice":  # the cancel flow sends its Submit twice
     _plant(RefundPage, "submit", submit)
 
 elif PLANT == "resend_after_crash":  # the outbox sends again what a crash left mid-send
-    from monitor.store import Store
+    from monitor.store.sql import SqlStore
 
-    _recover = Store.recover_deliveries
+    _recover = SqlStore.recover_deliveries
 
     def recover_deliveries(self, configured):
-        with self.db.conn:
-            self.db.execute("update deliveries set state = 'pending' where state = 'sending'")
+        with self._writing():
+            self._execute("update deliveries set state = 'pending' where state = 'sending'")
         return _recover(self, configured)
 
-    _plant(Store, "recover_deliveries", recover_deliveries)
+    _plant(SqlStore, "recover_deliveries", recover_deliveries)
 
 elif PLANT == "writes_off_failures":  # a failed send is written off as uncertain, never retried
-    from monitor.store import Store
+    from monitor.store.sql import SqlStore
 
     def mark_failed(self, alert_id, target, error, *, retry_at):
         with self._writing():
-            self.db["deliveries"].update((alert_id, target), {"state": "uncertain", "last_error": error})
+            self._execute(
+                "update deliveries set state = 'uncertain', last_error = ? where alert_id = ? and target = ?",
+                [error, alert_id, target],
+            )
 
-    _plant(Store, "mark_failed", mark_failed)
+    _plant(SqlStore, "mark_failed", mark_failed)
 
 elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list only
     from flows.site import Site

@@ -64,9 +64,9 @@ def _monitor_settings(**options):
 
 def _store(db):
     """The database of the read-only commands (status, alerts, history, report)."""
-    from monitor.store import Store
+    from monitor.store import open_store
 
-    return Store.existing(db or _monitor_settings().db)
+    return open_store(db or _monitor_settings().db, read_only=True)
 
 
 def quiet_libraries() -> None:
@@ -97,5 +97,6 @@ def _echo_json(value) -> None:
 
 
 db_option = click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite database [env ORDERMON_DB, default ./ordermon.db]."
+    "--db",
+    help="The database: a SQLite file, or a postgresql:// URL [env ORDERMON_DB, default ./ordermon.db].",
 )

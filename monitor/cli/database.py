@@ -119,3 +119,25 @@ def report(out, open_it, db) -> None:
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
+
+
+@cli.group(name="db")
+def database_group() -> None:
+    """The database itself: its schema."""
+
+
+@database_group.command()
+@db_option
+def migrate(db) -> None:
+    """Make the database's schema, or upgrade it to this ordermon's (SQLite or PostgreSQL)."""
+    from monitor.store import open_store
+
+    store = open_store(db or _monitor_settings().db)
+    try:
+        if store.migrated_from == store.version:
+            click.echo(f"{store.name}: already at schema version {store.version}")
+        else:
+            was = f"from version {store.migrated_from}" if store.migrated_from else "made"
+            click.echo(f"{store.name}: schema version {store.version} ({was})")
+    finally:
+        store.close()

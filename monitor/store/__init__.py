@@ -14,21 +14,51 @@ and is never resent.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .common import DROPPED, UNCERTAIN, DatabaseBusy, NewAlert, StoreError, iso, parse
 
 if TYPE_CHECKING:
+    from .postgres import PostgresStore
     from .schema import SCHEMA_VERSION
-    from .sqlite import Store
+    from .sql import SqlStore as Store
+    from .sqlite import SqliteStore
 
-_LAZY = {"SCHEMA_VERSION": "schema", "Store": "sqlite"}  # loaded on use: reporting an error needs neither
+# Loaded on use: reporting an error needs none of them.
+_LAZY = {
+    "SCHEMA_VERSION": ("schema", "SCHEMA_VERSION"),
+    "Store": ("sql", "SqlStore"),
+    "SqliteStore": ("sqlite", "SqliteStore"),
+    "PostgresStore": ("postgres", "PostgresStore"),
+}
+SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(target: str | Path) -> bool:
+    return str(target).startswith(SCHEMES)
+
+
+def open_store(target: str | Path, *, read_only: bool = False) -> Store:
+    """The database ``target`` names: a ``postgresql://`` URL (PostgreSQL, for a fleet), else a
+    SQLite file's path. ``read_only``: for the commands that only show it (it must exist)."""
+    if is_postgres(target):
+        from ..extras import require
+
+        require("fleet", "a PostgreSQL database")
+        from .postgres import PostgresStore
+
+        return PostgresStore(str(target), read_only=read_only)
+    from .sqlite import SqliteStore
+
+    return SqliteStore(target, read_only=read_only)
 
 
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
     globals()[name] = value
     return value
 
@@ -39,8 +69,12 @@ __all__ = [
     "UNCERTAIN",
     "DatabaseBusy",
     "NewAlert",
+    "PostgresStore",
+    "SqliteStore",
     "Store",
     "StoreError",
+    "is_postgres",
     "iso",
+    "open_store",
     "parse",
 ]

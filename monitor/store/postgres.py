@@ -1,0 +1,204 @@
+"""The PostgreSQL store (psycopg 3): the same tables and guarantees as SQLite's, for a fleet of
+workers sharing one database. The schema is versioned in ``ordermon_schema`` and migrated by
+``ordermon db migrate`` (or when the monitor opens it); a newer or foreign database is refused
+untouched. Procrastinate's own tables may live beside ordermon's in the same database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ..order import COLUMNS
+from .common import DatabaseBusy, StoreError
+from .schema import SCHEMA_VERSION
+from .sql import SqlStore
+
+VERSION_TABLE = "ordermon_schema"
+TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages", VERSION_TABLE})
+
+
+def _v5(conn: psycopg.Connection) -> None:
+    """The first PostgreSQL schema: the shape of SQLite's fifth (the versions count the same)."""
+    orders = ", ".join(f"{c} text" + (" not null" if c in ("account", "order_id", "status") else "") for c in COLUMNS)
+    for statement in (
+        f"create table orders ({orders}, primary key (account, order_id))",
+        "create table history (id bigserial primary key, account text, order_id text, observed_at text, "
+        "status_from text, status_to text, refund_from text, refund_to text, close_reason text, "
+        "foreign key (account, order_id) references orders (account, order_id))",
+        "create index history_order on history (account, order_id)",
+        "create table polls (id bigserial primary key, account text, started text, finished text, site_now text, "
+        "orders_seen integer, changes integer, details_read integer, alerts_created integer, error text)",
+        "create index polls_account on polls (account, id)",
+        "create table alerts (id bigserial primary key, account text not null, order_id text not null, "
+        "rule text not null, level text not null default '', episode text not null default '', deadline text, "
+        "deadline_name text, title text, message text, next_step text, url text, created text, site_now text, "
+        "digest_of bigint, superseded integer not null default 0, "
+        "constraint alerts_unique unique (account, order_id, rule, level, episode))",
+        "create table deliveries (alert_id bigint not null references alerts (id), target text not null, "
+        "label text, state text not null default 'pending', attempts integer not null default 0, last_error text, "
+        "next_attempt text, delivered text, primary key (alert_id, target))",
+        "create index deliveries_due on deliveries (state, next_attempt)",
+        "create table outages (account text primary key, since text, failures integer, last_error text, "
+        "alerted integer)",
+    ):
+        conn.execute(statement)
+
+
+MIGRATIONS = {5: _v5}
+FIRST = min(MIGRATIONS)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password: how a message names the database."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(SqlStore):
+    """The monitor's database on a PostgreSQL server (``postgresql://user@host:port/db``)."""
+
+    STATES = "string_agg(d.state, ',' order by d.target)"
+
+    def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True):
+        self.url = url
+        self.name = redacted(url)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot reach {self.name}: {str(exc).strip().splitlines()[0]}") from None
+        try:
+            tables = {
+                row[0]
+                for row in self.conn.execute(
+                    "select table_name from information_schema.tables where table_schema = current_schema()"
+                )
+            }
+            self.migrated_from = self._stored_version(tables)
+            if self.migrated_from > SCHEMA_VERSION:
+                self._refuse(f"has schema version {self.migrated_from}, newer than this ordermon ({SCHEMA_VERSION})")
+            foreign = {t for t in tables - TABLES if not t.startswith("procrastinate_")}
+            if foreign or (self.migrated_from == 0 and tables & TABLES):
+                self._refuse("is not an ordermon database (it has tables of another program)")
+            if self.migrated_from < SCHEMA_VERSION and (read_only or not migrate):
+                self._refuse(
+                    f"has schema version {self.migrated_from or 'none'}: "
+                    "run `ordermon db migrate` to make or upgrade it"
+                )
+            if self.migrated_from < SCHEMA_VERSION:
+                self.migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _stored_version(self, tables: set[str]) -> int:
+        if VERSION_TABLE not in tables:
+            return 0
+        row = self.conn.execute(f"select version from {VERSION_TABLE}").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema, in one transaction (a second migrating worker waits for the
+        first's lock, then finds nothing to do); the version it was at."""
+        with self.conn.transaction():
+            self.conn.execute("select pg_advisory_xact_lock(hashtext('ordermon schema'))")
+            tables = {
+                row[0]
+                for row in self.conn.execute(
+                    "select table_name from information_schema.tables where table_schema = current_schema()"
+                )
+            }
+            found = self._stored_version(tables)
+            if found == 0:
+                self.conn.execute(f"create table {VERSION_TABLE} (version integer not null)")
+                self.conn.execute(f"insert into {VERSION_TABLE} values (0)")
+            for version in range(max(found + 1, FIRST), SCHEMA_VERSION + 1):
+                MIGRATIONS[version](self.conn)
+                self.conn.execute(f"update {VERSION_TABLE} set version = %s", [version])
+        return found
+
+    def _refuse(self, why: str):
+        self.conn.close()
+        raise StoreError(f"{self.name} {why}")
+
+    @classmethod
+    def existing(cls, url: str) -> PostgresStore:
+        """The database of the read-only commands: it must have the current schema."""
+        return cls(url, read_only=True)
+
+    @property
+    def version(self) -> int:
+        row = self.conn.execute(f"select version from {VERSION_TABLE}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---------------------------------------------------------------- transactions and statements
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield
+            return
+        with self.conn.transaction():
+            yield
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield
+            return
+        with self.conn.transaction():
+            self.conn.execute("set transaction isolation level repeatable read, read only")
+            yield
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self.conn.execute(_pg(sql), list(args)).rowcount
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_pg(sql), [list(row) for row in rows])
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(_pg(sql), list(args)).fetchall()
+
+    def _tuples(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(_pg(sql), list(args)).fetchall()
+
+    def checkpoint(self) -> None:
+        """Nothing to move: PostgreSQL's own checkpoints."""
+
+
+class PostgresLock:
+    """A session advisory lock on the PostgreSQL database, held by a connection of its own: the server
+    releases it when the connection ends, even by kill -9. (Workers of a fleet lock per account.)"""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._conn: psycopg.Connection | None = None
+
+    def acquire(self) -> None:
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        (held,) = conn.execute("select pg_try_advisory_lock(hashtext('ordermon monitor'))").fetchone() or (False,)
+        if not held:
+            conn.close()
+            raise DatabaseBusy(f"another ordermon monitor is using {redacted(self.url)}")
+        self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _pg(sql: str) -> str:
+    """The statement with psycopg's placeholders (the store's SQL has no ``%`` of its own)."""
+    return sql.replace("?", "%s")

@@ -1,0 +1,325 @@
+"""Every query of the store, written once in SQL that SQLite and PostgreSQL both read (``?`` for a
+parameter; the PostgreSQL store turns them into its own). A store adds its connection, its
+transactions and its schema (sqlite.py, postgres.py); tests/test_store_contract.py runs the same
+tests against both."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..order import COLUMNS, Change, Known, Order
+from ..rules import Finding
+from .common import DROPPED, UNCERTAIN, NewAlert, iso, parse
+
+_UPSERT_ORDER = (
+    f"insert into orders ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))}) "
+    f"on conflict (account, order_id) do update set "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("account", "order_id"))
+)
+_HISTORY = list(Change._fields)
+_INSERT_CHANGE = f"insert into history ({', '.join(_HISTORY)}) values ({', '.join('?' * len(_HISTORY))})"
+_ALERT = [
+    "account", "order_id", "rule", "level", "episode", "deadline", "deadline_name", "title", "message", "next_step",
+    "url", "created", "site_now",
+]  # fmt: skip
+_INSERT_ALERT = (
+    f"insert into alerts ({', '.join(_ALERT)}) values ({', '.join('?' * len(_ALERT))}) "
+    "on conflict (account, order_id, rule, level, episode) do nothing returning id"
+)
+
+
+class SqlStore:
+    """What every store does; a store gives ``_execute``, ``_rows``, ``_tuples`` and its transactions."""
+
+    #: How messages name the database: its path, or its URL without a password.
+    name: str
+    #: The schema version the database had when it was opened (0: none, it was made).
+    migrated_from: int
+    #: The states of an alert's deliveries, as one comma-separated text.
+    STATES = "group_concat(d.state)"
+
+    # ---------------------------------------------------------------- what a store gives
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it changed."""
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _tuples(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction (taken at its start: writers wait for each other)."""
+        raise NotImplementedError
+
+    def _reading(self) -> contextlib.AbstractContextManager[None]:
+        """A read transaction: one snapshot, whatever another connection writes meanwhile."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def version(self) -> int:
+        """The schema version the database has."""
+        raise NotImplementedError
+
+    def checkpoint(self) -> None:
+        """Whatever the store keeps aside (SQLite's write-ahead log) moved into the database."""
+
+    # ---------------------------------------------------------------- what a poll reads
+    def known(self, account: str) -> Known:
+        """Everything a poll of the account needs from the database, in one read transaction."""
+        with self._reading():
+            key = COLUMNS.index("order_id")
+            rows = {
+                row[key]: row
+                for row in self._tuples(f"select {', '.join(COLUMNS)} from orders where account = ?", [account])
+            }
+            alerted = set(
+                self._tuples("select order_id, rule, level, episode from alerts where account = ?", [account])
+            )
+            return Known(account, COLUMNS, rows, alerted, self.outage(account))
+
+    def outage(self, account: str) -> dict[str, Any] | None:
+        rows = self._rows("select * from outages where account = ?", [account])
+        return rows[0] if rows else None
+
+    # ---------------------------------------------------------------- what a poll writes
+    def record_poll(
+        self,
+        account: str,
+        *,
+        started: dt.datetime,
+        site_now: dt.datetime,
+        orders_seen: int,
+        details_read: int,
+        orders: list[dict[str, Any]],
+        changes: list[Change],
+        findings: Iterable[Finding],
+        targets: list[tuple[str, str]],
+        moved: Iterable[tuple[str, str, int]] = (),
+        urls: dict[str, str] | None = None,
+        digest_over: int | None = None,
+    ) -> list[NewAlert]:
+        """One transaction: the changed orders (as ``Order.row()`` writes them), their history rows,
+        the new alerts with their deliveries, the poll itself; a recorded poll also ends the account's
+        outage.
+
+        ``moved``: (order id, deadline name, new episode) of deadlines the site moved: the
+        alerts of their earlier episodes are superseded. More than ``digest_over`` new
+        alerts go out as one digest (the first alert's deliveries carry them all).
+        """
+        with self._writing():
+            if orders:
+                self._many(_UPSERT_ORDER, ([row[c] for c in COLUMNS] for row in orders))
+            if changes:
+                self._many(_INSERT_CHANGE, ([*c[:2], iso(c.observed_at), *c[3:]] for c in changes))
+            for order_id, name, episode in moved:
+                self._execute(
+                    "update alerts set superseded = 1 where account = ? and order_id = ? "
+                    "and episode like ? and episode != ?",
+                    [account, order_id, f"{name}:%", f"{name}:{episode}"],
+                )
+            self._execute("delete from outages where account = ?", [account])
+            created = self._add_alerts(account, findings, site_now, targets, urls or {}, digest_over)
+            self._add_poll(
+                account,
+                started,
+                site_now,
+                orders_seen=orders_seen,
+                changes=len(changes),
+                details_read=details_read,
+                alerts_created=len(created),
+            )
+        return created
+
+    def record_failure(
+        self, account: str, *, started: dt.datetime, error: str, findings: Iterable, targets: list[tuple[str, str]]
+    ) -> list[NewAlert]:
+        """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted."""
+        findings = list(findings)
+        with self._writing():
+            self._execute(
+                "insert into outages (account, since, failures, last_error, alerted) values (?, ?, 1, ?, ?) "
+                "on conflict (account) do update set failures = outages.failures + 1, "
+                "last_error = excluded.last_error, "
+                "alerted = case when outages.alerted = 1 or excluded.alerted = 1 then 1 else 0 end",
+                [account, iso(started), error, int(bool(findings))],
+            )
+            created = self._add_alerts(account, findings, None, targets)
+            self._add_poll(account, started, None, error=error, alerts_created=len(created))
+        return created
+
+    def _add_poll(self, account: str, started: dt.datetime, site_now: dt.datetime | None, **counts) -> None:
+        row = {"orders_seen": 0, "changes": 0, "details_read": 0, "alerts_created": 0, "error": None} | counts
+        self._execute(
+            "insert into polls (account, started, finished, site_now, orders_seen, changes, details_read, "
+            "alerts_created, error) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [account, iso(started), iso(dt.datetime.now(dt.UTC)), iso(site_now), row["orders_seen"], row["changes"],
+             row["details_read"], row["alerts_created"], row["error"]],
+        )  # fmt: skip
+
+    def _add_alerts(
+        self,
+        account: str,
+        findings: Iterable,
+        site_now: dt.datetime | None,
+        targets: list[tuple[str, str]],
+        urls: dict[str, str] | None = None,
+        digest_over: int | None = None,
+    ) -> list[NewAlert]:
+        """New alerts (ones already recorded are ignored), and the deliveries that carry them."""
+        created = []
+        now = iso(dt.datetime.now(dt.UTC))
+        for f in findings:
+            url = (urls or {}).get(f.order_id)
+            values = [account, f.order_id, f.rule, f.level, f.episode, iso(f.deadline), f.deadline_name, f.title,
+                      f.message, f.next_step, url, now, iso(site_now or f.now)]  # fmt: skip
+            for (alert_id,) in self._tuples(_INSERT_ALERT, values):
+                created.append(NewAlert(alert_id, f.message))
+        carriers = created
+        if digest_over is not None and len(created) > digest_over:
+            carriers = created[:1]
+            self._execute(
+                f"update alerts set digest_of = ? where id in ({','.join('?' * len(created))})",
+                [created[0].id, *(a.id for a in created)],
+            )
+        self._many(
+            "insert into deliveries (alert_id, target, label, state, attempts, next_attempt) "
+            "values (?, ?, ?, 'pending', 0, ?)",
+            ([alert.id, target, label, now] for alert in carriers for target, label in targets),
+        )
+        return created
+
+    # ---------------------------------------------------------------- the outbox
+    def recover_deliveries(self, configured: Iterable[str]) -> dict[str, int]:
+        """On open: deliveries a crash left ``sending`` become ``uncertain`` (never resent);
+        pending ones to targets no longer configured are ``dropped``."""
+        configured = list(configured)
+        with self._writing():
+            uncertain = self._execute(
+                "update deliveries set state = 'uncertain', last_error = ? where state = 'sending'", [UNCERTAIN]
+            )
+            kept = f" and target not in ({','.join('?' * len(configured))})" if configured else ""
+            dropped = self._execute(
+                f"update deliveries set state = 'dropped', last_error = ? where state = 'pending'{kept}",
+                [DROPPED, *configured],
+            )
+        return {"uncertain": uncertain, "dropped": dropped}
+
+    def due_deliveries(self, now: dt.datetime) -> list[dict[str, Any]]:
+        return self._rows(
+            "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account, a.title, "
+            "a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
+            "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
+            "order by d.alert_id",
+            [iso(now)],
+        )
+
+    def digest(self, first: int) -> list[dict[str, Any]]:
+        """The alerts one digest notification carries (``first``: its first alert)."""
+        return self._rows("select * from alerts where digest_of = ? order by id", [first])
+
+    def mark_sending(self, alert_id: int, target: str, attempts: int) -> None:
+        """Committed before the target is called: a crash from here on leaves ``sending``."""
+        with self._writing():
+            self._execute(
+                "update deliveries set state = 'sending', attempts = ? where alert_id = ? and target = ?",
+                [attempts, alert_id, target],
+            )
+
+    def mark_delivered(self, alert_id: int, target: str) -> None:
+        with self._writing():
+            self._execute(
+                "update deliveries set state = 'delivered', delivered = ?, last_error = null "
+                "where alert_id = ? and target = ?",
+                [iso(dt.datetime.now(dt.UTC)), alert_id, target],
+            )
+
+    def mark_failed(self, alert_id: int, target: str, error: str, *, retry_at: dt.datetime | None) -> None:
+        """A failed attempt: pending again until ``retry_at``, or ``failed`` for good (no retry_at)."""
+        with self._writing():
+            self._execute(
+                "update deliveries set state = ?, last_error = ?, next_attempt = ? where alert_id = ? and target = ?",
+                ["pending" if retry_at else "failed", error, iso(retry_at), alert_id, target],
+            )
+
+    # ---------------------------------------------------------------- views
+    def orders(self, account: str | None = None) -> list[Order]:
+        where, args = self._account_filter(account)
+        rows = self._rows(f"select * from orders{where} order by account, placed_at desc, order_id", args)
+        return [Order.from_row(row) for row in rows]
+
+    def history(self, order_id: str, account: str | None = None) -> list[dict[str, Any]]:
+        sql = "select * from history where order_id = ?" + (" and account = ?" if account else "")
+        return self._rows(sql + " order by id", [order_id] + ([account] if account else []))
+
+    def alerts(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Every alert with the deliveries that carry it (its own, or its digest's): ``targets``,
+        ``delivered_to``, ``states`` (comma-separated)."""
+        where, args = self._account_filter(account, "a.")
+        carrier = "d.alert_id = coalesce(a.digest_of, a.id)"
+        return self._rows(
+            f"select a.*, (select count(*) from deliveries d where {carrier}) as targets, "
+            f"(select count(*) from deliveries d where {carrier} and d.state = 'delivered') as delivered_to, "
+            f"(select {self.STATES} from deliveries d where {carrier}) as states "
+            f"from alerts a{where} order by a.id",
+            args,
+        )
+
+    def deliveries(self, alert_id: int) -> list[dict[str, Any]]:
+        return self._rows("select * from deliveries where alert_id = ? order by target", [alert_id])
+
+    def site_now(self, account: str) -> dt.datetime | None:
+        """The site's clock at the account's last recorded poll."""
+        rows = self._tuples(
+            "select site_now from polls where account = ? and site_now is not null order by id desc limit 1", [account]
+        )
+        return parse(rows[0][0]) if rows else None
+
+    def poll_health(self) -> list[dict[str, Any]]:
+        """Per account that was ever polled: when its last poll and its last successful poll
+        finished, and its open outage (``outage_since``, ``failures``, ``last_error``; None if none)."""
+        return self._rows(
+            "select p.account, max(p.finished) as last_poll, "
+            "max(case when p.error is null then p.finished end) as last_success, "
+            "o.since as outage_since, o.failures, o.last_error "
+            "from polls p left join outages o on o.account = p.account "
+            "group by p.account, o.since, o.failures, o.last_error order by p.account"
+        )
+
+    def polls(self, account: str | None = None) -> list[dict[str, Any]]:
+        where, args = self._account_filter(account)
+        return self._rows(f"select * from polls{where} order by id", args)
+
+    def counts(self, account: str | None = None) -> dict[str, int]:
+        where, args = self._account_filter(account)
+        counts = {
+            name: self._tuples(f"select count(*) from {name}{where}", args)[0][0]
+            for name in ("orders", "history", "polls", "alerts")
+        }
+        counts["deliveries"] = self._tuples(
+            "select count(*) from deliveries where alert_id in (select id from alerts" + where + ")", args
+        )[0][0]
+        return counts
+
+    def forget_account(self, account: str) -> None:
+        """Every row of one account, gone (the demo starts its account afresh)."""
+        with self._writing():
+            self._execute(
+                "delete from deliveries where alert_id in (select id from alerts where account = ?)", [account]
+            )
+            for table in ("alerts", "history", "orders", "polls", "outages"):
+                self._execute(f"delete from {table} where account = ?", [account])
+
+    @staticmethod
+    def _account_filter(account: str | None, prefix: str = "") -> tuple[str, list]:
+        return (f" where {prefix}account = ?", [account]) if account else ("", [])

@@ -1,0 +1,94 @@
+"""The PostgreSQL store's own ways: its schema made and upgraded by `ordermon db migrate` (or by the
+monitor), databases it refuses untouched, Procrastinate's tables beside its own, one monitor at a
+time, and a password that never shows."""
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from conftest import clean_env
+
+from monitor.cli import cli
+from monitor.lock import monitor_lock
+from monitor.store import SCHEMA_VERSION, DatabaseBusy, PostgresStore, StoreError, open_store
+from monitor.store.postgres import redacted
+
+
+@pytest.fixture
+def empty_url(postgres_server, request) -> str:
+    return postgres_server.create_database(f"empty_{abs(hash(request.node.nodeid)) % 10**12}")
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("select table_name from information_schema.tables where table_schema = 'public'")
+        return {row[0] for row in rows}
+
+
+def test_an_empty_database_is_made_by_db_migrate_and_refused_by_the_read_commands_until_then(empty_url):
+    with pytest.raises(StoreError, match="run `ordermon db migrate`"):
+        open_store(empty_url, read_only=True)
+    assert tables(empty_url) == set()
+    result = CliRunner().invoke(cli, ["db", "migrate", "--db", empty_url], env=clean_env())
+    assert result.exit_code == 0, result.output
+    assert f"schema version {SCHEMA_VERSION}" in result.output
+    store = open_store(empty_url, read_only=True)
+    assert store.version == SCHEMA_VERSION and store.counts()["orders"] == 0
+    store.close()
+    again = CliRunner().invoke(cli, ["db", "migrate", "--db", empty_url], env=clean_env())
+    assert again.exit_code == 0 and "already" in again.output
+
+
+def test_workers_opening_a_new_database_at_once_make_one_schema(empty_url):
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresStore(empty_url), range(4)))
+    assert {store.version for store in stores} == {SCHEMA_VERSION}
+    for store in stores:
+        store.close()
+    with psycopg.connect(empty_url) as conn:  # made once: one version row, every table
+        assert conn.execute("select count(*) from ordermon_schema").fetchone() == (1,)
+    assert {"orders", "history", "polls", "alerts", "deliveries", "outages"} <= tables(empty_url)
+
+
+def test_a_foreign_database_is_refused_untouched(empty_url):
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        conn.execute("create table notes (text text)")
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="not an ordermon database"):
+            open_store(empty_url, read_only=read_only)
+    assert tables(empty_url) == {"notes"}
+
+
+def test_a_newer_database_is_refused_untouched(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("update ordermon_schema set version = 99")
+    with pytest.raises(StoreError, match="newer than this ordermon"):
+        open_store(postgres_url)
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("select version from ordermon_schema").fetchone() == (99,)
+
+
+def test_procrastinates_tables_may_live_beside_ordermons(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("create table procrastinate_jobs (id bigserial primary key)")
+    open_store(postgres_url).close()
+
+
+def test_one_monitor_at_a_time_on_a_database(postgres_url):
+    first = monitor_lock(postgres_url)
+    first.acquire()
+    with pytest.raises(DatabaseBusy, match="another ordermon monitor"):
+        monitor_lock(postgres_url).acquire()
+    first.release()
+    again = monitor_lock(postgres_url)
+    again.acquire()
+    again.release()
+
+
+def test_a_password_in_the_url_never_shows(postgres_server):
+    url = postgres_server.url("nowhere").replace("ordermon@", "ordermon:s3cret-pass@")
+    assert redacted(url) == url.replace("s3cret-pass", "***")
+    with pytest.raises(StoreError) as refused:
+        open_store(url)
+    assert "s3cret-pass" not in str(refused.value)
