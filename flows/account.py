@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
@@ -18,12 +19,23 @@ from .errors import LocalStateError, SettingsError
 from .settings import FlowSettings
 
 
+class Keeper(Protocol):
+    """Where an account's signed-in session (a Playwright storage state) is kept between runs."""
+
+    def load(self) -> dict | None: ...
+
+    def save(self, state: dict) -> None: ...
+
+
 @dataclass(frozen=True)
 class Account:
     storefront_url: str
     email: str
     password: SecretStr = field(repr=False)
     name: str | None = None
+    #: Where its session is kept: a file of the data folder by default (``StateFile``); a fleet keeps
+    #: it in its database, sealed, for every worker.
+    keeper: Keeper | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -57,6 +69,26 @@ def write_private(path: Path, data: str) -> None:
 COOKIE_FIELDS = ("name", "value", "domain", "path")
 
 
+def check_state(state: object, where: str) -> dict:
+    """A storage state as Playwright takes it, else ``LocalStateError`` (delete it to sign in again)."""
+    try:
+        if not isinstance(state, dict) or not isinstance(state.get("cookies"), list):
+            raise ValueError("not a storage state")
+        for cookie in state["cookies"]:
+            if not (isinstance(cookie, dict) and all(isinstance(cookie.get(k), str) for k in COOKIE_FIELDS)):
+                raise ValueError("a cookie without name, value, domain and path")
+            if cookie.get("sameSite", "Lax") not in ("Strict", "Lax", "None"):
+                raise ValueError(f"a cookie with sameSite {cookie.get('sameSite')!r}")
+    except ValueError as exc:
+        raise LocalStateError(f"storage state {where} is unusable ({exc}); delete it to sign in again") from None
+    return state
+
+
+def keeper(settings: FlowSettings, account: Account) -> Keeper:
+    """Where the account's session is kept."""
+    return account.keeper or StateFile(settings, account)
+
+
 class StateFile:
     """The kept session of one account: ``data_dir/state-<key>.json``."""
 
@@ -68,18 +100,11 @@ class StateFile:
             return None
         try:
             state = json.loads(self.path.read_text())
-            if not isinstance(state, dict) or not isinstance(state.get("cookies"), list):
-                raise ValueError("not a storage state")
-            for cookie in state["cookies"]:
-                if not (isinstance(cookie, dict) and all(isinstance(cookie.get(k), str) for k in COOKIE_FIELDS)):
-                    raise ValueError("a cookie without name, value, domain and path")
-                if cookie.get("sameSite", "Lax") not in ("Strict", "Lax", "None"):
-                    raise ValueError(f"a cookie with sameSite {cookie.get('sameSite')!r}")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise LocalStateError(
                 f"storage state {self.path} is unusable ({exc}); delete it to sign in again"
             ) from None
-        return state
+        return check_state(state, str(self.path))
 
     def save(self, state: dict) -> None:
         write_private(self.path, json.dumps(state))

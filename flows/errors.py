@@ -90,6 +90,11 @@ class NoAnswer(SiteUnavailable):
     """No answer came (a timeout, a dropped connection): the request may yet be acted on."""
 
 
+class SignInNeeded(FlowError):
+    """The site asks to sign in, and this process has no browser to do it: one that has signs in
+    (a fleet's ``browser`` worker); the read is tried again once it has."""
+
+
 class SubmitUnconfirmed(FlowError):
     """Submit got no answer and the order still shows it cancellable: the Submit may still be
     on its way, so it is not sent again; a later run reads the order afresh."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from .account import Account, StateFile
+from .account import Account, keeper
 from .errors import first_line
 from .reading import OnAnswer, Request
 from .settings import FlowSettings
@@ -84,7 +84,7 @@ class _Cookies:
 
     def __init__(self, settings: FlowSettings, account: Account):
         self.account = account
-        self.state_file = StateFile(settings, account)
+        self.state_file = keeper(settings, account)
         self.reload()
 
     def reload(self) -> None:

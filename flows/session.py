@@ -13,7 +13,7 @@ import re
 from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
-from .account import Account, StateFile
+from .account import Account, keeper
 from .browser import Browser
 from .domain import Tab
 from .errors import LocalStateError, SignInFailed, SiteUnavailable, check_available, first_line
@@ -50,7 +50,7 @@ class AccountSession:
         self.account = account
         self.base_url = account.storefront_url
         self.own_tracing = own_tracing
-        self.state_file = StateFile(self.settings, account)
+        self.state_file = keeper(self.settings, account)
         state = self.state_file.load()
         try:
             if context is None:
@@ -61,7 +61,7 @@ class AccountSession:
                 context.add_cookies(state["cookies"])
         except PlaywrightError as exc:  # cookies the browser will not take
             raise LocalStateError(
-                f"storage state {self.state_file.path} is unusable ({first_line(exc)}); delete it to sign in again"
+                f"the kept session of {account.label} is unusable ({first_line(exc)}); delete it to sign in again"
             ) from None
         self.context = context
         context.set_default_timeout(self.settings.timeout * 1000)
@@ -70,10 +70,6 @@ class AccountSession:
         self.sign_ins = 0
         if page is not None:
             self._block_heavy(page)
-
-    @property
-    def state_path(self):
-        return self.state_file.path
 
     def _block_heavy(self, page: Page) -> None:
         """No images, fonts or media. Chromium pauses only those (by resource type) and
@@ -165,7 +161,7 @@ def sign_in(pw_browser, settings: FlowSettings, account: Account) -> dict:
         raise SiteUnavailable(f"sign-in page unavailable: {first_line(exc)}") from None
     finally:
         context.close()
-    StateFile(settings, account).save(state)
+    keeper(settings, account).save(state)
     return state
 
 

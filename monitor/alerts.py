@@ -87,24 +87,41 @@ class Notifier:
         for row in store.due_deliveries(now):
             if stop():
                 break
-            instance = self._apprise.get(row["target"])
-            if instance is None:
+            if row["target"] not in self._apprise:
                 continue
-            attempts = row["attempts"] + 1
-            title, body = compose(row, store.digest(row["alert_id"]) if row["digest_of"] else [])
-            store.mark_sending(row["alert_id"], row["target"], attempts)
-            error = self._send(instance, title, body)
-            if error is None:
-                store.mark_delivered(row["alert_id"], row["target"])
-                counts["delivered"] += 1
-                continue
-            # An error text must not carry the URL's token or password.
-            error = scrub(error, [self._urls[row["target"]]])
-            delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-            retry_at = None if attempts >= self.max_attempts else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-            store.mark_failed(row["alert_id"], row["target"], error, retry_at=retry_at)
-            counts["failed"] += 1
+            delivered, _ = self.send(store, row)
+            counts["delivered" if delivered else "failed"] += 1
         return counts
+
+    def deliver_one(self, store: Store, alert_id: int, target: str) -> dt.datetime | None:
+        """One delivery (a fleet's job): sent if it is pending; marked uncertain, never sent again, if an
+        earlier attempt died mid-send. When to try again after a failure (None: not again)."""
+        row = store.delivery(alert_id, target)
+        if row is None or target not in self._apprise:
+            return None
+        if row["state"] == "sending":  # the worker sending it died: it may or may not have gone
+            store.mark_uncertain(alert_id, target)
+            return None
+        if row["state"] != "pending":
+            return None
+        return self.send(store, row)[1]
+
+    def send(self, store: Store, row: dict) -> tuple[bool, dt.datetime | None]:
+        """Send one due delivery (``row`` as ``Store.due_deliveries`` gives it), marked ``sending``
+        first: whether it was delivered, and when to try again if not (None: not again)."""
+        attempts = row["attempts"] + 1
+        title, body = compose(row, store.digest(row["alert_id"]) if row["digest_of"] else [])
+        store.mark_sending(row["alert_id"], row["target"], attempts)
+        error = self._send(self._apprise[row["target"]], title, body)
+        if error is None:
+            store.mark_delivered(row["alert_id"], row["target"])
+            return True, None
+        # An error text must not carry the URL's token or password.
+        error = scrub(error, [self._urls[row["target"]]])
+        delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+        retry_at = None if attempts >= self.max_attempts else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+        store.mark_failed(row["alert_id"], row["target"], error, retry_at=retry_at)
+        return False, retry_at
 
     @staticmethod
     def _send(instance: Any, title: str, body: str) -> str | None:

@@ -28,7 +28,7 @@ from flows.errors import (
 from flows.text import printable
 
 from .extras import MissingExtra
-from .store import StoreError
+from .store import AccountExists, StoreError
 
 
 class Exit(IntEnum):
@@ -82,6 +82,7 @@ TABLE: tuple[tuple[type[BaseException], Exit], ...] = (
     (SiteUnavailable, Exit.SITE_UNAVAILABLE),
     (SubmitUnconfirmed, Exit.SITE_UNAVAILABLE),
     (LocalStateError, Exit.LOCAL_STATE),
+    (AccountExists, Exit.USAGE),
     (StoreError, Exit.LOCAL_STATE),
     (BrowserUnavailable, Exit.UNEXPECTED),
     (FlowError, Exit.UNEXPECTED),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flows.account import Account
-from flows.errors import FlowError, first_line
+from flows.errors import FlowError, SignInNeeded, first_line
 from flows.models import OrderSummary, Planner, Reading
 
 from . import rules
@@ -26,6 +26,7 @@ from .merge import change, merge
 from .order import Known, Plan
 from .settings import MonitorSettings
 from .store import Store, iso, parse
+from .windows import RuleConfig
 
 log = logging.getLogger("ordermon.poller")
 
@@ -42,6 +43,7 @@ class Reader(Protocol):
 @dataclass
 class PollResult:
     account: str
+    deferred: bool = False  # not polled: the site asks to sign in, which another process does
     site_now: dt.datetime | None = None
     orders_seen: int = 0
     changes: int = 0
@@ -71,12 +73,14 @@ class Poller:
         reader: Reader,
         accounts: list[Account],
         targets: list[tuple[str, str]],
+        configs: dict[str, RuleConfig] | None = None,
     ):
+        """``configs``: each account's windows (a fleet's, from its database); by default the settings'."""
         self.settings = settings
         self.store = store
         self.reader = reader
         self.targets = targets
-        self.configs = {a.label: settings.rule_config(a.label) for a in accounts}
+        self.configs = configs or {a.label: settings.rule_config(a.label) for a in accounts}
         self.keys = {label: rules.judged_with(config) for label, config in self.configs.items()}
 
     def poll_all(self, accounts: list[Account]) -> list[PollResult]:
@@ -87,6 +91,9 @@ class Poller:
         results = []
         for label, poll in polls.items():
             reading = readings[label]
+            if isinstance(reading, SignInNeeded):  # nothing failed: nothing is recorded
+                results.append(PollResult(label, deferred=True))
+                continue
             if isinstance(reading, Exception):
                 results.append(self._failed(poll.known, started, _noted(label, reading)))
                 continue
@@ -142,6 +149,10 @@ class Poller:
             details_read=len(reading.details),
             alerts=[a.message for a in created],
         )
+
+    def fail(self, account: Account, failure: Exception) -> PollResult:
+        """A poll of the account that failed before it could read (a fleet's sign-in, elsewhere)."""
+        return self._failed(self.store.known(account.label), dt.datetime.now(dt.UTC), failure)
 
     def _failed(self, known: Known, started: dt.datetime, failure: Exception) -> PollResult:
         label = known.account

@@ -57,6 +57,11 @@ class MonitorSettings(FlowSettings, Windows):
     failure_threshold: int = Field(3, ge=1, description="failed polls in a row before monitor_failing")
 
     digest_over: int = Field(5, ge=1, description="more new alerts in one poll: one digest")
+    secret_key: SecretStr | None = Field(None, description="seals a fleet's passwords and sessions in its database")
+    dispatch_seconds: int = Field(60, ge=1, le=60, description="a fleet's dispatcher looks for due polls this often")
+    stalled_seconds: float = Field(
+        30, gt=0, description="a fleet's worker silent this long is dead: its jobs run again"
+    )
 
     @field_validator("holidays", "alert_urls", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from flows import (
     UnexpectedPage,
     cancel_order,
 )
+from flows.account import StateFile
 from flows.session import AccountSession
 from monitor.exits import code_for
 
@@ -220,7 +221,7 @@ def test_session_is_kept_between_runs_in_a_private_file(storefront, browser, own
     first = AccountSession(Browser(own_settings, browser=browser), account)
     first.ensure_signed_in()
     assert first.sign_ins == 1
-    state = first.state_path
+    state = StateFile(own_settings, account).path
     assert oct(state.stat().st_mode)[-3:] == "600"
     assert own_settings.password.get_secret_value() not in state.read_text()
     first.close()

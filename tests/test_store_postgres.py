@@ -69,10 +69,10 @@ def test_a_newer_database_is_refused_untouched(postgres_url):
         assert conn.execute("select version from ordermon_schema").fetchone() == (99,)
 
 
-def test_procrastinates_tables_may_live_beside_ordermons(postgres_url):
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("create table procrastinate_jobs (id bigserial primary key)")
-    open_store(postgres_url).close()
+def test_the_fleets_queue_is_made_beside_ordermons_tables(empty_url):
+    open_store(empty_url).close()
+    assert {"procrastinate_jobs", "procrastinate_workers", "orders", "ordermon_schema"} <= tables(empty_url)
+    open_store(empty_url, read_only=True).close()  # Procrastinate's tables are no other program's
 
 
 def test_one_monitor_at_a_time_on_a_database(postgres_url):

@@ -50,8 +50,10 @@ def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
     store.close()
     shown, gone = NOW.isoformat(), (NOW - dt.timedelta(days=2)).isoformat()
     with sqlite3.connect(path) as conn:
-        conn.execute("alter table orders drop column next_due")
+        conn.execute("alter table orders drop column next_due")  # what versions 5 and 6 added, undone
         conn.execute("alter table orders drop column judged_with")
+        conn.execute("drop table sessions")
+        conn.execute("drop table accounts")
         v4 = {
             "ship_by": {"site": shown, "computed": gone, "episode": 2},
             "pay_by": {"site": gone, "computed": None, "episode": 0, "shown": False},

@@ -45,4 +45,4 @@ def main() -> None:
 
 
 # The commands register themselves on ``cli``.
-from . import database, site  # noqa: E402, F401
+from . import database, fleet, site  # noqa: E402, F401

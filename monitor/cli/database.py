@@ -24,13 +24,18 @@ from .common import _echo_json, _monitor_settings, _store, db_option
     type=float,
     help="The monitor's seconds between polls, for --check [env ORDERMON_POLL_INTERVAL, default 900].",
 )
-def status(as_json, db, check, interval) -> None:
-    """Every known order with its next deadline (from the database; no browser)."""
+@click.option("--account", help="Only this account's orders (its name, as `ordermon accounts list` shows it).")
+def status(as_json, db, check, interval, account) -> None:
+    """Every known order with what it needs and its next deadline (from the database; no browser)."""
     if check:
         return _check(db, interval, as_json)
+    from monitor.accounts import config_of
     from monitor.views import status_rows
 
-    rows = status_rows(_store(db), _monitor_settings(db=db).rule_config)
+    store = _store(db)
+    rows = status_rows(store, config_of(_monitor_settings(db=db), store))
+    if account is not None:
+        rows = [r for r in rows if r["account"] == account]
     if as_json:
         _echo_json(rows)
         return
@@ -48,8 +53,10 @@ def _check(db, interval, as_json) -> None:
     from monitor.views import health
 
     settings = _monitor_settings(db=db, poll_interval=interval)
+    store = _store(db)
     configured = [a.label for a in settings.account_list()] if settings.accounts else None
-    found = health(_store(db), settings.poll_interval, configured)
+    kept = [row["name"] for row in store.accounts()]  # a fleet's accounts, from its database
+    found = health(store, settings.poll_interval, configured or kept or None)
     if as_json:
         _echo_json(found)
     elif found["healthy"]:
@@ -107,11 +114,13 @@ def history(order_id, as_json, db) -> None:
 @db_option
 def report(out, open_it, db) -> None:
     """Write one self-contained HTML page of every order's timeline and deadlines."""
+    from monitor.accounts import config_of
     from monitor.html_report import write_report
 
     settings = _monitor_settings(db=db)
     try:
-        path = write_report(_store(db), Path(out), settings.rule_config)
+        store = _store(db)
+        path = write_report(store, Path(out), config_of(settings, store))
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {path}")

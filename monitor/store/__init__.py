@@ -17,7 +17,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import DROPPED, UNCERTAIN, DatabaseBusy, NewAlert, StoreError, iso, parse
+from .common import DROPPED, UNCERTAIN, AccountExists, DatabaseBusy, NewAlert, StoreError, iso, parse
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -67,6 +67,7 @@ __all__ = [
     "DROPPED",
     "SCHEMA_VERSION",
     "UNCERTAIN",
+    "AccountExists",
     "DatabaseBusy",
     "NewAlert",
     "PostgresStore",

@@ -17,6 +17,10 @@ class DatabaseBusy(StoreError):
     pass
 
 
+class AccountExists(StoreError):
+    """An account by that name is already in the database (a usage error, not a broken database)."""
+
+
 @dataclass(frozen=True)
 class NewAlert:
     id: int

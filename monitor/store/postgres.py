@@ -6,12 +6,14 @@ untouched. Procrastinate's own tables may live beside ordermon's in the same dat
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from ..order import COLUMNS
 from .common import DatabaseBusy, StoreError
@@ -19,7 +21,9 @@ from .schema import SCHEMA_VERSION
 from .sql import SqlStore
 
 VERSION_TABLE = "ordermon_schema"
-TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages", VERSION_TABLE})
+TABLES = frozenset(
+    {"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", VERSION_TABLE}
+)
 
 
 def _v5(conn: psycopg.Connection) -> None:
@@ -49,7 +53,19 @@ def _v5(conn: psycopg.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = {5: _v5}
+def _v6(conn: psycopg.Connection) -> None:
+    """Accounts and their kept sessions (secrets sealed); when the dispatcher polls each next."""
+    conn.execute(
+        "create table accounts (name text primary key, storefront_url text not null, email text not null, "
+        "password text not null, windows text, added text, next_poll text)"
+    )
+    conn.execute(
+        "create table sessions (account text primary key references accounts (name) on delete cascade, "
+        "state text not null, saved text)"
+    )
+
+
+MIGRATIONS = {5: _v5, 6: _v6}
 FIRST = min(MIGRATIONS)
 
 
@@ -67,9 +83,12 @@ class PostgresStore(SqlStore):
 
     STATES = "string_agg(d.state, ',' order by d.target)"
 
-    def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True):
+    def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True, deliver_jobs: bool = False):
+        """``deliver_jobs``: a fleet's store, whose new deliveries each get a ``deliver`` job
+        (Procrastinate's) in the transaction that adds them: the outbox and its queue agree."""
         self.url = url
         self.name = redacted(url)
+        self.deliver_jobs = deliver_jobs
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -92,7 +111,7 @@ class PostgresStore(SqlStore):
                     f"has schema version {self.migrated_from or 'none'}: "
                     "run `ordermon db migrate` to make or upgrade it"
                 )
-            if self.migrated_from < SCHEMA_VERSION:
+            if not read_only and (self.migrated_from < SCHEMA_VERSION or "procrastinate_jobs" not in tables):
                 self.migrate()
         except BaseException:
             self.conn.close()
@@ -122,6 +141,10 @@ class PostgresStore(SqlStore):
             for version in range(max(found + 1, FIRST), SCHEMA_VERSION + 1):
                 MIGRATIONS[version](self.conn)
                 self.conn.execute(f"update {VERSION_TABLE} set version = %s", [version])
+            if "procrastinate_jobs" not in tables:  # the fleet's queue, in the same transaction and lock
+                from procrastinate.schema import SchemaManager
+
+                self.conn.execute(SchemaManager.get_schema())
         return found
 
     def _refuse(self, why: str):
@@ -175,6 +198,46 @@ class PostgresStore(SqlStore):
 
     def checkpoint(self) -> None:
         """Nothing to move: PostgreSQL's own checkpoints."""
+
+    # ---------------------------------------------------------------- a fleet's jobs
+    def _deliveries_added(self, deliveries: list[tuple[int, str]]) -> None:
+        if self.deliver_jobs and deliveries:
+            for alert_id, target in deliveries:
+                self.defer_job("deliver", "deliver", {"alert_id": alert_id, "target": target},
+                               queueing_lock=f"deliver:{alert_id}:{target}")  # fmt: skip
+
+    def defer_job(
+        self,
+        task: str,
+        queue: str,
+        args: dict[str, Any],
+        *,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> int | None:
+        """A Procrastinate job, in the store's transaction under way (it exists once that commits);
+        None when one with the same queueing lock is already waiting."""
+        with self._writing():
+            try:
+                with self.conn.transaction():  # a savepoint: a taken queueing lock leaves the rest as it was
+                    row = self.conn.execute(
+                        "select unnest(procrastinate_defer_jobs_v1(array[row(%s, %s, 0, %s, %s, %s, %s)"
+                        "::procrastinate_job_to_defer_v1]))",
+                        [queue, task, lock, queueing_lock, Jsonb(args), at],
+                    ).fetchone()
+            except psycopg.errors.UniqueViolation:
+                return None
+        return int(row[0]) if row else None
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The fleet's live workers (Procrastinate's heartbeats) with the jobs each is doing."""
+        return self._rows(
+            "select w.id as worker, w.last_heartbeat, extract(epoch from now() - w.last_heartbeat) as heartbeat_age, "
+            "j.id as job, j.task_name as task, j.queue_name as queue, j.args, j.attempts "
+            "from procrastinate_workers w left join procrastinate_jobs j on j.worker_id = w.id and j.status = 'doing' "
+            "order by w.id, j.id"
+        )
 
 
 class PostgresLock:

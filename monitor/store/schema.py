@@ -187,8 +187,24 @@ def _v5(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+def _v6(db: sqlite_utils.Database) -> None:
+    """Accounts and their kept sessions in the database (a fleet's; secrets sealed, monitor/vault.py);
+    when the dispatcher polls each account next."""
+    db.table("accounts").create(
+        {"name": str, "storefront_url": str, "email": str, "password": str, "windows": str, "added": str,
+         "next_poll": str},
+        pk="name", not_null={"storefront_url", "email", "password"},
+    )  # fmt: skip
+    db.table("sessions").create(
+        {"account": str, "state": str, "saved": str},
+        pk="account",
+        foreign_keys=[("account", "accounts", "name")],
+        not_null={"state"},
+    )
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
-TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages"})
+TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions"})

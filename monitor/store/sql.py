@@ -12,7 +12,7 @@ from typing import Any
 
 from ..order import COLUMNS, Change, Known, Order
 from ..rules import Finding
-from .common import DROPPED, UNCERTAIN, NewAlert, iso, parse
+from .common import DROPPED, UNCERTAIN, AccountExists, NewAlert, StoreError, iso, parse
 
 _UPSERT_ORDER = (
     f"insert into orders ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))}) "
@@ -192,12 +192,17 @@ class SqlStore:
                 f"update alerts set digest_of = ? where id in ({','.join('?' * len(created))})",
                 [created[0].id, *(a.id for a in created)],
             )
+        deliveries = [(alert.id, target, label) for alert in carriers for target, label in targets]
         self._many(
             "insert into deliveries (alert_id, target, label, state, attempts, next_attempt) "
             "values (?, ?, ?, 'pending', 0, ?)",
-            ([alert.id, target, label, now] for alert in carriers for target, label in targets),
+            ([alert_id, target, label, now] for alert_id, target, label in deliveries),
         )
+        self._deliveries_added([(alert_id, target) for alert_id, target, _ in deliveries])
         return created
+
+    def _deliveries_added(self, deliveries: list[tuple[int, str]]) -> None:
+        """In the transaction that added them: a store whose workers deliver defers their jobs here."""
 
     # ---------------------------------------------------------------- the outbox
     def recover_deliveries(self, configured: Iterable[str]) -> dict[str, int]:
@@ -223,6 +228,25 @@ class SqlStore:
             "order by d.alert_id",
             [iso(now)],
         )
+
+    def delivery(self, alert_id: int, target: str) -> dict[str, Any] | None:
+        """One delivery with its alert, as ``due_deliveries`` gives each, and its state."""
+        rows = self._rows(
+            "select d.alert_id, d.target, d.attempts, d.state, a.rule, a.level, a.order_id, a.message, a.account, "
+            "a.title, a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
+            "where d.alert_id = ? and d.target = ?",
+            [alert_id, target],
+        )
+        return rows[0] if rows else None
+
+    def mark_uncertain(self, alert_id: int, target: str) -> None:
+        """A delivery whose sender died mid-send: never sent again."""
+        with self._writing():
+            self._execute(
+                "update deliveries set state = 'uncertain', last_error = ? where alert_id = ? and target = ? "
+                "and state = 'sending'",
+                [UNCERTAIN, alert_id, target],
+            )
 
     def digest(self, first: int) -> list[dict[str, Any]]:
         """The alerts one digest notification carries (``first``: its first alert)."""
@@ -250,6 +274,58 @@ class SqlStore:
             self._execute(
                 "update deliveries set state = ?, last_error = ?, next_attempt = ? where alert_id = ? and target = ?",
                 ["pending" if retry_at else "failed", error, iso(retry_at), alert_id, target],
+            )
+
+    # ---------------------------------------------------------------- accounts (a fleet's)
+    def add_account(self, name: str, *, storefront_url: str, email: str, password: str, windows: str) -> None:
+        """A new account (``password`` sealed, ``windows`` its own as JSON); one by that name is an error."""
+        with self._writing():
+            if self._tuples("select 1 from accounts where name = ?", [name]):
+                raise AccountExists(f"an account named {name!r} is already in {self.name}")
+            self._execute(
+                "insert into accounts (name, storefront_url, email, password, windows, added) "
+                "values (?, ?, ?, ?, ?, ?)",
+                [name, storefront_url, email, password, windows, iso(dt.datetime.now(dt.UTC))],
+            )
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return self._rows("select * from accounts order by name")
+
+    def account(self, name: str) -> dict[str, Any]:
+        rows = self._rows("select * from accounts where name = ?", [name])
+        if not rows:
+            raise StoreError(f"no account named {name!r} in {self.name}")
+        return rows[0]
+
+    def remove_account(self, name: str) -> None:
+        """The account and its kept session, gone (what was recorded of its orders stays)."""
+        with self._writing():
+            self._execute("delete from sessions where account = ?", [name])
+            if not self._execute("delete from accounts where name = ?", [name]):
+                raise StoreError(f"no account named {name!r} in {self.name}")
+
+    def due_accounts(self, now: dt.datetime) -> list[str]:
+        """The accounts whose next poll is due (or that were never polled)."""
+        rows = self._tuples(
+            "select name from accounts where next_poll is null or next_poll <= ? order by name", [iso(now)]
+        )
+        return [name for (name,) in rows]
+
+    def schedule_poll(self, name: str, at: dt.datetime) -> None:
+        with self._writing():
+            self._execute("update accounts set next_poll = ? where name = ?", [iso(at), name])
+
+    def session(self, account: str) -> str | None:
+        """The account's kept session, sealed."""
+        rows = self._tuples("select state from sessions where account = ?", [account])
+        return rows[0][0] if rows else None
+
+    def save_session(self, account: str, sealed: str) -> None:
+        with self._writing():
+            self._execute(
+                "insert into sessions (account, state, saved) values (?, ?, ?) "
+                "on conflict (account) do update set state = excluded.state, saved = excluded.saved",
+                [account, sealed, iso(dt.datetime.now(dt.UTC))],
             )
 
     # ---------------------------------------------------------------- views

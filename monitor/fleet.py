@@ -1,0 +1,215 @@
+"""A fleet: the same monitor as Procrastinate workers on the PostgreSQL store, for accounts kept in
+the database (monitor/accounts.py).
+
+Jobs, each on its queue:
+
+- ``dispatch`` (periodic, once per period across the fleet): the accounts whose next poll is due
+  get a ``poll_account`` job, with a little jitter; one waiting per account (a queueing lock).
+- ``poll_account`` (``poll``: HTTP, no browser): one account's poll, straight through
+  (monitor/poller.py), its alerts and their ``deliver`` jobs in one transaction. When the site asks
+  to sign in, it hands the account to a ``sign_in`` job instead, and records nothing.
+- ``sign_in`` (``browser``: only workers that have Chromium, or ORDERMON_BROWSER_ENDPOINT): signs the
+  account in, keeps the session in the database for every worker, and polls it again.
+- ``deliver`` (``deliver``): one notification through Apprise (the outbox's states as ever: one that
+  died mid-send is never sent again).
+- ``retry_stalled`` (periodic): jobs of a worker that stopped sending heartbeats run again.
+
+A poll, a sign-in and a cancel of one account never overlap (one job lock per account). A worker
+keeps nothing of an account between jobs: its memory does not grow with the fleet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections.abc import Iterator
+
+from flows.account import Account
+from flows.errors import SignInNeeded
+
+from . import accounts
+from .alerts import Notifier
+from .poller import Poller, PollResult
+from .settings import MonitorSettings
+from .store.postgres import PostgresStore
+from .vault import Vault
+from .windows import RuleConfig
+
+log = logging.getLogger("ordermon.fleet")
+QUEUES = ("poll", "browser", "deliver")
+
+
+def cron_every(seconds: int) -> str:
+    """Procrastinate's cron for "every ``seconds``" (seconds are its sixth field)."""
+    return "* * * * *" if seconds >= 60 else f"* * * * * */{seconds}"
+
+
+def lock_of(account: str) -> str:
+    """The job lock of an account: its poll, its sign-in and its cancel never overlap."""
+    return f"account:{account}"
+
+
+class Fleet:
+    """What every job needs: the settings (from the environment, as every worker has them), the
+    vault, the alert targets; a store connection of the job's own."""
+
+    def __init__(self, settings: MonitorSettings):
+        self.settings = settings
+        self.vault = Vault(settings.secret_key.get_secret_value() if settings.secret_key else None)
+        self.notifier = Notifier(
+            settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
+        )
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[PostgresStore]:
+        store = PostgresStore(self.settings.db, deliver_jobs=True)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def account(self, store: PostgresStore, name: str) -> tuple[Account, RuleConfig]:
+        """The account, and what its polls are judged with: the fleet's windows, its own where it sets them."""
+        found, windows = accounts.account(store, self.vault, name)
+        return found, accounts.judging(self.settings, windows)
+
+    # ---------------------------------------------------------------- the jobs
+    def dispatch(self, defer_poll) -> list[str]:
+        """Every due account gets a poll, a little apart; its next poll is then an interval away."""
+        now = dt.datetime.now(dt.UTC)
+        with self.store() as store:
+            due = store.due_accounts(now)
+            for name in due:
+                jitter = random.uniform(0, self.settings.poll_jitter)
+                defer_poll(name, jitter)
+                store.schedule_poll(name, now + dt.timedelta(seconds=self.settings.poll_interval))
+        return due
+
+    def poll(self, name: str) -> PollResult:
+        from flows.http import HttpTransport
+        from flows.reading import SiteReader
+
+        with self.store() as store:
+            account, config = self.account(store, name)
+
+            def elsewhere(account: Account) -> None:
+                raise SignInNeeded(f"{account.label}: the site asks to sign in; a browser worker will")
+
+            reader = SiteReader(self.settings, HttpTransport(self.settings, [account], sign_in=elsewhere))
+            poller = Poller(self.settings, store, reader, [account], self.notifier.targets(), {name: config})
+            (result,) = poller.poll_all([account])
+            return result
+
+    def sign_in(self, name: str) -> None:
+        from flows.session import sign_in_with_browser
+
+        with self.store() as store:
+            account, _ = self.account(store, name)
+            try:
+                sign_in_with_browser(self.settings, account)
+            except Exception as exc:  # recorded as the account's failed poll (its outage, monitor_failing)
+                poller = Poller(self.settings, store, _NoReader(), [account], self.notifier.targets())
+                poller.fail(account, exc)
+                raise
+
+    def deliver(self, alert_id: int, target: str) -> dt.datetime | None:
+        with self.store() as store:
+            return self.notifier.deliver_one(store, alert_id, target)
+
+
+class _NoReader:
+    """A poller that only records a failure reads nothing."""
+
+    def read(self, plans):
+        return {}
+
+    def order_url(self, label: str, order_id: str) -> str:
+        return ""
+
+
+def make_app(settings: MonitorSettings):
+    """The Procrastinate app of the fleet, with its tasks (built for the settings: the dispatcher's
+    period and the stalled workers' limit are settings)."""
+    from procrastinate import App, PsycopgConnector
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    fleet = Fleet(settings)
+    app = App(connector=PsycopgConnector(conninfo=settings.db, min_size=1, max_size=4))
+
+    def defer_poll(name: str, delay: float = 0.0) -> None:
+        with contextlib.suppress(AlreadyEnqueued):
+            app.configure_task(
+                "poll_account", queue="poll", lock=lock_of(name), queueing_lock=f"poll:{name}",
+                schedule_in={"seconds": int(delay)},
+            ).defer(account=name)  # fmt: skip
+
+    @app.task(name="poll_account", queue="poll")
+    def poll_account(account: str) -> None:
+        result = fleet.poll(account)
+        if result.deferred:
+            with contextlib.suppress(AlreadyEnqueued):
+                app.configure_task(
+                    "sign_in", queue="browser", lock=lock_of(account), queueing_lock=f"sign_in:{account}"
+                ).defer(account=account)
+        if result.deferred:
+            log.info("poll %s: the site asks to sign in; a browser worker signs in, then polls again", account)
+        else:
+            log.info(
+                "poll %s: %s", account, result.error or f"{result.orders_seen} orders, {len(result.alerts)} alerts"
+            )
+
+    @app.task(name="sign_in", queue="browser")
+    def sign_in(account: str) -> None:
+        fleet.sign_in(account)
+        defer_poll(account)
+
+    @app.task(name="deliver", queue="deliver")
+    def deliver(alert_id: int, target: str) -> None:
+        again = fleet.deliver(alert_id, target)
+        if again is not None:
+            with contextlib.suppress(AlreadyEnqueued):
+                app.configure_task(
+                    "deliver", queue="deliver", queueing_lock=f"deliver:{alert_id}:{target}", schedule_at=again
+                ).defer(alert_id=alert_id, target=target)
+
+    @app.periodic(cron=cron_every(settings.dispatch_seconds), periodic_id="dispatch")
+    @app.task(name="dispatch", queue="poll", queueing_lock="dispatch")
+    def dispatch(timestamp: int) -> None:
+        fleet.dispatch(defer_poll)
+
+    @app.periodic(cron=cron_every(min(60, max(1, int(settings.stalled_seconds / 2)))), periodic_id="retry_stalled")
+    @app.task(name="retry_stalled", queue="poll", queueing_lock="retry_stalled")
+    async def retry_stalled(timestamp: int) -> None:
+        stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_seconds)
+        for job in stalled:
+            log.warning("job %s (%s) of a silent worker runs again", job.id, job.task_name)
+            await app.job_manager.retry_job(job)
+
+    return app
+
+
+def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str], name: str) -> None:
+    """A worker until SIGTERM or SIGINT (the jobs under way finish first)."""
+    app = make_app(settings)
+
+    async def main() -> None:
+        # Sync jobs run in the event loop's default executor: as many threads as jobs at once.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ordermon-job")
+        )
+        async with app.open_async():
+            await app.run_worker_async(
+                queues=queues,
+                concurrency=concurrency,
+                name=name,
+                update_heartbeat_interval=max(1.0, settings.stalled_seconds / 3),
+                stalled_worker_timeout=settings.stalled_seconds,
+                fetch_job_polling_interval=min(5.0, settings.dispatch_seconds),
+            )
+
+    PostgresStore(settings.db).close()  # ordermon's schema and Procrastinate's, made or upgraded first
+    asyncio.run(main())
