@@ -135,7 +135,8 @@ def make_app(settings: MonitorSettings):
     """The Procrastinate app of the fleet, with its tasks (built for the settings: the dispatcher's
     period and the stalled workers' limit are settings)."""
     from procrastinate import App, PsycopgConnector
-    from procrastinate.exceptions import AlreadyEnqueued
+    from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+    from procrastinate.jobs import Status
 
     fleet = Fleet(settings)
     app = App(connector=PsycopgConnector(conninfo=settings.db, min_size=1, max_size=4))
@@ -186,8 +187,14 @@ def make_app(settings: MonitorSettings):
     async def retry_stalled(timestamp: int) -> None:
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_seconds)
         for job in stalled:
-            log.warning("job %s (%s) of a silent worker runs again", job.id, job.task_name)
-            await app.job_manager.retry_job(job)
+            try:
+                await app.job_manager.retry_job(job)
+                log.warning("job %s (%s) of a silent worker runs again", job.id, job.task_name)
+            except UniqueViolation:
+                # The same work waits already (its queueing lock: the dispatcher queued the account's next
+                # poll meanwhile). The dead job ends, and with it its account's lock: the waiting one runs.
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                log.warning("job %s (%s) of a silent worker ends: the same job waits already", job.id, job.task_name)
 
     return app
 

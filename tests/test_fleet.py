@@ -106,18 +106,30 @@ def sent_once(receiver, store) -> bool:
     return len(ids) == len(set(ids)) and set(ids) == delivered
 
 
+def jobs(url: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select id, task_name, status, args, lock, worker_id, attempts from procrastinate_jobs "
+            "where task_name not in ('dispatch', 'retry_stalled') order by id desc limit 15"
+        ).fetchall()
+
+
 def start_worker(env: dict, log) -> subprocess.Popen:
-    """A worker in a session of its own (killed with its children), its output in ``log`` (read on failure)."""
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--concurrency", "3"], env=env,
+    """A worker in a session of its own (killed with its children), its output in ``log`` (read on failure).
+    Four at once: while the site holds the three accounts' polls, the dispatcher still has a slot."""
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--concurrency", "4"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
 
-def wait_until(condition, timeout: float = 60, every: float = 0.2):
-    """Until ``condition()`` holds (the fleet is another set of processes: watched through its database)."""
+def wait_until(condition, timeout: float = 60, every: float = 0.2, url: str | None = None):
+    """Until ``condition()`` holds (the fleet is another set of processes: watched through its database);
+    on failure, the fleet's jobs as Procrastinate has them."""
     deadline = time.monotonic() + timeout
     while not (found := condition()):
         if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout} s")
+            pytest.fail(f"not within {timeout} s; jobs: {jobs(url) if url else '?'}")
         time.sleep(every)  # watching other processes through the database
     return found
 
@@ -170,11 +182,15 @@ def test_workers_poll_every_account_and_take_over_the_jobs_of_one_killed(
         busy = wait_until(lambda: [w for w in store.workers() if w["task"] == "poll_account"], timeout=30)[0]
         account = busy["args"]["account"]
         before = polled()[account]
+        # Its next poll is queued meanwhile (the hold is longer than the interval): the job of the dead
+        # worker cannot run again as such (one waiting per account); it ends, and the waiting one runs.
+        wait_until(lambda: any(j[1:3] == ("poll_account", "todo") and j[3] == {"account": account}
+                               for j in jobs(postgres_url)), timeout=30)  # fmt: skip
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
         admin.faults(clear=True)
         workers.append(start_worker(env, log))
-        wait_until(lambda: polled()[account] > before, timeout=150)  # its job ran again (slow beside other tests)
+        wait_until(lambda: polled()[account] > before, timeout=150, url=postgres_url)  # its job ran again
         wait_until(lambda: all(a["states"] in ("delivered", "uncertain") for a in store.alerts()), timeout=30)
         assert sent_once(alert_receiver, store)  # nothing sent twice
     finally:
