@@ -108,6 +108,26 @@ def ordermon(env: dict, *args: str, cwd=None, timeout: float = 180, **extra: str
     return result
 
 
+#: Commands that read the database only, or stop at their usage: run in the test's own process.
+READ_ONLY = frozenset({"status", "alerts", "history", "report", "demo", "storefront", "nosuch"})
+
+
+def ordermon_here(env: dict, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """`ordermon` through click's CliRunner, the same entry point (exit codes, the one-line error on
+    stderr) without a new interpreter: for a command of ``READ_ONLY`` (no site, no browser)."""
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    assert args[0] in READ_ONLY, f"`ordermon {args[0]}` runs as a process of its own: ordermon()"
+    done = CliRunner().invoke(cli, list(args), env=env | extra, prog_name="ordermon")
+    result = subprocess.CompletedProcess(["ordermon", *args], done.exit_code, done.stdout, done.stderr)
+    password = env.get("ORDERMON_PASSWORD")
+    if password:
+        assert password not in result.stdout + result.stderr
+    return result
+
+
 def one_line_error(result: subprocess.CompletedProcess, code: int, text: str) -> None:
     assert result.returncode == code, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.e2e
 def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     lines = []
     summary = run_demo(
-        seconds=16,
-        time_scale=4 * 7200,
+        seconds=10,
+        time_scale=7 * 7200,  # 140 simulated hours: every scenario's deadline passes
         poll_every=1,
         db=tmp_path / "demo.db",
         echo=lines.append,
@@ -34,7 +34,7 @@ def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     assert summary["notifications"] == 2 * summary["delivered_to_receiver"] == 2 * len(alert_receiver.received)
     status_report_and_alerts_agree(tmp_path / "demo.db")
     again = run_demo(
-        seconds=5, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None, browser=browser
+        seconds=1, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None, browser=browser
     )
     assert again["orders"] == summary["orders"]  # the demo account starts afresh each run
     assert SqliteStore(tmp_path / "demo.db").counts()["orders"] == summary["orders"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import free_port, one_line_error, ordermon
+from conftest import READ_ONLY, free_port, one_line_error, ordermon, ordermon_here
 
 from monitor.lock import MonitorLock
 
@@ -262,7 +262,8 @@ def test_bad_input(case: Case, storefront, cli_env, tmp_path):
     }
     args = [arg.format(**fill) for arg in case.args]
     before = prepared.read_bytes() if isinstance(prepared, Path) and prepared.is_file() else None
-    one_line_error(ordermon(cli_env, *args, **case.env), case.code, case.text)
+    run = ordermon_here if args[0] in READ_ONLY else ordermon
+    one_line_error(run(cli_env, *args, **case.env), case.code, case.text)
     if case.after:
         case.after(world, prepared)
     if before is not None:

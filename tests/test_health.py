@@ -4,14 +4,19 @@ older than two intervals or an outage is open (for systemd, Docker HEALTHCHECK, 
 import json
 
 import pytest
-from conftest import ordermon
+from conftest import READ_ONLY, ordermon, ordermon_here
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def run(cli_env, tmp_path):
-    return lambda *args, **extra: ordermon(cli_env, *args, cwd=tmp_path, **extra)
+    def run(*args: str, **extra: str):
+        if args[0] in READ_ONLY:
+            return ordermon_here(cli_env, *args, **extra)
+        return ordermon(cli_env, *args, cwd=tmp_path, **extra)
+
+    return run
 
 
 @pytest.mark.storefront(orders=3)
