@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # The tests on PostgreSQL go to one worker (--dist loadgroup): one server of their own.
 PYTEST_ARGS ?= -n 4 --dist loadgroup
 
-.PHONY: demo test lint install browser postgres bench faults mutation clean
+.PHONY: demo fleet-demo test lint install browser postgres bench faults mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ browser: install
 
 demo: browser
 	$(VENV)/bin/ordermon demo
+
+# The fleet on this machine: PostgreSQL of its own, a storefront with 200 buyers, three workers.
+fleet-demo: browser postgres
+	$(VENV)/bin/ordermon fleet-demo $(FLEET_DEMO_ARGS)
 
 test: browser postgres
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -2,9 +2,11 @@
 
 import datetime as dt
 import itertools
+from collections import Counter
 
 import httpx
 import pytest
+from conftest import csrf_from
 
 from fixtures.admin_client import AdminError
 from fixtures.storefront import Site, StorefrontServer
@@ -149,6 +151,26 @@ def test_reset_with_seed_and_count(storefront):
     assert [o["id"] for o in storefront.admin.state()["orders"]] == first
 
 
+def test_buyers_come_in_bulk_and_each_sees_only_its_own_orders(storefront):
+    buyers = storefront.admin.add_buyers(3, orders=4)
+    assert [b["email"] for b in buyers] == [f"buyer-{n:05}@fleet.example" for n in (1, 2, 3)]
+    assert len({b["suffix"] for b in buyers}) == 3
+    owners = Counter(o["account"] for o in storefront.admin.state()["orders"])
+    assert owners == {storefront.email: 40} | {b["email"]: 4 for b in buyers}
+    for buyer in buyers[::2]:
+        with httpx.Client(base_url=storefront.url, timeout=10) as client:
+            token = csrf_from(client.get("/login"))
+            client.post("/login", data={"email": buyer["email"], "password": buyer["password"], "csrf_token": token})
+            ids = [o["id"] for o in client.get("/p/order/list.json", params={"pageSize": 50}).json()["orders"]]
+        assert len(ids) == 4 and all(i.endswith(buyer["suffix"]) for i in ids)
+    more = storefront.admin.add_buyers(2, orders=1, signed_in=True)
+    assert [b["email"] for b in more] == ["buyer-00004@fleet.example", "buyer-00005@fleet.example"]
+    cookie = more[1]["cookie"]  # a session as after a sign-in
+    with httpx.Client(base_url=storefront.url, cookies={cookie["name"]: cookie["value"]}, timeout=10) as client:
+        (order,) = client.get("/p/order/list.json").json()["orders"]
+    assert order["id"].endswith(more[1]["suffix"]) and "cookie" not in buyers[0]
+
+
 @pytest.mark.parametrize(
     "method, path, body, status",
     [
@@ -164,6 +186,9 @@ def test_reset_with_seed_and_count(storefront):
         ("POST", "/__admin/orders/8100000000000000/seller", b'{"action": "dance"}', 422),
         ("POST", "/__admin/faults", b'{"error_rate": 2}', 422),
         ("POST", "/__admin/reset", b'{"orders": -1}', 422),
+        ("POST", "/__admin/buyers", b'{"count": 0}', 422),
+        ("POST", "/__admin/buyers", b'{"count": 20001}', 422),
+        ("POST", "/__admin/buyers", b'{"count": 2, "orders": "5"}', 422),
         # refused, and nothing stored (each once answered 500 or 422 but changed the state)
         ("POST", "/__admin/orders", b'{"status": "payment_verifying", "verification_minutes": 1e308}', 422),
         ("POST", "/__admin/orders", b'{"status": "awaiting_shipment", "paid_at": "9999-12-25T00:00:00Z"}', 422),

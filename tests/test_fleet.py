@@ -203,3 +203,18 @@ def test_workers_poll_every_account_and_take_over_the_jobs_of_one_killed(
         log.close()
         print((tmp_path / "workers.log").read_text()[-4000:])  # shown when the test fails
     assert workers[-1].returncode == 0
+
+
+@pytest.mark.e2e
+def test_the_fleet_demo_polls_every_account_signs_in_and_delivers(postgres_url):
+    """`make fleet-demo`, short, on the tests' PostgreSQL (the demo's own cluster is the same class as theirs)."""
+    from monitor.fleet_demo import run_fleet_demo
+
+    lines: list[str] = []
+    summary = run_fleet_demo(seconds=12, buyers=12, workers=2, poll_every=4, sign_ins=1, db=postgres_url,
+                             echo=lines.append)  # fmt: skip
+    assert summary["accounts_polled"] == summary["accounts"] == 12 and summary["signed_in"] == 1
+    assert summary["polls"] >= 12 and summary["failed_polls"] == 0 and summary["workers_exit"] == [0, 0]
+    assert summary["alerts"] and 1 <= summary["delivered"] <= sum(summary["alerts"].values())
+    assert summary["notifications"] >= 1
+    assert any("12/12 accounts polled" in line for line in lines) and "Summary" in lines[-1]

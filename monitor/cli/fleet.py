@@ -152,3 +152,30 @@ def workers(as_json, db) -> None:
         click.echo(f"worker {row['worker']}: heartbeat {float(row['heartbeat_age']):.0f} s ago; {job}")
     if not rows:
         click.echo("no live worker", err=True)
+
+
+@cli.command(name="fleet-demo")
+@click.option("--seconds", default=45.0, show_default=True, type=click.FloatRange(min=5), help="How long workers run.")
+@click.option("--buyers", default=200, show_default=True, type=click.IntRange(1, 20_000), help="Accounts of the fleet.")
+@click.option("--workers", "count", default=3, show_default=True, type=click.IntRange(1, 16), help="Worker processes.")
+@click.option(
+    "--db", default=None, metavar="URL",
+    help="A PostgreSQL database to use (its data is added to) instead of a cluster of the demo's own.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def fleet_demo(seconds, buyers, count, db, as_json) -> None:
+    """The fleet in a minute: PostgreSQL of its own, a storefront with many buyers, three workers."""
+    from monitor.extras import require
+
+    require("storefront", "ordermon fleet-demo")
+    require("fleet", "ordermon fleet-demo")
+    from monitor.fleet_demo import run_fleet_demo
+    from monitor.store import is_postgres
+
+    if db is not None and not is_postgres(db):
+        raise click.UsageError("--db takes a PostgreSQL URL (postgresql://...)")
+    summary = run_fleet_demo(
+        seconds=seconds, buyers=buyers, workers=count, db=db, echo=(lambda line: None) if as_json else click.echo
+    )
+    if as_json:
+        _echo_json(summary)
