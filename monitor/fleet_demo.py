@@ -45,7 +45,9 @@ def _kept_session(storefront_url: str, cookie: dict) -> dict:
     }  # fmt: skip
 
 
-def _fill(store: PostgresStore, vault: Vault, url: str, buyers: list[dict], sign_ins: int) -> list[str]:
+def fill_accounts(store: PostgresStore, vault: Vault, url: str, buyers: list[dict], sign_ins: int) -> list[str]:
+    """The storefront's buyers as the fleet's accounts (named after their e-mails), each with the
+    session the storefront handed out but the first ``sign_ins``; their names."""
     names = []
     for n, buyer in enumerate(buyers):
         name = buyer["email"].split("@")[0]
@@ -101,7 +103,7 @@ def run_fleet_demo(
         key = new_key()
         store = PostgresStore(db)  # ordermon's schema and Procrastinate's
         stack.callback(store.close)
-        names = _fill(store, Vault(key), shop.url, made, sign_ins)
+        names = fill_accounts(store, Vault(key), shop.url, made, sign_ins)
         echo(f"Storefront {shop.url}: {len(names)} buyers with 5 orders each, as accounts of the fleet "
              f"({min(sign_ins, len(names))} not signed in yet)")  # fmt: skip
 

@@ -323,7 +323,7 @@ def table() -> str:
         "|---|---|---|---|---|---|",
     ]
     for rule in RULES.values():
-        if rule.judged is Judged.HEALTH or rule.deadline is None:
+        if rule.deadline is None:  # the health rules
             watches = "ordermon's own polls"
         elif rule.judged is Judged.EVENT:
             watches = f"its timeline ({DEADLINE_LABELS[rule.deadline]} shown)"

@@ -89,6 +89,52 @@ def target(notifier):
     return key
 
 
+# ---------------------------------------------------------------- one delivery (a fleet's deliver job)
+def test_one_delivery_goes_out_once_then_is_left_alone(store, notifier, target, alert_receiver):
+    (alert,) = record(store, [finding()], notifier.targets(), urls={ORDER: URL})
+    assert notifier.deliver_one(store, alert.id, target) is None
+    assert [n["message"] for n in alert_receiver.received] == [
+        f"{alert.message}\n\nOrder page: {URL}\n\n(ordermon alert #{alert.id})"
+    ]
+    row = delivery(store, alert.id, target)
+    assert (row["state"], row["attempts"]) == ("delivered", 1)
+    assert notifier.deliver_one(store, alert.id, target) is None  # delivered: never again
+    assert len(alert_receiver.received) == 1
+
+
+def test_one_delivery_that_fails_says_when_to_try_again_then_gives_up(store, notifier, target, alert_receiver):
+    (alert,) = record(store, [finding()], notifier.targets())
+    alert_receiver.fail_next(3)
+    for attempt, backoff in [(1, 10), (2, 20)]:
+        before = utcnow()
+        again = notifier.deliver_one(store, alert.id, target)
+        wait = dt.timedelta(seconds=backoff)
+        assert again is not None and before + wait <= again <= utcnow() + wait
+        row = delivery(store, alert.id, target)
+        assert (row["state"], row["attempts"]) == ("pending", attempt) and row["last_error"].endswith(FAILED_500)
+    assert notifier.deliver_one(store, alert.id, target) is None
+    assert (delivery(store, alert.id, target)["state"], alert_receiver.received) == ("failed", [])
+
+
+def test_one_delivery_whose_sender_died_mid_send_is_uncertain_and_never_sent(store, notifier, target, alert_receiver):
+    (alert,) = record(store, [finding()], notifier.targets())
+    store.mark_sending(alert.id, target, 1)  # a worker took it, then died
+    assert notifier.deliver_one(store, alert.id, target) is None
+    assert delivery(store, alert.id, target)["state"] == "uncertain"
+    assert notifier.deliver_one(store, alert.id, target) is None
+    assert alert_receiver.received == []
+
+
+def test_one_delivery_of_no_alert_or_to_a_target_no_longer_configured_sends_nothing(
+    store, notifier, target, alert_receiver
+):
+    (alert,) = record(store, [finding()], TARGETS)  # targets the notifier does not have
+    assert notifier.deliver_one(store, alert.id, "t1") is None
+    assert delivery(store, alert.id, "t1")["state"] == "pending"  # left for a worker that has it
+    assert notifier.deliver_one(store, alert.id + 1, target) is None
+    assert alert_receiver.received == []
+
+
 # ---------------------------------------------------------------- a new alert and its deliveries
 def test_a_new_alert_is_recorded_whole_with_one_unattempted_delivery_per_target_due_at_once(store):
     before = utcnow()

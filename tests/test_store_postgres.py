@@ -92,3 +92,20 @@ def test_a_password_in_the_url_never_shows(postgres_server):
     with pytest.raises(StoreError) as refused:
         open_store(url)
     assert "s3cret-pass" not in str(refused.value)
+
+
+def test_a_fleets_store_defers_one_deliver_job_per_delivery_with_the_poll(postgres_url):
+    """In the poll's transaction: the workers' `deliver` jobs exist exactly when the alerts do."""
+    from test_outbox import TARGETS, finding, record
+
+    store = PostgresStore(postgres_url, deliver_jobs=True)
+    (alert,) = record(store, [finding()], TARGETS)
+    store.close()
+    with psycopg.connect(postgres_url) as conn:
+        jobs = conn.execute(
+            "select task_name, queue_name, args, queueing_lock, status from procrastinate_jobs order by id"
+        ).fetchall()
+    assert jobs == [
+        ("deliver", "deliver", {"alert_id": alert.id, "target": key}, f"deliver:{alert.id}:{key}", "todo")
+        for key, _ in TARGETS
+    ]
