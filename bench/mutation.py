@@ -81,7 +81,6 @@ EQUIVALENT: dict[str, str] = {
             "monitor.store.sql.xǁSqlStoreǁ_add_alerts__mutmut_4",
             "monitor.store.sql.xǁSqlStoreǁmark_delivered__mutmut_10",
             "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_3",
-            "monitor.alerts.xǁNotifierǁsend__mutmut_69",
         ),
         "now(None) is the same instant in local time, and iso() converts it to UTC (astimezone)",
     ),

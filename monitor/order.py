@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -159,12 +161,17 @@ LISTED: tuple[str, ...] = tuple(
 _STATE = 2  # the first two listed fields: a change there means the order moved on (read its detail)
 
 
+_LISTED_OF = operator.attrgetter(*LISTED)  # one call per order: a poll compares thousands
+
+
 def listed(record: OrderSummary | Order) -> tuple[str, ...]:
     """The listed fields as the database writes them (``Order.row``), to compare a list with it."""
-    return tuple(_text(getattr(record, name)) for name in LISTED)
+    return tuple(map(_text, _LISTED_OF(record)))
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # most of them: the common case first
+        return value
     if value is None:
         return ""
     if isinstance(value, StrEnum):
@@ -205,33 +212,46 @@ class Plan(NamedTuple):
 
 @dataclass
 class Known:
-    """What the store knew of one account when a poll began: a glance at every order (its full
-    row is typed only when the poll needs it), the alerts already created, an open outage."""
+    """What the store knew of one account when a poll began: a glance at every order (``GLANCED``,
+    in that order), the alerts already created, an open outage. An order's full row is read, and
+    typed, only when the poll needs it (``full_rows``: the rows of these order ids, in ``COLUMNS``'
+    order): thousands of unchanged orders cost a glance each."""
 
     account: str
-    columns: tuple[str, ...]
     rows: dict[str, tuple[Any, ...]]
+    full_rows: Callable[[list[str]], list[tuple[Any, ...]]]
     alerted: set[tuple[str, str, str, str]] = field(default_factory=set)
     outage: dict[str, Any] | None = None
 
+    def stored(self, order_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+        """The full rows of the stored orders among these ids (``typed`` makes one an ``Order``:
+        a poll of thousands types them one at a time)."""
+        wanted = [i for i in order_ids if i in self.rows]
+        return {row[_ORDER_ID]: row for row in self.full_rows(wanted)} if wanted else {}
+
+    @staticmethod
+    def typed(row: tuple[Any, ...] | None) -> Order | None:
+        return None if row is None else Order.from_row(dict(zip(COLUMNS, row, strict=True)))
+
     def order(self, order_id: str) -> Order | None:
-        row = self.rows.get(order_id)
-        return None if row is None else Order.from_row(dict(zip(self.columns, row, strict=True)))
+        return self.typed(self.stored([order_id]).get(order_id))
 
     def __post_init__(self) -> None:
-        self._at = {name: self.columns.index(name) for name in _GLANCED}
+        at = {name: GLANCED.index(name) for name in GLANCED}
+        self._listed_of = operator.itemgetter(*(at[name] for name in LISTED))
+        self._detail_read, self._next_due, self._judged_with = at["detail_read_at"], at["next_due"], at["judged_with"]
 
     def glance(self, order_id: str) -> Glance | None:
         row = self.rows.get(order_id)
         if row is None:
             return None
-        at = self._at
-        due = row[at["next_due"]]
+        shown = self._listed_of(row)
+        due = row[self._next_due]
         return Glance(
-            tuple(row[at[name]] or "" for name in LISTED),
-            row[at["detail_read_at"]] is not None,
+            tuple(v or "" for v in shown) if None in shown else shown,
+            row[self._detail_read] is not None,
             dt.datetime.fromisoformat(due) if due else None,
-            row[at["judged_with"]],
+            row[self._judged_with],
         )
 
     def plan(self, summaries: list[OrderSummary], now: dt.datetime, judged_with: str) -> Plan:
@@ -254,4 +274,6 @@ class Known:
         return Plan(read, work)
 
 
-_GLANCED = frozenset({*LISTED, "detail_read_at", "next_due", "judged_with"})
+#: The columns of a glance at a stored order (``Known.rows``): its id, then what a plan compares.
+GLANCED: tuple[str, ...] = ("order_id", *LISTED, "detail_read_at", "next_due", "judged_with")
+_ORDER_ID = COLUMNS.index("order_id")

@@ -111,12 +111,13 @@ class Poller:
         now = poll.now or reading.site_now or started
         plan = poll.plan or known.plan(reading.summaries, now, key)
         todo = {*plan.read, *plan.work}
+        stored = known.stored(todo)
         orders: list[dict[str, Any]] = []
         changes, findings, moved = [], [], []
         for summary in reading.summaries:
             if summary.id not in todo:
                 continue  # unchanged, with nothing come due
-            before = known.order(summary.id)
+            before = known.typed(stored.get(summary.id))
             merged, names = merge(label, before, summary, reading.details.get(summary.id), now, config)
             judged, found = rules.judge(merged, now, config, key)
             orders.append(judged.row())  # a poll of thousands holds compact rows, not models

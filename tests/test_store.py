@@ -77,6 +77,19 @@ def test_a_poll_writes_orders_history_alerts_and_one_delivery_per_target(store):
     assert store.site_now("a") == NOW
 
 
+@pytest.mark.parametrize("asked", [3, 550])  # a few orders by id; most of them (a first poll): one scan
+def test_a_glance_at_every_order_and_full_rows_only_of_those_asked_for(store, asked):
+    orders = [order_row(f"81000000000{n:05}", status="awaiting_shipment") for n in range(600)]
+    record(store, orders=orders)
+    record(store, orders=[order_row("8100000000099999")])  # a later poll's order
+    known = store.known("a")
+    assert len(known.rows) == 601 and known.glance(orders[0].order_id).listed[0] == "awaiting_shipment"
+    wanted = [o.order_id for o in orders[:asked]] + ["8100000000077777"]  # one never stored
+    stored = known.stored(wanted)
+    assert sorted(stored) == wanted[:-1]
+    assert known.typed(stored[orders[1].order_id]) == orders[1] and known.stored([]) == {}
+
+
 def test_the_same_alert_is_created_once_however_often_it_is_found(store):
     assert len(record(store, [finding()])) == 1
     assert record(store, [finding()]) == []

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..order import COLUMNS, Change, Known, Order
+from ..order import COLUMNS, GLANCED, Change, Known, Order
 from ..rules import Finding
 from .common import DROPPED, UNCERTAIN, AccountExists, NewAlert, StoreError, iso, parse
 
@@ -76,17 +76,26 @@ class SqlStore:
 
     # ---------------------------------------------------------------- what a poll reads
     def known(self, account: str) -> Known:
-        """Everything a poll of the account needs from the database, in one read transaction."""
+        """Everything a poll of the account needs from the database, in one read transaction: a
+        glance at each order; its full row when the poll asks (one monitor or worker per account
+        writes it meanwhile: the lock)."""
         with self._reading():
-            key = COLUMNS.index("order_id")
             rows = {
-                row[key]: row
-                for row in self._tuples(f"select {', '.join(COLUMNS)} from orders where account = ?", [account])
+                row[0]: row
+                for row in self._tuples(f"select {', '.join(GLANCED)} from orders where account = ?", [account])
             }
             alerted = set(
                 self._tuples("select order_id, rule, level, episode from alerts where account = ?", [account])
             )
-            return Known(account, COLUMNS, rows, alerted, self.outage(account))
+            return Known(account, rows, lambda ids: self._full_rows(account, ids), alerted, self.outage(account))
+
+    def _full_rows(self, account: str, order_ids: list[str]) -> list[tuple[Any, ...]]:
+        select = f"select {', '.join(COLUMNS)} from orders where account = ?"
+        if len(order_ids) > 500:  # most of the account's orders (a first poll): one scan, not a long IN list
+            wanted = set(order_ids)
+            key = COLUMNS.index("order_id")
+            return [row for row in self._tuples(select, [account]) if row[key] in wanted]
+        return self._tuples(f"{select} and order_id in ({', '.join('?' * len(order_ids))})", [account, *order_ids])
 
     def outage(self, account: str) -> dict[str, Any] | None:
         rows = self._rows("select * from outages where account = ?", [account])
