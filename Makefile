@@ -6,8 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Four workers on two cores: the end-to-end tests mostly wait (on Chromium, the storefront, child processes).
-# The tests on PostgreSQL go to one worker (--dist loadgroup): one server of their own.
-PYTEST_ARGS ?= -n 4 --dist loadgroup
+# A worker that runs a test on PostgreSQL starts a server of its own for them on first use.
+PYTEST_ARGS ?= -n 4
 
 .PHONY: demo fleet-demo test lint install browser postgres bench faults mutation clean
 

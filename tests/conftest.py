@@ -167,20 +167,10 @@ def store_target(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def _uses_postgres(item) -> bool:
-    names = getattr(item, "fixturenames", ())
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return "postgres_url" in names or "postgres_server" in names or params.get("store_target") == "postgres"
-
-
 LONG_TIMEOUT = 600  # a long test runs two to three times slower beside three other workers on 2 cores
 
 
 def pytest_collection_modifyitems(items):
-    # The tests on PostgreSQL run on one worker (with --dist loadgroup, as make test runs): one server.
-    for item in items:
-        if _uses_postgres(item):
-            item.add_marker(pytest.mark.xdist_group("postgres"))
     # xdist hands tests out in this order, round robin at first: the long ones start at once.
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
     for item in items:

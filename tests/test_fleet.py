@@ -211,7 +211,7 @@ def test_the_fleet_demo_polls_every_account_signs_in_and_delivers(postgres_url):
     from monitor.fleet_demo import run_fleet_demo
 
     lines: list[str] = []
-    summary = run_fleet_demo(seconds=12, buyers=12, workers=2, poll_every=4, sign_ins=1, db=postgres_url,
+    summary = run_fleet_demo(seconds=10, buyers=12, workers=2, poll_every=4, sign_ins=1, db=postgres_url,
                              echo=lines.append)  # fmt: skip
     assert summary["accounts_polled"] == summary["accounts"] == 12 and summary["signed_in"] == 1
     assert summary["polls"] >= 12 and summary["failed_polls"] == 0 and summary["workers_exit"] == [0, 0]
