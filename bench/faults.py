@@ -261,7 +261,9 @@ class Campaign:
             self.admin.faults(latency_ms=held, latency_after=True, target="POST /p/order/cancel")
             cmd = [sys.executable, "-m", "monitor.cli", "cancel", order["id"], "--reason", "wrong", "--json"]
             trigger = self._in_flight("POST /p/order/cancel")
-        proven, _ = kill_in_phase(cmd, self.env, trigger, busy=busy, at_stop=self._note_sending)
+        # A phase missed (a write lasts milliseconds) leaves the monitor idle until its next poll, an
+        # hour away: 30 s are past any phase's start, even beside a loaded suite; a missed one runs again.
+        proven, _ = kill_in_phase(cmd, self.env, trigger, timeout=30, busy=busy, at_stop=self._note_sending)
         self.kills[phase if proven else "unproven"] += 1
         self.receiver.release()
         self.admin.faults(clear=True)
