@@ -237,7 +237,7 @@ class Campaign:
         self._close_monitor()  # it holds the database's lock
         self._tick()
         cmd, busy = MONITOR, False
-        held = 10_000  # ms: longer than anything the stop and the evidence take
+        held = 3_000  # ms: longer than the stop and the evidence take (a miss is retried); a late Submit is awaited
         if phase == "signing_in":
             self.admin.faults(expire_sessions=True, latency_ms=held, target="POST /login")
             trigger = self._in_flight("POST /login")
@@ -262,14 +262,30 @@ class Campaign:
             cmd = [sys.executable, "-m", "monitor.cli", "cancel", order["id"], "--reason", "wrong", "--json"]
             trigger = self._in_flight("POST /p/order/cancel")
         # A phase missed (a write lasts milliseconds) leaves the monitor idle until its next poll, an
-        # hour away: 30 s are past any phase's start, even beside a loaded suite; a missed one runs again.
-        proven, _ = kill_in_phase(cmd, self.env, trigger, timeout=30, busy=busy, at_stop=self._note_sending)
+        # hour away: the wait ends once its poll is recorded with nothing left to deliver, or after
+        # 30 s (past any phase's start, even beside a loaded suite); a missed phase runs again later.
+        proven, _ = kill_in_phase(
+            cmd, self.env, trigger, timeout=30, busy=busy, at_stop=self._note_sending, missed=self._idle_after(cmd)
+        )
         self.kills[phase if proven else "unproven"] += 1
         self.receiver.release()
         self.admin.faults(clear=True)
         self._open_monitor()
         if phase == "submitting":
             self._cancel(order["id"])  # the same cancellation again: no second Submit may reach the site
+
+    def _idle_after(self, cmd: list[str]) -> Callable[[], bool]:
+        """For the monitor: whether it has recorded a poll since now and has no delivery waiting,
+        so that nothing is left for the phase to happen in. (A cancel ends: its exit ends the wait.)"""
+        if cmd is not MONITOR:
+            return lambda: False
+        db = Path(self.env["ORDERMON_DB"])
+        before = oracle.polls_in(db)
+        return lambda: (
+            oracle.polls_in(db) > before
+            and not oracle.deliveries_in(db, "pending")
+            and not oracle.deliveries_in(db, "sending")
+        )
 
     def _note_sending(self) -> None:
         """The deliveries the stopped process had marked ``sending``: a kill in any phase may catch

@@ -52,18 +52,25 @@ def kill_in_phase(
     timeout: float = 60,
     busy: bool = False,
     at_stop: Callable[[], None] = lambda: None,
+    missed: Callable[[], bool] = lambda: False,
 ) -> tuple[bool, float]:
     """Start ``cmd``; when ``trigger(pid)`` holds, stop its process group, ask again, kill it.
     Returns (whether the trigger still held at the stop, seconds waited). ``busy``: ask without
     pausing (a window of milliseconds, such as a database write). ``at_stop()`` runs while the
-    group is stopped (to read what else the process was doing when it died)."""
+    group is stopped (to read what else the process was doing when it died). ``missed()``, asked
+    every 0.2 s: the process is past the phase without the trigger seen (a write of milliseconds
+    can fall between two asks); the wait ends then, not at ``timeout``, and the kill is unproven."""
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
-    deadline = started + timeout
+    deadline, next_look = started + timeout, started + 0.2
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             if trigger(proc.pid):
                 break
+            if time.monotonic() >= next_look:
+                if missed():
+                    break
+                next_look = time.monotonic() + 0.2
             if not busy:
                 time.sleep(0.01)  # watching another process through the storefront's admin API
         try:

@@ -142,6 +142,12 @@ def looked(db: Path) -> list[dt.datetime]:
     return sorted({_at(r[0]) for r in rows})
 
 
+def polls_in(db: Path) -> int:
+    """How many polls the monitor has recorded, failed ones included (its database)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute("select count(*) from polls").fetchone()[0]
+
+
 def deliveries_in(db: Path, state: str) -> list[tuple[int, str, str, str]]:
     """(alert id, target, order, title) of every delivery in ``state`` (the monitor's outbox)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:

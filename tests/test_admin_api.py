@@ -186,6 +186,7 @@ def test_buyers_come_in_bulk_and_each_sees_only_its_own_orders(storefront):
         ("POST", "/__admin/orders/8100000000000000/seller", b'{"action": "dance"}', 422),
         ("POST", "/__admin/faults", b'{"error_rate": 2}', 422),
         ("POST", "/__admin/reset", b'{"orders": -1}', 422),
+        ("POST", "/__admin/reset", b'{"orders": 100001}', 422),
         ("POST", "/__admin/buyers", b'{"count": 0}', 422),
         ("POST", "/__admin/buyers", b'{"count": 20001}', 422),
         ("POST", "/__admin/buyers", b'{"count": 2, "orders": "5"}', 422),
