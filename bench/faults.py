@@ -22,6 +22,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -54,6 +55,7 @@ WEIGHTS = {
     "receiver_slow": 1,
 }
 KILL_SHARE = 0.13  # of the injections: kills are slow (a process each)
+FLEET_WEIGHTS = {k: v for k, v in WEIGHTS.items() if k not in ("layout_variant", "captcha")}  # a fleet reads HTTP
 TIMEOUT = 1.5  # seconds: the monitor's and flows' timeout during the campaign
 RECEIVER_TIMEOUT = 1  # seconds Apprise waits for the receiver (its rto)
 MONITOR = [sys.executable, "-m", "monitor.cli", "monitor", "--interval", "3600"]
@@ -264,9 +266,8 @@ class Campaign:
         # A phase missed (a write lasts milliseconds) leaves the monitor idle until its next poll, an
         # hour away: the wait ends once its poll is recorded with nothing left to deliver, or after
         # 30 s (past any phase's start, even beside a loaded suite); a missed phase runs again later.
-        proven, _ = kill_in_phase(
-            cmd, self.env, trigger, timeout=30, busy=busy, at_stop=self._note_sending, missed=self._idle_after(cmd)
-        )
+        proven, _ = kill_in_phase(cmd, self.env, trigger, timeout=30, busy=busy, missed=self._idle_after(cmd))
+        self._note_sending()  # read once it is dead: a reader beside a writer stopped mid-write can fail
         self.kills[phase if proven else "unproven"] += 1
         self.receiver.release()
         self.admin.faults(clear=True)
@@ -281,15 +282,22 @@ class Campaign:
             return lambda: False
         db = Path(self.env["ORDERMON_DB"])
         before = oracle.polls_in(db)
-        return lambda: (
-            oracle.polls_in(db) > before
-            and not oracle.deliveries_in(db, "pending")
-            and not oracle.deliveries_in(db, "sending")
-        )
+
+        def idle() -> bool:
+            try:
+                return (
+                    oracle.polls_in(db) > before
+                    and not oracle.deliveries_in(db, "pending")
+                    and not oracle.deliveries_in(db, "sending")
+                )
+            except sqlite3.OperationalError:  # the monitor mid-write (SQLite's "locking protocol"): not yet
+                return False
+
+        return idle
 
     def _note_sending(self) -> None:
-        """The deliveries the stopped process had marked ``sending``: a kill in any phase may catch
-        one (the monitor delivers beside its polls), and only those may end ``uncertain``."""
+        """The deliveries the killed process had marked ``sending`` (as it left them): a kill in any
+        phase may catch one (the monitor delivers beside its polls), and only those may end ``uncertain``."""
         sending = {
             (alert_id, target)
             for alert_id, target, _, _ in oracle.deliveries_in(Path(self.env["ORDERMON_DB"]), "sending")
@@ -413,16 +421,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--self-test", action="store_true", help="short runs against planted bugs: every counter must catch its own"
     )
+    parser.add_argument(
+        "--fleet", action="store_true", help="against a fleet: three workers on PostgreSQL (bench/fleet_faults.py)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop the storefront on the way out
     unknown = set(args.plan or ()) - {*WEIGHTS, *PHASES}
-    if unknown:
+    if unknown and not args.fleet:
         parser.error(f"--plan: unknown kind {sorted(unknown)[0]!r}")
     echo = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     if args.self_test:
         from .plants import self_test
 
         return self_test(args.json, echo)
+    if args.fleet:
+        from .fleet_faults import KILLS, FleetCampaign
+        from .fleet_faults import ok as fleet_ok
+
+        unknown = set(args.plan or ()) - {*FLEET_WEIGHTS, *KILLS}
+        if unknown:
+            parser.error(f"--plan: unknown kind for --fleet {sorted(unknown)[0]!r}")
+        result = FleetCampaign(args.faults, args.seed, echo, plan=args.plan).run()
+        print(json.dumps(result) if args.json else "\n".join(f"{k:22} {v}" for k, v in result.items()), flush=True)
+        return 0 if fleet_ok(result) else 1
     worst = 0
     for via in args.poll_via.split(","):
         result = Campaign(args.faults, args.seed, echo, poll_via=via.strip(), plan=args.plan).run()

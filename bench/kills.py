@@ -51,13 +51,11 @@ def kill_in_phase(
     trigger: Callable[[int], bool],
     timeout: float = 60,
     busy: bool = False,
-    at_stop: Callable[[], None] = lambda: None,
     missed: Callable[[], bool] = lambda: False,
 ) -> tuple[bool, float]:
     """Start ``cmd``; when ``trigger(pid)`` holds, stop its process group, ask again, kill it.
     Returns (whether the trigger still held at the stop, seconds waited). ``busy``: ask without
-    pausing (a window of milliseconds, such as a database write). ``at_stop()`` runs while the
-    group is stopped (to read what else the process was doing when it died). ``missed()``, asked
+    pausing (a window of milliseconds, such as a database write). ``missed()``, asked
     every 0.2 s: the process is past the phase without the trigger seen (a write of milliseconds
     can fall between two asks); the wait ends then, not at ``timeout``, and the kill is unproven."""
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -78,7 +76,6 @@ def kill_in_phase(
         except ProcessLookupError:
             return False, time.monotonic() - started
         proven = proc.poll() is None and trigger(proc.pid)
-        at_stop()
         return proven, time.monotonic() - started
     finally:
         try:

@@ -11,10 +11,12 @@ that held at a moment the monitor looked: once per order, situation and warning 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -135,27 +137,49 @@ def owed_at(order: dict, pages: list[Page], at: dt.datetime) -> set[tuple]:
     return owed
 
 
-def looked(db: Path) -> list[dt.datetime]:
-    """The site times at which the monitor completed a poll (its database)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("select site_now from polls where error is null and site_now is not null").fetchall()
-    return sorted({_at(r[0]) for r in rows})
+Db = Path | str  # the monitor's database: a SQLite file, or a postgresql:// URL (the fleet's)
 
 
-def polls_in(db: Path) -> int:
+def rows(db: Db, sql: str, *params) -> list[tuple]:
+    """``sql`` (``?`` placeholders) read from the monitor's database, read-only."""
+    if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def looked(db: Db) -> dict[str, list[dt.datetime]]:
+    """Per account, the site times at which the monitor completed a poll of it (its database)."""
+    found: dict[str, set[dt.datetime]] = {}
+    for account, at in rows(db, "select account, site_now from polls where error is null and site_now is not null"):
+        found.setdefault(account, set()).add(_at(at))
+    return {account: sorted(moments) for account, moments in found.items()}
+
+
+def polls_in(db: Db) -> int:
     """How many polls the monitor has recorded, failed ones included (its database)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute("select count(*) from polls").fetchone()[0]
+    return rows(db, "select count(*) from polls")[0][0]
 
 
-def deliveries_in(db: Path, state: str) -> list[tuple[int, str, str, str]]:
+def deliveries_in(db: Db, state: str) -> list[tuple[int, str, str, str]]:
     """(alert id, target, order, title) of every delivery in ``state`` (the monitor's outbox)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute(
-            "select d.alert_id, d.target, a.order_id, a.title from deliveries d "
-            "join alerts a on a.id = d.alert_id where d.state = ?",
-            (state,),
-        ).fetchall()
+    return rows(
+        db,
+        "select d.alert_id, d.target, a.order_id, a.title from deliveries d "
+        "join alerts a on a.id = d.alert_id where d.state = ?",
+        state,
+    )
+
+
+def _moments_of(moments: dict[str, list[dt.datetime]], order: dict, owner: Callable[[dict], str] | None):
+    """When the monitor looked at the account that holds ``order``: that account's polls (every
+    poll's, for one account's monitor)."""
+    if owner is None:
+        return sorted({at for each in moments.values() for at in each})
+    return moments.get(owner(order), [])
 
 
 def _received_key(item: dict) -> tuple | None:
@@ -173,13 +197,14 @@ def _received_key(item: dict) -> tuple | None:
     )
 
 
-def judge(orders: list[dict], db: Path, received: list[dict]) -> dict:
-    """missed, false, duplicate and uncertain deliveries, and the states the monitor lost."""
+def judge(orders: list[dict], db: Db, received: list[dict], owner: Callable[[dict], str] | None = None) -> dict:
+    """missed, false, duplicate and uncertain deliveries, and the states the monitor lost.
+    ``owner``: the account (as the database names it) of an order, where the monitor has several."""
     moments = looked(db)
     owed: set[tuple] = set()
     for order in orders:
         pages = [Page(_at(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
-        for at in moments:
+        for at in _moments_of(moments, order, owner):
             owed |= owed_at(order, pages, at)
     # An alert is one per order, situation and level (an event's alerts: one per event).
     wanted = Counter((o, s, lvl if s == "protection_ending" else "") for o, s, lvl in owed)
@@ -203,21 +228,22 @@ def judge(orders: list[dict], db: Path, received: list[dict]) -> dict:
     }
 
 
-def lost_states(orders: list[dict], db: Path, moments: list[dt.datetime]) -> list[str]:
+def lost_states(
+    orders: list[dict], db: Db, moments: dict[str, list[dt.datetime]], owner: Callable[[dict], str] | None = None
+) -> list[str]:
     """Orders whose recorded history is not what the site showed at the moments the monitor looked:
     a status (or refund status) the page showed at one of them and the history lacks, or one it
     records that the page never showed then, or a last state other than the site's."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("select order_id, status_to, refund_to from history order by id").fetchall()
-        last = {o: (s, r) for o, s, r in conn.execute("select order_id, status, refund_status from orders")}
+    history = rows(db, "select order_id, status_to, refund_to from history order by id")
+    last = {o: (s, r) for o, s, r in rows(db, "select order_id, status, refund_status from orders")}
     recorded: dict[str, list] = {}
-    for order_id, status, refund in rows:
+    for order_id, status, refund in history:
         recorded.setdefault(order_id, []).append((status, refund))
     lost = []
     for order in orders:
         pages = [Page(_at(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
         seen: list[tuple[str, str]] = []
-        for at in moments:
+        for at in _moments_of(moments, order, owner):
             page = _page_at(pages, at)
             if page and (not seen or seen[-1] != (page.status, page.refund)):
                 seen.append((page.status, page.refund))

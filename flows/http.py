@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import functools
 import http.cookiejar
+import os
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,17 @@ from .settings import FlowSettings
 from .site import Response
 
 CONCURRENCY = 8  # connections per account: a careful script's share of a site
+
+
+@functools.cache
+def user_agent(pid: int) -> str:
+    """What ordermon calls itself to a site: its name and version, and the process (a site's log
+    then tells two workers of a fleet apart at one account)."""
+    from importlib.metadata import version
+
+    return f"ordermon/{version('ordermon')} (pid {pid})"
+
+
 SignIn = Callable[[Account], None]
 
 
@@ -154,7 +166,7 @@ class HttpTransport:
             timeout=self.settings.timeout,
             follow_redirects=False,
             verify=tls(),
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", "User-Agent": user_agent(os.getpid())},
         )
 
 

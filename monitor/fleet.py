@@ -26,15 +26,17 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import signal
 from collections.abc import Iterator
 
 from flows.account import Account
-from flows.errors import SignInNeeded
+from flows.errors import SignInNeeded, first_line
 
 from . import accounts
 from .alerts import Notifier
 from .poller import Poller, PollResult
 from .settings import MonitorSettings
+from .store import StoreError, StoreUnreachable
 from .store.postgres import PostgresStore
 from .vault import Vault
 from .windows import RuleConfig
@@ -65,8 +67,9 @@ class Fleet:
         )
 
     @contextlib.contextmanager
-    def store(self) -> Iterator[PostgresStore]:
-        store = PostgresStore(self.settings.db, deliver_jobs=True)
+    def store(self, job: int | None = None) -> Iterator[PostgresStore]:
+        """A store of the job's own; its writes only while ``job`` is still this worker's."""
+        store = PostgresStore(self.settings.db, deliver_jobs=True, job=job)
         try:
             yield store
         finally:
@@ -89,11 +92,11 @@ class Fleet:
                 store.schedule_poll(name, now + dt.timedelta(seconds=self.settings.poll_interval))
         return due
 
-    def poll(self, name: str) -> PollResult:
+    def poll(self, name: str, job: int | None = None) -> PollResult:
         from flows.http import HttpTransport
         from flows.reading import SiteReader
 
-        with self.store() as store:
+        with self.store(job) as store:
             account, config = self.account(store, name)
 
             def elsewhere(account: Account) -> None:
@@ -104,10 +107,10 @@ class Fleet:
             (result,) = poller.poll_all([account])
             return result
 
-    def sign_in(self, name: str) -> None:
+    def sign_in(self, name: str, job: int | None = None) -> None:
         from flows.session import sign_in_with_browser
 
-        with self.store() as store:
+        with self.store(job) as store:
             account, _ = self.account(store, name)
             try:
                 sign_in_with_browser(self.settings, account)
@@ -116,8 +119,8 @@ class Fleet:
                 poller.fail(account, exc)
                 raise
 
-    def deliver(self, alert_id: int, target: str) -> dt.datetime | None:
-        with self.store() as store:
+    def deliver(self, alert_id: int, target: str, job: int | None = None) -> dt.datetime | None:
+        with self.store(job) as store:
             return self.notifier.deliver_one(store, alert_id, target)
 
 
@@ -134,12 +137,16 @@ class _NoReader:
 def make_app(settings: MonitorSettings):
     """The Procrastinate app of the fleet, with its tasks (built for the settings: the dispatcher's
     period and the stalled workers' limit are settings)."""
-    from procrastinate import App, PsycopgConnector
-    from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+    import psycopg
+    from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+    from procrastinate.exceptions import AlreadyEnqueued
     from procrastinate.jobs import Status
 
     fleet = Fleet(settings)
     app = App(connector=PsycopgConnector(conninfo=settings.db, min_size=1, max_size=4))
+    # A job that found the database away (a restart, a cut) runs again a little later; one handed on
+    # (LeaseLost) does not: its work runs as another job already.
+    on_outage = RetryStrategy(max_attempts=4, wait=1, retry_exceptions={StoreUnreachable, psycopg.OperationalError})
 
     def defer_poll(name: str, delay: float = 0.0) -> None:
         with contextlib.suppress(AlreadyEnqueued):
@@ -148,9 +155,9 @@ def make_app(settings: MonitorSettings):
                 schedule_in={"seconds": int(delay)},
             ).defer(account=name)  # fmt: skip
 
-    @app.task(name="poll_account", queue="poll")
-    def poll_account(account: str) -> None:
-        result = fleet.poll(account)
+    @app.task(name="poll_account", queue="poll", pass_context=True, retry=on_outage)
+    def poll_account(context: JobContext, account: str) -> None:
+        result = fleet.poll(account, context.job.id)
         if result.deferred:
             with contextlib.suppress(AlreadyEnqueued):
                 app.configure_task(
@@ -163,14 +170,14 @@ def make_app(settings: MonitorSettings):
                 "poll %s: %s", account, result.error or f"{result.orders_seen} orders, {len(result.alerts)} alerts"
             )
 
-    @app.task(name="sign_in", queue="browser")
-    def sign_in(account: str) -> None:
-        fleet.sign_in(account)
+    @app.task(name="sign_in", queue="browser", pass_context=True, retry=on_outage)
+    def sign_in(context: JobContext, account: str) -> None:
+        fleet.sign_in(account, context.job.id)
         defer_poll(account)
 
-    @app.task(name="deliver", queue="deliver")
-    def deliver(alert_id: int, target: str) -> None:
-        again = fleet.deliver(alert_id, target)
+    @app.task(name="deliver", queue="deliver", pass_context=True, retry=on_outage)
+    def deliver(context: JobContext, alert_id: int, target: str) -> None:
+        again = fleet.deliver(alert_id, target, context.job.id)
         if again is not None:
             with contextlib.suppress(AlreadyEnqueued):
                 app.configure_task(
@@ -187,36 +194,69 @@ def make_app(settings: MonitorSettings):
     async def retry_stalled(timestamp: int) -> None:
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_seconds)
         for job in stalled:
+            # Not retried in place: the silent worker may wake and mark that job done or failed,
+            # which would end the new run's job (and its account's lock) under the new worker. Its
+            # job ends failed, and the same work goes on as a new job; the silent one's writes are
+            # refused (its store's job is no longer under way).
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            again = app.configure_task(job.task_name, queue=job.queue, lock=job.lock, queueing_lock=job.queueing_lock)
             try:
-                await app.job_manager.retry_job(job)
-                log.warning("job %s (%s) of a silent worker runs again", job.id, job.task_name)
-            except UniqueViolation:
-                # The same work waits already (its queueing lock: the dispatcher queued the account's next
-                # poll meanwhile). The dead job ends, and with it its account's lock: the waiting one runs.
-                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                await again.defer_async(**job.task_kwargs)
+                log.warning("job %s (%s) of a silent worker runs again as a new job", job.id, job.task_name)
+            except AlreadyEnqueued:
                 log.warning("job %s (%s) of a silent worker ends: the same job waits already", job.id, job.task_name)
 
     return app
 
 
 def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str], name: str) -> None:
-    """A worker until SIGTERM or SIGINT (the jobs under way finish first)."""
+    """A worker until SIGTERM or SIGINT (the jobs under way finish first). A worker that loses its
+    database (a server restarted, a network cut) stops its jobs as Procrastinate does, then starts
+    again once the database answers: a fleet outlives a restart of its PostgreSQL."""
+    import psycopg
+    from procrastinate.exceptions import ConnectorException
+
     app = make_app(settings)
 
+    async def run_once(stopping: asyncio.Event) -> None:
+        async with app.open_async():
+            run = asyncio.create_task(
+                app.run_worker_async(
+                    queues=queues,
+                    concurrency=concurrency,
+                    name=name,
+                    update_heartbeat_interval=max(1.0, settings.stalled_seconds / 3),
+                    stalled_worker_timeout=settings.stalled_seconds,
+                    fetch_job_polling_interval=min(5.0, settings.dispatch_seconds),
+                    install_signal_handlers=False,  # ours: a stop asked for is told from a lost database
+                )
+            )
+            asked = asyncio.create_task(stopping.wait())
+            await asyncio.wait({run, asked}, return_when=asyncio.FIRST_COMPLETED)
+            asked.cancel()
+            if not run.done():
+                run.cancel()  # Procrastinate's graceful stop: the jobs under way finish
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
     async def main() -> None:
+        loop = asyncio.get_running_loop()
         # Sync jobs run in the event loop's default executor: as many threads as jobs at once.
-        asyncio.get_running_loop().set_default_executor(
+        loop.set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ordermon-job")
         )
-        async with app.open_async():
-            await app.run_worker_async(
-                queues=queues,
-                concurrency=concurrency,
-                name=name,
-                update_heartbeat_interval=max(1.0, settings.stalled_seconds / 3),
-                stalled_worker_timeout=settings.stalled_seconds,
-                fetch_job_polling_interval=min(5.0, settings.dispatch_seconds),
-            )
+        stopping = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        while not stopping.is_set():
+            try:
+                await run_once(stopping)
+            except (ConnectorException, psycopg.OperationalError, StoreError) as exc:
+                log.warning("worker %s: the database is unreachable (%s)", name, first_line(str(exc)))
+            if not stopping.is_set():
+                log.warning("worker %s lost its database; it starts again once the database answers", name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
 
     PostgresStore(settings.db).close()  # ordermon's schema and Procrastinate's, made or upgraded first
     asyncio.run(main())

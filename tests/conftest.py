@@ -170,9 +170,18 @@ def store_target(request, tmp_path) -> str:
 LONG_TIMEOUT = 600  # a long test runs two to three times slower beside three other workers on 2 cores
 
 
+def _expected_seconds(item) -> float:
+    """A long test's time alone, as its marker says (``long(seconds=70)``); 20 s if it does not."""
+    marker = item.get_closest_marker("long")
+    return marker.kwargs.get("seconds", 20) if marker else 0
+
+
 def pytest_collection_modifyitems(items):
-    # xdist hands tests out in this order, round robin at first: the long ones start at once.
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    # xdist hands tests out in this order, two to each worker at first and one at a time then
+    # (--maxschedchunk=1 in pyproject.toml; by default each worker would get a quarter of its share
+    # at once, so all the long tests would run one after another on the first worker): the longest
+    # tests start first, two workers apart.
+    items.sort(key=_expected_seconds, reverse=True)
     for item in items:
         if item.get_closest_marker("long") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))

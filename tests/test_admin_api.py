@@ -171,6 +171,28 @@ def test_buyers_come_in_bulk_and_each_sees_only_its_own_orders(storefront):
     assert order["id"].endswith(more[1]["suffix"]) and "cookie" not in buyers[0]
 
 
+def test_an_order_for_another_buyer_and_none_for_a_stranger(storefront):
+    (buyer,) = storefront.admin.add_buyers(1, orders=0)
+    order = storefront.admin.create_order(status="awaiting_shipment", buyer=buyer["email"])
+    assert order["account"] == buyer["email"] and order["id"].endswith(buyer["suffix"])
+    with pytest.raises(AdminError, match=r"no buyer nobody@example\.com"):
+        storefront.admin.create_order(status="awaiting_shipment", buyer="nobody@example.com")
+
+
+def test_the_access_log_names_each_requests_buyer_and_client(storefront):
+    (buyer,) = storefront.admin.add_buyers(1, orders=1, signed_in=True)
+    cookie = buyer["cookie"]
+    before = len(storefront.admin.visits())
+    with httpx.Client(base_url=storefront.url, cookies={cookie["name"]: cookie["value"]}, timeout=10) as client:
+        client.get("/p/order/list.json", headers={"User-Agent": "probe/2"})
+    httpx.get(storefront.url + "/login", headers={"User-Agent": "probe/3"}, timeout=10)
+    listed, login = storefront.admin.visits()[before:]
+    assert (listed["request"], listed["buyer"]) == ("GET /p/order/list.json", buyer["email"])
+    assert listed["agent"] == "probe/2"
+    assert (login["request"], login["agent"]) == ("GET /login", "probe/3")
+    assert listed["started"] <= listed["finished"] <= login["started"]
+
+
 @pytest.mark.parametrize(
     "method, path, body, status",
     [
@@ -291,11 +313,14 @@ def test_every_order_keeps_what_its_page_showed_from_which_moment(storefront):
 def test_requests_in_flight_are_counted_until_answered(storefront):
     admin = storefront.admin
     admin.faults(latency_ms=5_000, target="GET /login")
-    with httpx.Client(timeout=0.5) as client, pytest.raises(httpx.ReadTimeout):
+    with httpx.Client(timeout=0.5, headers={"User-Agent": "probe/1"}) as client, pytest.raises(httpx.ReadTimeout):
         client.get(storefront.url + "/login")
     assert admin.requests()["in_flight"] == {"GET /login": 1}  # the site still holds it
+    assert admin.requests()["in_flight_agents"] == [{"request": "GET /login", "agent": "probe/1"}]
     admin.faults(clear=True)
     assert httpx.get(storefront.url + "/login").status_code == 200
     assert storefront.site.wait_idle(10)  # the held one is answered at last (to a client long gone)
-    assert admin.requests()["in_flight"] == {}
+    assert admin.requests()["in_flight"] == {} and admin.requests()["in_flight_agents"] == []
+    (held,) = [v for v in admin.visits() if v["agent"] == "probe/1"]
+    assert held["started"] < held["client_until"] < held["started"] + 5 <= held["finished"]  # it hung up at 0.5 s
     assert admin.requests()["requests"]["GET /login"] == 2

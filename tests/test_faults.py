@@ -10,6 +10,8 @@ import pytest
 from conftest import clean_env
 
 from bench.faults import FAILS as COUNTERS
+from bench.fleet_faults import FAILS as FLEET_COUNTERS
+from bench.fleet_faults import KILLS, overlapping
 from bench.kills import PHASES
 from bench.plants import PLANTS, run_planted
 
@@ -33,6 +35,7 @@ def campaign(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("via, faults", [("http", 16), ("browser", 8)])
 def test_short_fault_campaign(via, faults):
     done = campaign("--faults", str(faults), "--poll-via", via)
+    assert done.stdout, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["poll_via"] == via and report["injections"] >= faults
     assert sum(report["kills"].values()) == sum(report["by_kind"].get(p, 0) for p in PHASES)
@@ -54,3 +57,33 @@ def test_each_counter_catches_the_bug_planted_for_it(plant):
 
 def test_the_counters_cover_every_failure_the_campaign_reports():
     assert {counter for counter, _ in PLANTS.values()} == set(COUNTERS)
+
+
+@pytest.mark.long(seconds=70)
+def test_short_fleet_fault_campaign():
+    """Three workers on PostgreSQL: killed while polling, signing in and delivering, one frozen past
+    the heartbeat limit, PostgreSQL restarted; nothing missed, false, sent twice or lost."""
+    done = campaign("--fleet", "--faults", "6")
+    assert done.stdout, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert all(report["kills"][kill] >= 1 for kill in KILLS), report["kills"]
+    assert {name: report[name] for name in FLEET_COUNTERS} == dict.fromkeys(FLEET_COUNTERS, 0), report
+    assert report["alerts_owed"] >= 1 and report["uncertain_deliveries"] <= report["kills_while_sending"]
+    assert done.returncode == 0
+
+
+def test_two_processes_at_one_buyer_at_once_are_seen_in_the_access_log():
+    a, b = "ordermon/0.1.0 (pid 1)", "ordermon/0.1.0 (pid 2)"
+    visits = [
+        {"buyer": "x", "agent": a, "started": 0.0, "client_until": 1.0},
+        {"buyer": "x", "agent": a, "started": 0.5, "client_until": 2.0},  # one process's requests side by side
+        {"buyer": "x", "agent": b, "started": 2.5, "client_until": 3.0},  # another process, after
+        {"buyer": "y", "agent": b, "started": 0.2, "client_until": 0.4},  # another buyer
+        {"buyer": "x", "agent": "Mozilla/5.0 HeadlessChrome", "started": 0.1, "client_until": 0.2},  # not a poll
+        {"buyer": None, "agent": b, "started": 0.1, "client_until": 0.2},  # nobody signed in
+    ]
+    assert overlapping(visits) == []
+    visits.append({"buyer": "x", "agent": b, "started": 1.5, "client_until": 1.6})
+    assert overlapping(visits) == [("x", a, b)]
+    visits[1]["client_until"] = 1.2  # ``a`` hung up on its held request before ``b`` came
+    assert overlapping(visits) == []

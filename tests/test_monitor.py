@@ -2,6 +2,8 @@
 alerts delivered to a real Apprise json:// receiver, exactly once, across restarts."""
 
 import datetime as dt
+import os
+from importlib.metadata import version
 
 import pytest
 
@@ -244,6 +246,15 @@ def test_now_is_the_sites_clock(storefront, open_monitor):
     storefront.admin.clock(set=dt.datetime(2031, 3, 4, 5, 6, 7, tzinfo=dt.UTC), freeze=True)
     result = polled(open_monitor())
     assert result.site_now == dt.datetime(2031, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+
+
+def test_the_polls_requests_name_ordermon_and_its_process(storefront, open_monitor):
+    """A site's access log tells two workers of a fleet apart at one account."""
+    before = len(storefront.admin.visits())
+    polled(open_monitor(poll_via="http"))
+    read = [v for v in storefront.admin.visits()[before:] if v["request"].endswith(".json")]  # not the sign-in
+    agents = {v["agent"] for v in read}
+    assert agents == {f"ordermon/{version('ordermon')} (pid {os.getpid()})"}
 
 
 @pytest.mark.storefront(orders=40)

@@ -9,7 +9,7 @@ from conftest import clean_env
 
 from monitor.cli import cli
 from monitor.lock import monitor_lock
-from monitor.store import SCHEMA_VERSION, DatabaseBusy, PostgresStore, StoreError, open_store
+from monitor.store import SCHEMA_VERSION, DatabaseBusy, LeaseLost, PostgresStore, StoreError, open_store
 from monitor.store.postgres import redacted
 
 
@@ -109,3 +109,23 @@ def test_a_fleets_store_defers_one_deliver_job_per_delivery_with_the_poll(postgr
         ("deliver", "deliver", {"alert_id": alert.id, "target": key}, f"deliver:{alert.id}:{key}", "todo")
         for key, _ in TARGETS
     ]
+
+
+def test_a_store_whose_job_was_handed_on_writes_nothing(postgres_url):
+    """A worker that wakes after its job ran elsewhere (stopped, or cut off, past the heartbeat limit)
+    cannot record what it read before: its store's writes need the job still under way."""
+    from test_outbox import TARGETS, finding, record
+
+    queue = PostgresStore(postgres_url)
+    job = queue.defer_job("poll_account", "poll", {"account": "a"})
+    queue.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("update procrastinate_jobs set status = 'doing' where id = %s", [job])
+        store = PostgresStore(postgres_url, job=job)
+        assert len(record(store, [finding()], TARGETS)) == 1  # its job, under way: recorded
+        conn.execute("update procrastinate_jobs set status = 'failed' where id = %s", [job])  # handed on
+        with pytest.raises(LeaseLost, match=f"job {job} is no longer this worker's"):
+            record(store, [finding(order_id="8100000000000002")], TARGETS)
+        store.close()
+        assert conn.execute("select count(*) from polls").fetchone() == (1,)
+        assert conn.execute("select count(*) from alerts").fetchone() == (1,)

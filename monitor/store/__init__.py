@@ -17,7 +17,18 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import DROPPED, UNCERTAIN, AccountExists, DatabaseBusy, NewAlert, StoreError, iso, parse
+from .common import (
+    DROPPED,
+    UNCERTAIN,
+    AccountExists,
+    DatabaseBusy,
+    LeaseLost,
+    NewAlert,
+    StoreError,
+    StoreUnreachable,
+    iso,
+    parse,
+)
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -69,11 +80,13 @@ __all__ = [
     "UNCERTAIN",
     "AccountExists",
     "DatabaseBusy",
+    "LeaseLost",
     "NewAlert",
     "PostgresStore",
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreUnreachable",
     "is_postgres",
     "iso",
     "open_store",

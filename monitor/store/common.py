@@ -17,6 +17,15 @@ class DatabaseBusy(StoreError):
     pass
 
 
+class StoreUnreachable(StoreError):
+    """The database server does not answer (down, restarting, or unreachable)."""
+
+
+class LeaseLost(StoreError):
+    """The fleet's job this store writes for is no longer this worker's: the worker was silent past
+    the limit and the job was handed on. Nothing it would write is written."""
+
+
 class AccountExists(StoreError):
     """An account by that name is already in the database (a usage error, not a broken database)."""
 

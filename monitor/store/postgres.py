@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ..order import COLUMNS
-from .common import DatabaseBusy, StoreError
+from .common import DatabaseBusy, LeaseLost, StoreError, StoreUnreachable
 from .schema import SCHEMA_VERSION
 from .sql import SqlStore
 
@@ -83,16 +83,29 @@ class PostgresStore(SqlStore):
 
     STATES = "string_agg(d.state, ',' order by d.target)"
 
-    def __init__(self, url: str, *, read_only: bool = False, migrate: bool = True, deliver_jobs: bool = False):
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        migrate: bool = True,
+        deliver_jobs: bool = False,
+        job: int | None = None,
+    ):
         """``deliver_jobs``: a fleet's store, whose new deliveries each get a ``deliver`` job
-        (Procrastinate's) in the transaction that adds them: the outbox and its queue agree."""
+        (Procrastinate's) in the transaction that adds them: the outbox and its queue agree.
+        ``job``: the Procrastinate job this store writes for. Each write transaction first locks its
+        row and finds it still under way, else raises LeaseLost and writes nothing: a worker that
+        wakes after its job was handed on (stopped, or cut off, past the heartbeat limit) cannot
+        record what it read before, over what the job's new run records."""
         self.url = url
         self.name = redacted(url)
         self.deliver_jobs = deliver_jobs
+        self.job = job
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot reach {self.name}: {str(exc).strip().splitlines()[0]}") from None
+            raise StoreUnreachable(f"cannot reach {self.name}: {str(exc).strip().splitlines()[0]}") from None
         try:
             tables = {
                 row[0]
@@ -171,6 +184,12 @@ class PostgresStore(SqlStore):
             yield
             return
         with self.conn.transaction():
+            if self.job is not None:
+                held = self.conn.execute(
+                    "select 1 from procrastinate_jobs where id = %s and status = 'doing' for update", [self.job]
+                ).fetchone()
+                if held is None:
+                    raise LeaseLost(f"job {self.job} is no longer this worker's: it ran elsewhere meanwhile")
             yield
 
     @contextlib.contextmanager
