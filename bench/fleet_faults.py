@@ -161,12 +161,16 @@ class FleetCampaign:
         found = oracle.rows(self.db, "select distinct account from polls where started > ?", moment.isoformat())
         return {a for (a,) in found}
 
-    def _schedule(self, at: dt.datetime) -> None:
-        """Every account's next poll at ``at`` (as `ordermon` keeps it: ISO text)."""
+    def _sql(self, statement: str, *params) -> None:
+        """A change to the fleet's database, as an operator would make it."""
         import psycopg
 
         with psycopg.connect(self.db, autocommit=True) as conn:
-            conn.execute("update accounts set next_poll = %s", [at.isoformat()])
+            conn.execute(statement, params)
+
+    def _schedule(self, at: dt.datetime) -> None:
+        """Every account's next poll at ``at`` (as `ordermon` keeps it: ISO text)."""
+        self._sql("update accounts set next_poll = %s", at.isoformat())
 
     def _round(self, during: Callable[[], None] = lambda: None) -> None:
         """Every account due now, ``during()`` while the polls run, every account polled (or counted
@@ -249,7 +253,9 @@ class FleetCampaign:
         self._round(lambda: self._kill_in("polling", lambda pid: pid in self._in_flight_from("GET /p/order/")))
 
     def _signing_in(self) -> None:
-        self.admin.faults(expire_sessions=True, latency_ms=HELD, target="POST /login")
+        # One account's kept session gone (as for an account just added): its poll hands it to a sign-in.
+        self._sql("delete from sessions where account = %s", self.rng.choice(self.names))
+        self.admin.faults(latency_ms=HELD, target="POST /login")
         held = lambda pid: _runs_chromium(pid) and bool(self.admin.requests()["in_flight"].get("POST /login"))  # noqa: E731
         self._round(lambda: self._kill_in("signing_in", held))
 

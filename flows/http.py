@@ -118,10 +118,20 @@ class _Cookies:
 class HttpTransport:
     """The reader's requests over HTTP; ``sign_in(account)`` is the browser's, for when the site asks."""
 
-    def __init__(self, settings: FlowSettings, accounts: list[Account], sign_in: SignIn):
+    def __init__(
+        self,
+        settings: FlowSettings,
+        accounts: list[Account],
+        sign_in: SignIn,
+        *,
+        before_request: Callable[[], None] | None = None,
+    ):
+        """``before_request()`` runs before each request; what it raises ends the request unsent
+        (a fleet's job that is no longer its worker's sends nothing more)."""
         self.settings = settings
         self.cookies = {a.label: _Cookies(settings, a) for a in accounts}
         self._sign_in = sign_in
+        self._before_request = before_request
 
     def account(self, label: str) -> Account:
         return self.cookies[label].account
@@ -159,7 +169,16 @@ class HttpTransport:
 
     def _client(self, label: str) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        hooks = {}
+        if self._before_request is not None:
+            check = self._before_request
+
+            async def before(request: httpx.Request) -> None:
+                check()
+
+            hooks["request"] = [before]
         return httpx.AsyncClient(
+            event_hooks=hooks,
             base_url=self.account(label).storefront_url,
             cookies=self.cookies[label].jar,
             limits=limits,

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import random
 import signal
+import time
 from collections.abc import Iterator
 
 from flows.account import Account
@@ -102,7 +103,16 @@ class Fleet:
             def elsewhere(account: Account) -> None:
                 raise SignInNeeded(f"{account.label}: the site asks to sign in; a browser worker will")
 
-            reader = SiteReader(self.settings, HttpTransport(self.settings, [account], sign_in=elsewhere))
+            started = time.monotonic()
+
+            def still_ours() -> None:
+                # A poll past half the heartbeat limit may belong to a worker that was stopped or cut
+                # off: its job may run elsewhere now. It asks the database before each request.
+                if time.monotonic() - started > self.settings.stalled_seconds / 2:
+                    store.check_job()
+
+            transport = HttpTransport(self.settings, [account], sign_in=elsewhere, before_request=still_ours)
+            reader = SiteReader(self.settings, transport)
             poller = Poller(self.settings, store, reader, [account], self.notifier.targets(), {name: config})
             (result,) = poller.poll_all([account])
             return result

@@ -85,6 +85,28 @@ def test_another_key_cannot_open_the_secrets(fleet_env):
     store.close()
 
 
+@pytest.mark.e2e
+def test_a_poll_whose_job_ran_elsewhere_meanwhile_sends_the_site_nothing(fleet_env, storefront, monkeypatch):
+    """A worker that wakes late (stopped past the heartbeat limit) asks before each request whether its
+    job is still its own: this one's ended meanwhile, so the site gets nothing and nothing is recorded."""
+    from monitor.fleet import Fleet
+    from monitor.settings import MonitorSettings
+    from monitor.store import LeaseLost, PostgresStore
+
+    assert add_account(fleet_env, "main", storefront.url, storefront.email, storefront.password).exit_code == 0
+    for name, value in fleet_env.items():
+        monkeypatch.setenv(name, value)
+    settings = MonitorSettings(_env_file=None, stalled_seconds=0.001)  # any poll is "late": it asks
+    store = PostgresStore(settings.db)
+    job = store.defer_job("poll_account", "poll", {"account": "main"})
+    store.close()
+    before = len(storefront.admin.visits())
+    with pytest.raises(LeaseLost):  # its job is not under way (as after retry_stalled ended it)
+        Fleet(settings).poll("main", job)
+    assert storefront.admin.visits()[before:] == []
+    assert open_store(settings.db).polls() == []
+
+
 def test_bad_account_input_is_a_one_line_usage_error(fleet_env):
     bad_window = add_account(
         fleet_env, "de", "http://shop.example", "a@example.com", "pw", "--window", "protection_days=0"

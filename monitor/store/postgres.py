@@ -184,13 +184,20 @@ class PostgresStore(SqlStore):
             yield
             return
         with self.conn.transaction():
-            if self.job is not None:
-                held = self.conn.execute(
-                    "select 1 from procrastinate_jobs where id = %s and status = 'doing' for update", [self.job]
-                ).fetchone()
-                if held is None:
-                    raise LeaseLost(f"job {self.job} is no longer this worker's: it ran elsewhere meanwhile")
+            self.check_job(lock=True)
             yield
+
+    def check_job(self, *, lock: bool = False) -> None:
+        """Raise LeaseLost if the store's job is no longer under way (``lock``: and hold its row
+        until the transaction under way ends)."""
+        if self.job is None:
+            return
+        held = self.conn.execute(
+            "select 1 from procrastinate_jobs where id = %s and status = 'doing'" + (" for update" if lock else ""),
+            [self.job],
+        ).fetchone()
+        if held is None:
+            raise LeaseLost(f"job {self.job} is no longer this worker's: it ran elsewhere meanwhile")
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
