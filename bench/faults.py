@@ -69,6 +69,20 @@ FAILS = (
 )
 
 
+def receiver_trouble(kind: str, receiver: AlertReceiver, rng: random.Random, look: Callable[[], None]) -> None:
+    """One of RECEIVER_FAULTS armed, then ``look()`` (the polls that deliver); a closed port opens again."""
+    if kind == "receiver_500":
+        receiver.fail_next(rng.randint(1, 4))
+        look()
+    elif kind == "receiver_refused":
+        receiver.refuse()
+        look()
+        receiver.accept()
+    elif kind == "receiver_slow":
+        receiver.stall_next(rng.randint(1, 2), RECEIVER_TIMEOUT + 0.5)
+        look()
+
+
 def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
     w = oracle.WINDOWS
@@ -214,16 +228,8 @@ class Campaign:
             admin.faults(layout="variant")
             self._cancel_one()
             self._poll()
-        elif kind == "receiver_500":
-            receiver.fail_next(self.rng.randint(1, 4))
-            self._poll()
-        elif kind == "receiver_refused":
-            receiver.refuse()
-            self._poll()
-            receiver.accept()
-        elif kind == "receiver_slow":
-            receiver.stall_next(self.rng.randint(1, 2), RECEIVER_TIMEOUT + 0.5)
-            self._poll()
+        elif kind in RECEIVER_FAULTS:
+            receiver_trouble(kind, receiver, self.rng, self._poll)
         elif kind in PHASES:
             self._kill(kind)
         admin.faults(clear=True)

@@ -43,7 +43,7 @@ from fixtures.receiver import AlertReceiver
 
 from . import oracle
 from .env import Storefront, workdir
-from .faults import FLEET_WEIGHTS, RECEIVER_TIMEOUT, TIMEOUT, _env
+from .faults import FLEET_WEIGHTS, RECEIVER_FAULTS, TIMEOUT, _env, receiver_trouble
 
 KILLS = ("polling", "signing_in", "delivering", "stopped", "pg_restart")
 KILL_SHARE = 0.14
@@ -203,16 +203,8 @@ class FleetCampaign:
         elif kind == "session_expiry":
             admin.faults(expire_sessions=True)
             self._round()
-        elif kind == "receiver_500":
-            receiver.fail_next(self.rng.randint(1, 4))
-            self._round()
-        elif kind == "receiver_refused":
-            receiver.refuse()
-            self._round()
-            receiver.accept()
-        elif kind == "receiver_slow":
-            receiver.stall_next(self.rng.randint(1, 2), RECEIVER_TIMEOUT + 0.5)
-            self._round()
+        elif kind in RECEIVER_FAULTS:
+            receiver_trouble(kind, receiver, self.rng, self._round)
         elif kind in KILLS:
             getattr(self, f"_{kind}")()
         admin.faults(clear=True)
