@@ -84,7 +84,8 @@ def receiver_trouble(kind: str, receiver: AlertReceiver, rng: random.Random, loo
 
 
 def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) -> dict:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
+    # The run's own settings only; a planted bug (bench/planted/) goes to every process of the run.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_") or k == "ORDERMON_BENCH_PLANT"}
     w = oracle.WINDOWS
     return base | {
         "ORDERMON_STOREFRONT_URL": shop.url,

@@ -24,6 +24,7 @@ again within the round's limit (two intervals of the dispatcher's, and a stalled
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import random
 import re
@@ -45,12 +46,17 @@ from . import oracle
 from .env import Storefront, workdir
 from .faults import FLEET_WEIGHTS, RECEIVER_FAULTS, TIMEOUT, _env, receiver_trouble
 
-KILLS = ("polling", "signing_in", "delivering", "stopped", "pg_restart")
+KILLS = ("polling", "signing_in", "delivering", "cancelling", "stopped", "pg_restart")
 KILL_SHARE = 0.14
 ACCOUNTS = 4
 WORKERS = 3
 STALLED = 4  # seconds without a heartbeat before a worker's jobs run elsewhere
 HELD = 3_000  # ms a request is held for a kill: longer than the stop and the evidence take
+# A frozen worker cannot hang up: its request lasts as long as the site takes to answer it. A job
+# runs elsewhere no sooner than the heartbeat limit after its worker's last heartbeat, which came at
+# most a heartbeat interval (STALLED / 3) before the freeze; a site that answers within that keeps
+# the two runs apart, one slower could not be kept apart by any client.
+HELD_FROZEN = 2_000
 ROUND = 30.0  # seconds a round may take: the dispatcher's second, a stalled job's retry, sign-ins
 FAILS = (
     "missed_alerts",
@@ -60,6 +66,8 @@ FAILS = (
     "lost_states",
     "overlapping_polls",
     "late_accounts",
+    "double_submits",
+    "unfinished_cancels",
 )
 PID = re.compile(r"^ordermon/\S+ \(pid (\d+)\)$")
 
@@ -117,6 +125,8 @@ class FleetCampaign:
         self.late: Counter[str] = Counter()  # accounts not polled within a round, by the round's injection
         self.kind = "start"
         self.procs: list[subprocess.Popen] = []
+        self.cancels: list[str] = []  # the orders whose cancel was asked of the fleet, once each
+        self.rounds: list[tuple[float, str]] = []  # when each injection's round began (wall clock), its kind
 
     # ---------------------------------------------------------------- the fleet
     def _start_worker(self) -> subprocess.Popen:
@@ -190,6 +200,7 @@ class FleetCampaign:
     def _inject(self, kind: str) -> None:
         self.injections[kind] += 1
         self.kind = kind
+        self.rounds.append((time.time(), kind))
         admin, receiver = self.admin, self.receiver
         if kind == "http_500":
             admin.faults(error_rate=self.rng.choice([0.2, 0.5, 1.0]))
@@ -261,9 +272,26 @@ class FleetCampaign:
         sending = lambda pid: self.receiver.in_flight > 0 and _talks_to(pid, port)  # noqa: E731
         self._round(lambda: self._kill_in("delivering", sending))
 
+    def _cancelling(self) -> None:
+        """A cancel asked of the fleet; its worker killed while the site holds its Submit. The job
+        runs again elsewhere and must not submit again."""
+        from monitor.store.postgres import PostgresStore
+
+        buyer = self.rng.choice(self.emails)
+        order = self.admin.create_order(status="awaiting_shipment", seller="silent", buyer=buyer)
+        self.admin.faults(latency_ms=HELD, target="POST /p/order/cancel")
+        store = PostgresStore(self.db)
+        try:
+            store.request_cancel(self.owner[buyer], order["id"], "wrong", dry_run=False)
+        finally:
+            store.close()
+        self.cancels.append(order["id"])
+        held = lambda pid: _runs_chromium(pid) and bool(self.admin.requests()["in_flight"].get("POST /p/order/cancel"))  # noqa: E731
+        self._round(lambda: self._kill_in("cancelling", held))
+
     def _stopped(self) -> None:
         """A worker frozen mid-poll past the heartbeat limit: its poll runs elsewhere; then it wakes."""
-        self.admin.faults(latency_ms=HELD, target="GET /p/order/")
+        self.admin.faults(latency_ms=HELD_FROZEN, target="GET /p/order/")
 
         def freeze() -> None:
             proc = self._worker_where(lambda pid: pid in self._in_flight_from("GET /p/order/"))
@@ -381,13 +409,21 @@ class FleetCampaign:
         moments = judged.pop("moments")
         unexplained = {(a, t) for a, t, _, _ in oracle.deliveries_in(self.db, "uncertain")} - self.sending_at_kills
         lost = oracle.lost_states(orders, self.db, moments, owner)
-        overlaps = overlapping(self.admin.visits())
+        visits = self.admin.visits()
+        overlaps = overlapping(visits)
+        overlaps_by_kind: Counter[str] = Counter()
+        for (begun, kind), (ended, _) in zip(self.rounds, [*self.rounds[1:], (math.inf, "")], strict=True):
+            overlaps_by_kind[kind] += len(overlapping([v for v in visits if begun <= v["started"] < ended]))
+        # A Submit beyond the one cancel asked of each order (the site counts every one that reached it).
+        double = [o["id"] for o in orders if o["id"] in self.cancels and o["cancel_submits"] > 1]
+        unfinished = oracle.rows(self.db, "select order_id from cancels where finished is null")
+        cancels = oracle.rows(self.db, "select code, count(*) from cancels group by code")
         if os.environ.get("ORDERMON_BENCH_KEEP"):
             import shutil
 
             shutil.copy(tmp / "workers.log", os.environ["ORDERMON_BENCH_KEEP"])
         polls = oracle.rows(self.db, "select count(*), count(error) from polls")[0]
-        judged["examples"] |= {"lost_states": lost[:5], "overlapping_polls": overlaps[:5]}
+        judged["examples"] |= {"lost_states": lost[:5], "overlapping_polls": overlaps[:5], "double_submits": double[:5]}
         return {
             "fleet": {"workers": WORKERS, "accounts": ACCOUNTS, "stalled_seconds": STALLED},
             "injections": sum(self.injections.values()),
@@ -401,8 +437,12 @@ class FleetCampaign:
             "uncertain_unexplained": len(unexplained),
             "lost_states": len(lost),
             "overlapping_polls": len(overlaps),
+            "overlaps_by_kind": {kind: n for kind, n in overlaps_by_kind.items() if n},
             "late_accounts": sum(self.late.values()),
             "late_by_kind": dict(self.late),
+            "double_submits": len(double),
+            "unfinished_cancels": len(unfinished),
+            "cancels_by_exit": {str(code): n for code, n in cancels},
             "polls": polls[0],
             "polls_failed": polls[1],
             "orders": len(orders),

@@ -114,11 +114,14 @@ def cancel_many(
                 yield order_id, exc
 
 
-def cancel(settings: FlowSettings, order_id: str, reason: str, *, dry_run: bool = False) -> CancelResult:
+def cancel(
+    settings: FlowSettings, order_id: str, reason: str, *, dry_run: bool = False, account: Account | None = None
+) -> CancelResult:
+    """``account``: the settings' by default (a fleet's worker passes one from its database)."""
     from .cancel import cancel_order
     from .session import AccountSession
 
-    account = Account.from_settings(settings)
+    account = account or Account.from_settings(settings)
     with Browser(settings) as browser:
         session = AccountSession(browser, account)
         return cancel_order(session, order_id, reason, dry_run=dry_run)

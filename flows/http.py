@@ -124,14 +124,15 @@ class HttpTransport:
         accounts: list[Account],
         sign_in: SignIn,
         *,
-        before_request: Callable[[], None] | None = None,
+        lease: Callable[[], float] | None = None,
     ):
-        """``before_request()`` runs before each request; what it raises ends the request unsent
-        (a fleet's job that is no longer its worker's sends nothing more)."""
+        """A request, sent or answered, takes at most the timeout in all. ``lease()``, asked
+        before each request, says how many seconds it may take at most, or raises to leave it
+        unsent (a fleet's job sends nothing its worker's lease would not outlast)."""
         self.settings = settings
         self.cookies = {a.label: _Cookies(settings, a) for a in accounts}
         self._sign_in = sign_in
-        self._before_request = before_request
+        self._lease = lease
 
     def account(self, label: str) -> Account:
         return self.cookies[label].account
@@ -154,7 +155,7 @@ class HttpTransport:
 
                 async def one(key: str, path: str) -> Response:
                     async with slots:
-                        answer = await _get(client, key, path)
+                        answer = await _get(client, key, path, self._bound())
                     on_answer(label)
                     return answer
 
@@ -167,18 +168,15 @@ class HttpTransport:
                 raise result  # KeyboardInterrupt and the like
         return dict(zip(labels, found, strict=True)) | {label: [] for label, asked in requests.items() if not asked}
 
+    def _bound(self) -> float:
+        """Seconds the next request may take in all: the timeout, or less if the lease ends sooner."""
+        if self._lease is None:
+            return self.settings.timeout
+        return min(self.settings.timeout, self._lease())
+
     def _client(self, label: str) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        hooks = {}
-        if self._before_request is not None:
-            check = self._before_request
-
-            async def before(request: httpx.Request) -> None:
-                check()
-
-            hooks["request"] = [before]
         return httpx.AsyncClient(
-            event_hooks=hooks,
             base_url=self.account(label).storefront_url,
             cookies=self.cookies[label].jar,
             limits=limits,
@@ -189,11 +187,16 @@ class HttpTransport:
         )
 
 
-async def _get(client: httpx.AsyncClient, key: str, path: str) -> Response:
+async def _get(client: httpx.AsyncClient, key: str, path: str, bound: float) -> Response:
+    # httpx's timeout bounds each step (connect, each read); a site that trickles its answer would
+    # hold a request for as long as it likes: the whole request is bounded as well.
     try:
-        response = await client.get(path)
+        async with asyncio.timeout(bound):
+            response = await client.get(path)
     except httpx.TransportError as exc:
         return Response(key, 0, first_line(exc))
+    except TimeoutError:
+        return Response(key, 0, f"no whole answer within {bound:g} s")
     return Response(
         key, response.status_code, response.text, response.headers.get("date"), response.headers.get("location")
     )

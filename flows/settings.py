@@ -46,7 +46,7 @@ class FlowSettings(BaseSettings):
         None, description="ws:// of a `playwright run-server`, or http(s):// of a CDP endpoint"
     )
     headless: bool = True
-    timeout: float = Field(15.0, gt=0, le=600, description="seconds per page action")
+    timeout: float = Field(15.0, gt=0, le=600, description="seconds per page action, or per HTTP request in all")
     retries: int = Field(3, ge=0, le=20, description="retries when the site is unavailable")
     retry_backoff: float = Field(0.5, ge=0, le=60, description="seconds, doubled per retry")
     data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")

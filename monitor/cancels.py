@@ -9,6 +9,7 @@ from collections import Counter
 import click
 
 from flows.errors import FlowError, Outcome
+from flows.text import printable
 
 from . import exits
 from .progress import Progress
@@ -84,17 +85,9 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
     try:
         for done, (order_id, found) in enumerate(cancel_many(settings, ids, reason, dry_run=dry_run), 1):
             attempted.add(order_id)
-            if isinstance(found, FlowError):
-                codes.append(exits.code_for(found))
-                outcomes[found.outcome] += 1
-                line = (
-                    json.dumps(_failed(order_id, reason, found))
-                    if as_json
-                    else (f"{order_id}: {found.outcome}: {exits.message_for(found)}")
-                )
-            else:
-                outcomes[found.outcome] += 1
-                line = found.model_dump_json() if as_json else _cancelled_line(found)
+            codes.append(exits.code_for(found) if isinstance(found, FlowError) else exits.Exit.OK)
+            outcomes[found.outcome] += 1
+            line = _line(order_id, reason, found, as_json)
             if progress.enabled:  # the lines come after the bar, not through it
                 lines.append(line)
             else:
@@ -109,8 +102,74 @@ def cancel_batch(settings, ids: list[str], reason: str, *, dry_run: bool, as_jso
         click.echo(json.dumps(_not_attempted(order_id, reason)) if as_json else f"{order_id}: not_attempted")
     if skipped:
         outcomes["not_attempted"] = len(skipped)
-    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
-    click.echo(
-        f"{len(ids)} orders: {summary}" + (" (the batch stopped at an account error)" if skipped else ""), err=True
-    )
+    _summary(len(ids), outcomes, " (the batch stopped at an account error)" if skipped else "")
+    return int(exits.most_serious(codes))
+
+
+def _line(order_id: str, reason: str, found, as_json: bool) -> str:
+    if isinstance(found, FlowError):
+        if as_json:
+            return json.dumps(_failed(order_id, reason, found))
+        return f"{order_id}: {found.outcome}: {exits.message_for(found)}"
+    return found.model_dump_json() if as_json else _cancelled_line(found)
+
+
+def _summary(count: int, outcomes: Counter[str], why: str = "") -> None:
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    click.echo(f"{count} orders: {summary}{why}", err=True)
+
+
+# ---------------------------------------------------------------- a fleet's cancels
+def kept(order_id: str, reason: str, found) -> dict:
+    """A fleet worker's outcome (a CancelResult or a FlowError) as the database keeps it for the
+    asker: its exit code, its JSON line, its error line."""
+    error = exits.message_for(found) if isinstance(found, FlowError) else None
+    code = exits.code_for(found) if isinstance(found, FlowError) else exits.Exit.OK
+    return {"code": int(code), "result": _line(order_id, reason, found, as_json=True), "error": error}
+
+
+def cancel_in_fleet(
+    store, ids: list[str], reason: str, *, account: str, dry_run: bool, as_json: bool, wait: float
+) -> int:
+    """Each order's cancel queued for the fleet's browser workers (``account``'s lock: never beside
+    its poll), then each outcome as they kept it, in order; the most serious exit code."""
+    import time
+
+    from flows.models import CancelResult
+
+    requests = [store.request_cancel(account, order_id, reason, dry_run=dry_run) for order_id in ids]
+    click.echo(f"{len(ids)} cancels of {account} queued for the fleet's browser workers", err=True)
+    progress = Progress(enabled=not as_json)
+    deadline = time.monotonic() + wait
+    rows: dict[int, dict] = {}
+    try:
+        while True:
+            rows |= {r: row for r in requests if r not in rows and (row := store.cancel_request(r)) and row["finished"]}
+            progress(account, len(rows), len(ids), "cancel")
+            if len(rows) == len(requests) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)  # the workers write to the database; this reads it
+    finally:
+        progress.close()
+    outcomes: Counter[str] = Counter()
+    codes: list[int] = []
+    for order_id, request in zip(ids, requests, strict=True):
+        row = rows.get(request)
+        if row is None:
+            codes.append(exits.Exit.LOCAL_STATE)
+            outcomes["queued"] += 1
+            queued = {"order_id": order_id, "outcome": "queued", "reason": reason, "request": request}
+            click.echo(json.dumps(queued) if as_json else f"{order_id}: queued (cancel request {request}): "
+                       f"no browser worker finished it within {wait:g} s")  # fmt: skip
+            continue
+        codes.append(exits.code_of(row["code"]))
+        if row["code"] == exits.Exit.OK:
+            result = CancelResult.model_validate_json(row["result"])
+            outcomes[result.outcome] += 1
+            click.echo(row["result"] if as_json else _cancelled_line(result))
+        else:
+            outcome = json.loads(row["result"])["outcome"]
+            outcomes[outcome] += 1
+            click.echo(row["result"] if as_json else printable(f"{order_id}: {outcome}: {row['error']}"))
+    _summary(len(ids), outcomes)
     return int(exits.most_serious(codes))

@@ -124,6 +124,11 @@ def fail(exc: BaseException) -> NoReturn:
     sys.exit(int(code_for(exc)))
 
 
+def code_of(code: int) -> Exit:
+    """An exit code kept in the database (a fleet's worker met the error): as this table has it."""
+    return Exit(code) if code in Exit._value2member_map_ else Exit.UNEXPECTED
+
+
 def leave(code: int | None) -> NoReturn:
     """A command that ended without an error: its own code (a batch's most serious), else 0."""
     sys.exit(int(Exit(code or Exit.OK)))

@@ -10,11 +10,15 @@ Jobs, each on its queue:
   to sign in, it hands the account to a ``sign_in`` job instead, and records nothing.
 - ``sign_in`` (``browser``: only workers that have Chromium, or ORDERMON_BROWSER_ENDPOINT): signs the
   account in, keeps the session in the database for every worker, and polls it again.
+- ``cancel_order`` (``browser``): a cancel asked with ``ordermon cancel --account``; its outcome
+  goes back to the asker through the database.
 - ``deliver`` (``deliver``): one notification through Apprise (the outbox's states as ever: one that
   died mid-send is never sent again).
 - ``retry_stalled`` (periodic): jobs of a worker that stopped sending heartbeats run again.
 
-A poll, a sign-in and a cancel of one account never overlap (one job lock per account). A worker
+A poll, a sign-in and a cancel of one account never overlap (one job lock per account). A job runs
+on a lease (its worker's heartbeat): a request that could outlive the lease is not sent, so a worker
+cut off from the database or stopped mid-job never visits the site beside the job's next run. A worker
 keeps nothing of an account between jobs: its memory does not grow with the fleet.
 """
 
@@ -25,20 +29,21 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
+import math
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flows.account import Account
-from flows.errors import SignInNeeded, first_line
+from flows.errors import FlowError, SignInNeeded, first_line
 
 from . import accounts
 from .alerts import Notifier
 from .poller import Poller, PollResult
 from .settings import MonitorSettings
-from .store import StoreError, StoreUnreachable
-from .store.postgres import PostgresStore
+from .store import LeaseLost, StoreError, StoreUnreachable
+from .store.postgres import PostgresStore, account_lock, poll_lock
 from .vault import Vault
 from .windows import RuleConfig
 
@@ -51,17 +56,53 @@ def cron_every(seconds: int) -> str:
     return "* * * * *" if seconds >= 60 else f"* * * * * */{seconds}"
 
 
-def lock_of(account: str) -> str:
-    """The job lock of an account: its poll, its sign-in and its cancel never overlap."""
-    return f"account:{account}"
+LEASE_MARGIN = 0.5  # seconds a request ends before its lease: the site's hang-up, another's job start
+MIN_REQUEST = 0.25  # seconds: a shorter request would not be worth sending
+
+
+class HeartbeatLate(LeaseLost):
+    """The worker's lease is too short for another request: its job may run elsewhere before the
+    request would end."""
+
+
+class Lease:
+    """How long this worker's jobs stay its own. ``retry_stalled`` hands a job on once its worker's
+    heartbeat is ``seconds`` old by the database's clock; the lease counts from just before the last
+    heartbeat that was written (the database stamps it later), so it never claims more than it has."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self._since: float | None = None
+
+    def renewed(self, sent: float) -> None:
+        """A heartbeat sent at ``sent`` (this clock) was written."""
+        self._since = sent if self._since is None else max(self._since, sent)
+
+    def left(self) -> float:
+        """Seconds before the job may run elsewhere (none before the worker's first heartbeat)."""
+        return -math.inf if self._since is None else self._since + self.seconds - self.clock()
+
+    def budget(self) -> float:
+        """Seconds a request may take from now and still end inside the lease; HeartbeatLate if
+        too few are left for one (the worker's heartbeat is late: the database is away, or the
+        worker was stopped)."""
+        budget = self.left() - LEASE_MARGIN
+        if budget < MIN_REQUEST:
+            late = (
+                "no heartbeat yet" if budget == -math.inf else f"{self.seconds - self.left():.1f} s since its heartbeat"
+            )
+            raise HeartbeatLate(f"the worker's lease is too short for a request ({late}): its job may run elsewhere")
+        return budget
 
 
 class Fleet:
     """What every job needs: the settings (from the environment, as every worker has them), the
-    vault, the alert targets; a store connection of the job's own."""
+    vault, the alert targets, the worker's lease; a store connection of the job's own."""
 
-    def __init__(self, settings: MonitorSettings):
+    def __init__(self, settings: MonitorSettings, lease: Lease | None = None):
         self.settings = settings
+        self.lease = lease
         self.vault = Vault(settings.secret_key.get_secret_value() if settings.secret_key else None)
         self.notifier = Notifier(
             settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
@@ -82,16 +123,14 @@ class Fleet:
         return found, accounts.judging(self.settings, windows)
 
     # ---------------------------------------------------------------- the jobs
-    def dispatch(self, defer_poll) -> list[str]:
+    def dispatch(self) -> list[str]:
         """Every due account gets a poll, a little apart; its next poll is then an interval away."""
-        now = dt.datetime.now(dt.UTC)
         with self.store() as store:
-            due = store.due_accounts(now)
-            for name in due:
-                jitter = random.uniform(0, self.settings.poll_jitter)
-                defer_poll(name, jitter)
-                store.schedule_poll(name, now + dt.timedelta(seconds=self.settings.poll_interval))
-        return due
+            return store.dispatch(
+                dt.datetime.now(dt.UTC),
+                interval=self.settings.poll_interval,
+                jitter=lambda: random.uniform(0, self.settings.poll_jitter),
+            )
 
     def poll(self, name: str, job: int | None = None) -> PollResult:
         from flows.http import HttpTransport
@@ -103,15 +142,10 @@ class Fleet:
             def elsewhere(account: Account) -> None:
                 raise SignInNeeded(f"{account.label}: the site asks to sign in; a browser worker will")
 
-            started = time.monotonic()
-
-            def still_ours() -> None:
-                # A poll past half the heartbeat limit may belong to a worker that was stopped or cut
-                # off: its job may run elsewhere now. It asks the database before each request.
-                if time.monotonic() - started > self.settings.stalled_seconds / 2:
-                    store.check_job()
-
-            transport = HttpTransport(self.settings, [account], sign_in=elsewhere, before_request=still_ours)
+            # A request ends inside the lease (the client hangs up first): a worker cut off or
+            # stopped never visits the site beside its job's next run.
+            lease = self.lease.budget if self.lease is not None else None
+            transport = HttpTransport(self.settings, [account], sign_in=elsewhere, lease=lease)
             reader = SiteReader(self.settings, transport)
             poller = Poller(self.settings, store, reader, [account], self.notifier.targets(), {name: config})
             (result,) = poller.poll_all([account])
@@ -129,6 +163,28 @@ class Fleet:
                 poller.fail(account, exc)
                 raise
 
+    def cancel(self, request: int, job: int | None = None) -> None:
+        """A cancel asked with ``ordermon cancel --account``: done in the browser, its outcome kept
+        for the asker. Run again after its worker died, it decides from the order's state as any
+        cancel does (a request already sent shows as such: never a second Submit)."""
+        from flows.api import cancel
+        from flows.models import CancelResult
+
+        from .cancels import kept
+
+        with self.store(job) as store:
+            asked = store.cancel_request(request)
+            if asked is None or asked["finished"]:
+                return  # its account was removed, or an earlier run of this job finished it
+            account, _ = self.account(store, asked["account"])
+            order_id, reason = asked["order_id"], asked["reason"]
+            found: CancelResult | FlowError
+            try:
+                found = cancel(self.settings, order_id, reason, dry_run=bool(asked["dry_run"]), account=account)
+            except FlowError as exc:
+                found = exc
+            store.finish_cancel(request, **kept(order_id, reason, found))
+
     def deliver(self, alert_id: int, target: str, job: int | None = None) -> dt.datetime | None:
         with self.store(job) as store:
             return self.notifier.deliver_one(store, alert_id, target)
@@ -144,16 +200,43 @@ class _NoReader:
         return ""
 
 
+def heartbeat_every(settings: MonitorSettings) -> float:
+    """Seconds between a worker's heartbeats: three per heartbeat limit."""
+    return max(1.0, settings.stalled_seconds / 3)
+
+
+def _heartbeats(job_manager_class, lease: Lease):
+    """Procrastinate's job manager, telling ``lease`` of every heartbeat written (a worker's
+    registration is its first)."""
+
+    class Heartbeats(job_manager_class):
+        async def register_worker(self) -> int:
+            sent = lease.clock()
+            worker_id = await super().register_worker()
+            lease.renewed(sent)
+            return worker_id
+
+        async def update_heartbeat(self, worker_id: int) -> None:
+            sent = lease.clock()
+            await super().update_heartbeat(worker_id)
+            lease.renewed(sent)
+
+    return Heartbeats
+
+
 def make_app(settings: MonitorSettings):
     """The Procrastinate app of the fleet, with its tasks (built for the settings: the dispatcher's
     period and the stalled workers' limit are settings)."""
     import psycopg
     from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
-    from procrastinate.exceptions import AlreadyEnqueued
+    from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
     from procrastinate.jobs import Status
+    from procrastinate.manager import JobManager
 
-    fleet = Fleet(settings)
+    lease = Lease(settings.stalled_seconds)
+    fleet = Fleet(settings, lease)
     app = App(connector=PsycopgConnector(conninfo=settings.db, min_size=1, max_size=4))
+    app.job_manager = _heartbeats(JobManager, lease)(connector=app.connector)
     # A job that found the database away (a restart, a cut) runs again a little later; one handed on
     # (LeaseLost) does not: its work runs as another job already.
     on_outage = RetryStrategy(max_attempts=4, wait=1, retry_exceptions={StoreUnreachable, psycopg.OperationalError})
@@ -161,17 +244,25 @@ def make_app(settings: MonitorSettings):
     def defer_poll(name: str, delay: float = 0.0) -> None:
         with contextlib.suppress(AlreadyEnqueued):
             app.configure_task(
-                "poll_account", queue="poll", lock=lock_of(name), queueing_lock=f"poll:{name}",
+                "poll_account", queue="poll", lock=account_lock(name), queueing_lock=poll_lock(name),
                 schedule_in={"seconds": int(delay)},
             ).defer(account=name)  # fmt: skip
 
     @app.task(name="poll_account", queue="poll", pass_context=True, retry=on_outage)
     def poll_account(context: JobContext, account: str) -> None:
-        result = fleet.poll(account, context.job.id)
+        try:
+            result = fleet.poll(account, context.job.id)
+        except HeartbeatLate:
+            # Stopped before a request could outlive the lease. If the job is still this worker's,
+            # the account waits for the next one (run after this job, under its lock); if not, the
+            # job runs elsewhere already. Without the database, retry_stalled hands this job on.
+            with contextlib.suppress(ConnectorException):
+                defer_poll(account, 1.0)
+            raise
         if result.deferred:
             with contextlib.suppress(AlreadyEnqueued):
                 app.configure_task(
-                    "sign_in", queue="browser", lock=lock_of(account), queueing_lock=f"sign_in:{account}"
+                    "sign_in", queue="browser", lock=account_lock(account), queueing_lock=f"sign_in:{account}"
                 ).defer(account=account)
         if result.deferred:
             log.info("poll %s: the site asks to sign in; a browser worker signs in, then polls again", account)
@@ -185,6 +276,11 @@ def make_app(settings: MonitorSettings):
         fleet.sign_in(account, context.job.id)
         defer_poll(account)
 
+    @app.task(name="cancel_order", queue="browser", pass_context=True, retry=on_outage)
+    def cancel_order(context: JobContext, request: int) -> None:
+        fleet.cancel(request, context.job.id)
+        log.info("cancel request %s: done", request)
+
     @app.task(name="deliver", queue="deliver", pass_context=True, retry=on_outage)
     def deliver(context: JobContext, alert_id: int, target: str) -> None:
         again = fleet.deliver(alert_id, target, context.job.id)
@@ -197,7 +293,7 @@ def make_app(settings: MonitorSettings):
     @app.periodic(cron=cron_every(settings.dispatch_seconds), periodic_id="dispatch")
     @app.task(name="dispatch", queue="poll", queueing_lock="dispatch")
     def dispatch(timestamp: int) -> None:
-        fleet.dispatch(defer_poll)
+        fleet.dispatch()
 
     @app.periodic(cron=cron_every(min(60, max(1, int(settings.stalled_seconds / 2)))), periodic_id="retry_stalled")
     @app.task(name="retry_stalled", queue="poll", queueing_lock="retry_stalled")
@@ -235,7 +331,7 @@ def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str]
                     queues=queues,
                     concurrency=concurrency,
                     name=name,
-                    update_heartbeat_interval=max(1.0, settings.stalled_seconds / 3),
+                    update_heartbeat_interval=heartbeat_every(settings),
                     stalled_worker_timeout=settings.stalled_seconds,
                     fetch_job_polling_interval=min(5.0, settings.dispatch_seconds),
                     install_signal_handlers=False,  # ours: a stop asked for is told from a lost database

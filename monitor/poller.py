@@ -25,7 +25,7 @@ from . import rules
 from .merge import change, merge
 from .order import Known, Plan
 from .settings import MonitorSettings
-from .store import Store, iso, parse
+from .store import LeaseLost, Store, iso, parse
 from .windows import RuleConfig
 
 log = logging.getLogger("ordermon.poller")
@@ -94,6 +94,8 @@ class Poller:
             if isinstance(reading, SignInNeeded):  # nothing failed: nothing is recorded
                 results.append(PollResult(label, deferred=True))
                 continue
+            if isinstance(reading, LeaseLost):  # a fleet's job no longer sure to be its worker's
+                raise reading  # records nothing: the site did not fail
             if isinstance(reading, Exception):
                 results.append(self._failed(poll.known, started, _noted(label, reading)))
                 continue

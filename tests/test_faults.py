@@ -11,7 +11,7 @@ from conftest import clean_env
 
 from bench.faults import FAILS as COUNTERS
 from bench.fleet_faults import FAILS as FLEET_COUNTERS
-from bench.fleet_faults import KILLS, overlapping
+from bench.fleet_faults import overlapping
 from bench.kills import PHASES
 from bench.plants import PLANTS, run_planted
 
@@ -32,7 +32,7 @@ def campaign(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("via, faults", [("http", 16), ("browser", 8)])
+@pytest.mark.parametrize("via, faults", [("http", 12), ("browser", 6)])
 def test_short_fault_campaign(via, faults):
     done = campaign("--faults", str(faults), "--poll-via", via)
     assert done.stdout, done.stderr[-3000:]
@@ -59,19 +59,18 @@ def test_the_counters_cover_every_failure_the_campaign_reports():
     assert {counter for counter, _ in PLANTS.values()} == set(COUNTERS)
 
 
-@pytest.mark.long(seconds=70)
+@pytest.mark.long(seconds=55)
 def test_short_fleet_fault_campaign():
-    """Three workers on PostgreSQL: killed while polling, signing in and delivering, one frozen past
-    the heartbeat limit, PostgreSQL restarted; nothing missed, false, sent twice or lost."""
-    done = campaign("--fleet", "--plan", "polling,signing_in,http_500,delivering,stopped,pg_restart")
+    """Three workers on PostgreSQL: one killed while polling, one while cancelling, one frozen past
+    the heartbeat limit, PostgreSQL restarted; nothing missed, false, sent or submitted twice, lost,
+    or read by two workers at once. (Kills while signing in and delivering: the single campaign here,
+    and the fleet's at 300 injections, README.)"""
+    plan = ["polling", "cancelling", "stopped", "pg_restart"]
+    done = campaign("--fleet", "--plan", ",".join(plan))
     assert done.stdout, done.stderr[-3000:]
     report = json.loads(done.stdout)
-    assert all(report["kills"][kill] >= 1 for kill in KILLS), report["kills"]
-    # Two workers' requests at one buyer at once: two incidents in the 300-injection run (README,
-    # Reliability), cause not found yet; judged there and by its own test below, not here, where a
-    # six-injection run would fail at random until it is fixed.
-    losses = [name for name in FLEET_COUNTERS if name != "overlapping_polls"]
-    assert {name: report[name] for name in losses} == dict.fromkeys(losses, 0), report
+    assert all(report["kills"][kill] >= 1 for kill in plan), report["kills"]
+    assert {name: report[name] for name in FLEET_COUNTERS} == dict.fromkeys(FLEET_COUNTERS, 0), report
     assert report["alerts_owed"] >= 1 and report["uncertain_deliveries"] <= report["kills_while_sending"]
 
 

@@ -2,6 +2,7 @@
 (Procrastinate) that poll every account, sign in once for all, deliver once, and take over the
 jobs of a worker killed with -9."""
 
+import json
 import os
 import signal
 import subprocess
@@ -85,26 +86,64 @@ def test_another_key_cannot_open_the_secrets(fleet_env):
     store.close()
 
 
-@pytest.mark.e2e
-def test_a_poll_whose_job_ran_elsewhere_meanwhile_sends_the_site_nothing(fleet_env, storefront, monkeypatch):
-    """A worker that wakes late (stopped past the heartbeat limit) asks before each request whether its
-    job is still its own: this one's ended meanwhile, so the site gets nothing and nothing is recorded."""
-    from monitor.fleet import Fleet
+@pytest.fixture
+def fleet_settings(fleet_env, storefront, monkeypatch):
+    """The settings a worker has, with the storefront's buyer as the account "main"."""
     from monitor.settings import MonitorSettings
-    from monitor.store import LeaseLost, PostgresStore
 
     assert add_account(fleet_env, "main", storefront.url, storefront.email, storefront.password).exit_code == 0
     for name, value in fleet_env.items():
         monkeypatch.setenv(name, value)
-    settings = MonitorSettings(_env_file=None, stalled_seconds=0.001)  # any poll is "late": it asks
-    store = PostgresStore(settings.db)
-    job = store.defer_job("poll_account", "poll", {"account": "main"})
-    store.close()
+    return MonitorSettings(_env_file=None, retry_backoff=0.05)
+
+
+@pytest.mark.e2e
+def test_a_worker_past_its_lease_sends_the_site_nothing(fleet_settings, storefront):
+    """A worker that wakes late (stopped, or cut off from the database, past the heartbeat limit)
+    may have had its job handed on: its poll sends nothing and records nothing."""
+    from monitor.fleet import Fleet, HeartbeatLate, Lease
+
+    lease = Lease(fleet_settings.stalled_seconds)
+    lease.renewed(lease.clock() - fleet_settings.stalled_seconds)  # its last heartbeat, a limit ago
     before = len(storefront.admin.visits())
-    with pytest.raises(LeaseLost):  # its job is not under way (as after retry_stalled ended it)
-        Fleet(settings).poll("main", job)
+    with pytest.raises(HeartbeatLate, match="lease is too short"):
+        Fleet(fleet_settings, lease).poll("main")
     assert storefront.admin.visits()[before:] == []
-    assert open_store(settings.db).polls() == []
+    assert open_store(fleet_settings.db).polls() == []
+
+
+@pytest.mark.e2e
+def test_a_polls_requests_end_inside_its_workers_lease(fleet_settings, storefront):
+    """The site holds the poll longer than the lease: the client hangs up before the lease ends (the
+    request's bound is the lease, not the timeout), and the poll stops once no request fits."""
+    import time
+
+    from monitor.fleet import Fleet, HeartbeatLate, Lease
+
+    storefront.admin.faults(latency_ms=1500, target="GET /p/order/")
+    lease, ends = Lease(1.0), time.time() + 1.0
+    lease.renewed(lease.clock())
+    before = len(storefront.admin.visits())
+    with pytest.raises(HeartbeatLate):
+        Fleet(fleet_settings, lease).poll("main")
+    visits = wait_until(lambda: storefront.admin.visits()[before:])  # logged once the site has answered
+    assert all(v["client_until"] < ends for v in visits), (ends, visits)
+    assert open_store(fleet_settings.db).polls() == []
+
+
+def test_a_lease_counts_from_before_its_heartbeat_was_sent():
+    from monitor.fleet import LEASE_MARGIN, HeartbeatLate, Lease
+
+    now = [100.0]
+    lease = Lease(10, clock=lambda: now[0])
+    with pytest.raises(HeartbeatLate, match="no heartbeat yet"):
+        lease.budget()
+    lease.renewed(99.0)
+    lease.renewed(95.0)  # an older heartbeat answered late never shortens it
+    assert lease.left() == 9.0 and lease.budget() == 9.0 - LEASE_MARGIN
+    now[0] = 108.6
+    with pytest.raises(HeartbeatLate, match=r"9\.6 s since its heartbeat"):
+        lease.budget()
 
 
 def test_bad_account_input_is_a_one_line_usage_error(fleet_env):
@@ -194,6 +233,17 @@ def test_workers_poll_every_account_and_take_over_the_jobs_of_one_killed(
         wait_until(lambda: any(a["order_id"] == stuck["id"] for a in store.alerts("main")))
         wait_until(lambda: all(a["states"] == "delivered" for a in store.alerts()), timeout=30)
         assert sent_once(alert_receiver, store)
+
+        # A cancel asked of the fleet: a browser worker does it, the asker prints its outcome.
+        paid = admin.create_order(status="awaiting_shipment", seller="silent")
+        first_ask = invoke(env, "cancel", paid["id"], "--reason", "wrong", "--account", "main", "--json")
+        assert first_ask.exit_code == 0, first_ask.output
+        assert json.loads(first_ask.stdout)["outcome"] == "requested"
+        again = invoke(env, "cancel", paid["id"], "--reason", "wrong", "--account", "main")
+        assert again.exit_code == 0 and f"{paid['id']}: already_requested" in again.stdout
+        assert admin.order(paid["id"])["cancel_requests"] == 1
+        missing = invoke(env, "cancel", "8100000000099999", "--reason", "wrong", "--account", "main", "--json")
+        assert missing.exit_code == 4 and json.loads(missing.stdout)["outcome"] == "not_found", missing.output
 
         # One worker stops (SIGTERM: what it does, it finishes); the other is killed with -9 while the
         # site holds its poll; a new one takes the job over once the dead one's heartbeat stops.

@@ -129,3 +129,32 @@ def test_a_store_whose_job_was_handed_on_writes_nothing(postgres_url):
         store.close()
         assert conn.execute("select count(*) from polls").fetchone() == (1,)
         assert conn.execute("select count(*) from alerts").fetchone() == (1,)
+
+
+def test_the_dispatcher_queues_one_poll_per_due_account_in_one_transaction(postgres_url):
+    """Due accounts get a poll job each (a little apart) and their next poll an interval on; one
+    already waiting is not queued twice; an account not due gets nothing."""
+    import datetime as dt
+
+    from monitor.store.postgres import account_lock, poll_lock
+
+    store = PostgresStore(postgres_url)
+    for name in ("a", "b", "c"):
+        store.add_account(
+            name, storefront_url="http://shop.example", email=f"{name}@x", password="sealed", windows="{}"
+        )
+    now = dt.datetime(2026, 12, 21, 10, tzinfo=dt.UTC)
+    store.schedule_poll("c", now + dt.timedelta(minutes=5))
+    assert store.dispatch(now, interval=60, jitter=lambda: 2.0) == ["a", "b"]
+    assert store.dispatch(now, interval=60, jitter=lambda: 2.0) == []  # their next poll is a minute on
+    store.schedule_poll("a", now)  # due again while its poll still waits
+    assert store.dispatch(now, interval=60, jitter=lambda: 2.0) == ["a"]
+    store.close()
+    with psycopg.connect(postgres_url) as conn:
+        jobs = conn.execute(
+            "select args->>'account', lock, queueing_lock, scheduled_at from procrastinate_jobs order by id"
+        ).fetchall()
+        nexts = dict(conn.execute("select name, next_poll from accounts").fetchall())
+    at = now + dt.timedelta(seconds=2)
+    assert jobs == [(n, account_lock(n), poll_lock(n), at) for n in ("a", "b")]
+    assert nexts["b"] == (now + dt.timedelta(seconds=60)).isoformat()

@@ -50,8 +50,9 @@ def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
     store.close()
     shown, gone = NOW.isoformat(), (NOW - dt.timedelta(days=2)).isoformat()
     with sqlite3.connect(path) as conn:
-        conn.execute("alter table orders drop column next_due")  # what versions 5 and 6 added, undone
+        conn.execute("alter table orders drop column next_due")  # what versions 5 to 7 added, undone
         conn.execute("alter table orders drop column judged_with")
+        conn.execute("drop table cancels")
         conn.execute("drop table sessions")
         conn.execute("drop table accounts")
         v4 = {

@@ -109,15 +109,35 @@ def orders(tab, as_json, **site) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Do everything but Submit; save a screenshot.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per order (JSON lines).")
+@click.option(
+    "--account", metavar="NAME",
+    help="A fleet's account (in the PostgreSQL database): its browser workers cancel, this waits for them.",
+)  # fmt: skip
+@click.option(
+    "--wait", default=300.0, show_default=True, type=click.FloatRange(min=0),
+    help="With --account: seconds to wait for the workers' outcome (the cancel stays queued after).",
+)  # fmt: skip
+@db_option
 @site_options
-def cancel(order_ids, from_file, reason, dry_run, as_json, **site) -> int:
+def cancel(order_ids, from_file, reason, dry_run, as_json, account, wait, db, **site) -> int:
     """Cancel each ORDER_ID (or request its cancellation), according to its state.
 
     Several orders (as arguments or --from) are cancelled in turn in one browser: a failure
-    on one goes on to the next, and the exit code is the most serious among them."""
+    on one goes on to the next, and the exit code is the most serious among them. With
+    --account, a fleet's browser workers do it."""
     from monitor import cancels
 
     ids = cancels.order_ids(order_ids, from_file, OrderId())
+    if account is not None:
+        from .fleet import _fleet_store
+
+        _, store = _fleet_store(db)
+        try:
+            return cancels.cancel_in_fleet(
+                store, ids, reason, account=account, dry_run=dry_run, as_json=as_json, wait=wait
+            )
+        finally:
+            store.close()
     if len(ids) == 1 and from_file is None:
         cancels.cancel_one(_settings(**site), ids[0], reason, dry_run=dry_run, as_json=as_json)
         return 0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
 DROPPED = "target no longer configured"
@@ -28,6 +31,31 @@ class LeaseLost(StoreError):
 
 class AccountExists(StoreError):
     """An account by that name is already in the database (a usage error, not a broken database)."""
+
+
+class Statements:
+    """What a store gives its queries: statements and transactions on its connection."""
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it changed."""
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _tuples(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction (taken at its start: writers wait for each other)."""
+        raise NotImplementedError
+
+    def _reading(self) -> contextlib.AbstractContextManager[None]:
+        """A read transaction: one snapshot, whatever another connection writes meanwhile."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

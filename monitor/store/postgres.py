@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,13 +16,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ..order import COLUMNS
-from .common import DatabaseBusy, LeaseLost, StoreError, StoreUnreachable
+from .common import DatabaseBusy, LeaseLost, StoreError, StoreUnreachable, iso
 from .schema import SCHEMA_VERSION
 from .sql import SqlStore
 
 VERSION_TABLE = "ordermon_schema"
 TABLES = frozenset(
-    {"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", VERSION_TABLE}
+    {"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", "cancels", VERSION_TABLE}
 )
 
 
@@ -65,8 +65,28 @@ def _v6(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS = {5: _v5, 6: _v6}
+def _v7(conn: psycopg.Connection) -> None:
+    """A fleet's cancels and their outcome (SQLite's seventh)."""
+    conn.execute(
+        "create table cancels (id bigserial primary key, "
+        "account text not null references accounts (name) on delete cascade, order_id text not null, "
+        "reason text not null, dry_run integer not null default 0, requested text not null, finished text, "
+        "code integer, result text, error text)"
+    )
+
+
+MIGRATIONS = {5: _v5, 6: _v6, 7: _v7}
 FIRST = min(MIGRATIONS)
+
+
+def account_lock(account: str) -> str:
+    """The job lock of an account: its poll, its sign-in and its cancel never overlap."""
+    return f"account:{account}"
+
+
+def poll_lock(account: str) -> str:
+    """The queueing lock of an account's poll: one waiting at a time."""
+    return f"poll:{account}"
 
 
 def redacted(url: str) -> str:
@@ -231,6 +251,28 @@ class PostgresStore(SqlStore):
             for alert_id, target in deliveries:
                 self.defer_job("deliver", "deliver", {"alert_id": alert_id, "target": target},
                                queueing_lock=f"deliver:{alert_id}:{target}")  # fmt: skip
+
+    def dispatch(self, now: dt.datetime, *, interval: float, jitter: Callable[[], float]) -> list[str]:
+        """Every account due at ``now`` gets a ``poll_account`` job ``jitter()`` seconds on (none if
+        one waits already) and its next poll an interval on, in one transaction: thousands due at
+        once cost one commit, and a dispatcher running beside another skips what it holds."""
+        with self._writing():
+            due = [name for (name,) in self._tuples(
+                "select name from accounts where next_poll is null or next_poll <= ? order by name "
+                "for update skip locked", [iso(now)],
+            )]  # fmt: skip
+            for name in due:
+                at = now + dt.timedelta(seconds=jitter())
+                self.defer_job("poll_account", "poll", {"account": name}, lock=account_lock(name),
+                               queueing_lock=poll_lock(name), at=at)  # fmt: skip
+            self._execute(
+                "update accounts set next_poll = ? where name = any(?)",
+                [iso(now + dt.timedelta(seconds=interval)), due],
+            )
+        return due
+
+    def _cancel_requested(self, request: int, account: str) -> None:
+        self.defer_job("cancel_order", "browser", {"request": request}, lock=account_lock(account))
 
     def defer_job(
         self,

@@ -203,8 +203,19 @@ def _v6(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
+def _v7(db: sqlite_utils.Database) -> None:
+    """A fleet's cancels: asked by ``ordermon cancel --account``, done by a browser worker, their
+    outcome kept for whoever asked (a worker's CancelResult, or its error's exit code and line)."""
+    db.table("cancels").create(
+        {"id": int, "account": str, "order_id": str, "reason": str, "dry_run": int, "requested": str,
+         "finished": str, "code": int, "result": str, "error": str},
+        pk="id", foreign_keys=[("account", "accounts", "name")],
+        not_null={"account", "order_id", "reason", "requested"},
+    )  # fmt: skip
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
-TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions"})
+TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", "cancels"})

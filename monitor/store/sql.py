@@ -5,14 +5,14 @@ tests against both."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from ..order import COLUMNS, GLANCED, Change, Known, Order
 from ..rules import Finding
-from .common import DROPPED, UNCERTAIN, AccountExists, NewAlert, StoreError, iso, parse
+from .common import DROPPED, UNCERTAIN, NewAlert, iso, parse
+from .fleet_tables import FleetTables
 
 _UPSERT_ORDER = (
     f"insert into orders ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))}) "
@@ -31,8 +31,9 @@ _INSERT_ALERT = (
 )
 
 
-class SqlStore:
-    """What every store does; a store gives ``_execute``, ``_rows``, ``_tuples`` and its transactions."""
+class SqlStore(FleetTables):
+    """What every store does; a store gives the statements (``_execute``, ``_rows``, ``_tuples``, its
+    transactions), its connection and its schema."""
 
     #: How messages name the database: its path, or its URL without a password.
     name: str
@@ -41,28 +42,7 @@ class SqlStore:
     #: The states of an alert's deliveries, as one comma-separated text.
     STATES = "group_concat(d.state)"
 
-    # ---------------------------------------------------------------- what a store gives
-    def _execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        """Run one statement; how many rows it changed."""
-        raise NotImplementedError
-
-    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError
-
-    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def _tuples(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _writing(self) -> contextlib.AbstractContextManager[None]:
-        """A write transaction (taken at its start: writers wait for each other)."""
-        raise NotImplementedError
-
-    def _reading(self) -> contextlib.AbstractContextManager[None]:
-        """A read transaction: one snapshot, whatever another connection writes meanwhile."""
-        raise NotImplementedError
-
+    # ---------------------------------------------------------------- what a store gives (and Statements)
     def close(self) -> None:
         raise NotImplementedError
 
@@ -283,58 +263,6 @@ class SqlStore:
             self._execute(
                 "update deliveries set state = ?, last_error = ?, next_attempt = ? where alert_id = ? and target = ?",
                 ["pending" if retry_at else "failed", error, iso(retry_at), alert_id, target],
-            )
-
-    # ---------------------------------------------------------------- accounts (a fleet's)
-    def add_account(self, name: str, *, storefront_url: str, email: str, password: str, windows: str) -> None:
-        """A new account (``password`` sealed, ``windows`` its own as JSON); one by that name is an error."""
-        with self._writing():
-            if self._tuples("select 1 from accounts where name = ?", [name]):
-                raise AccountExists(f"an account named {name!r} is already in {self.name}")
-            self._execute(
-                "insert into accounts (name, storefront_url, email, password, windows, added) "
-                "values (?, ?, ?, ?, ?, ?)",
-                [name, storefront_url, email, password, windows, iso(dt.datetime.now(dt.UTC))],
-            )
-
-    def accounts(self) -> list[dict[str, Any]]:
-        return self._rows("select * from accounts order by name")
-
-    def account(self, name: str) -> dict[str, Any]:
-        rows = self._rows("select * from accounts where name = ?", [name])
-        if not rows:
-            raise StoreError(f"no account named {name!r} in {self.name}")
-        return rows[0]
-
-    def remove_account(self, name: str) -> None:
-        """The account and its kept session, gone (what was recorded of its orders stays)."""
-        with self._writing():
-            self._execute("delete from sessions where account = ?", [name])
-            if not self._execute("delete from accounts where name = ?", [name]):
-                raise StoreError(f"no account named {name!r} in {self.name}")
-
-    def due_accounts(self, now: dt.datetime) -> list[str]:
-        """The accounts whose next poll is due (or that were never polled)."""
-        rows = self._tuples(
-            "select name from accounts where next_poll is null or next_poll <= ? order by name", [iso(now)]
-        )
-        return [name for (name,) in rows]
-
-    def schedule_poll(self, name: str, at: dt.datetime) -> None:
-        with self._writing():
-            self._execute("update accounts set next_poll = ? where name = ?", [iso(at), name])
-
-    def session(self, account: str) -> str | None:
-        """The account's kept session, sealed."""
-        rows = self._tuples("select state from sessions where account = ?", [account])
-        return rows[0][0] if rows else None
-
-    def save_session(self, account: str, sealed: str) -> None:
-        with self._writing():
-            self._execute(
-                "insert into sessions (account, state, saved) values (?, ?, ?) "
-                "on conflict (account) do update set state = excluded.state, saved = excluded.saved",
-                [account, sealed, iso(dt.datetime.now(dt.UTC))],
             )
 
     # ---------------------------------------------------------------- views
