@@ -408,7 +408,8 @@ class FleetCampaign:
         judged = oracle.judge(orders, self.db, list(self.receiver.received), owner)
         moments = judged.pop("moments")
         unexplained = {(a, t) for a, t, _, _ in oracle.deliveries_in(self.db, "uncertain")} - self.sending_at_kills
-        lost = oracle.lost_states(orders, self.db, moments, owner)
+        why: dict[str, dict] = {}
+        lost = oracle.lost_states(orders, self.db, moments, owner, why)
         visits = self.admin.visits()
         overlaps = overlapping(visits)
         overlaps_by_kind: Counter[str] = Counter()
@@ -424,6 +425,7 @@ class FleetCampaign:
             shutil.copy(tmp / "workers.log", os.environ["ORDERMON_BENCH_KEEP"])
         polls = oracle.rows(self.db, "select count(*), count(error) from polls")[0]
         judged["examples"] |= {"lost_states": lost[:5], "overlapping_polls": overlaps[:5], "double_submits": double[:5]}
+        judged["examples"]["lost_states_why"] = {order: why[order] for order in lost[:3]}
         return {
             "fleet": {"workers": WORKERS, "accounts": ACCOUNTS, "stalled_seconds": STALLED},
             "injections": sum(self.injections.values()),

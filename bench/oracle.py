@@ -229,11 +229,16 @@ def judge(orders: list[dict], db: Db, received: list[dict], owner: Callable[[dic
 
 
 def lost_states(
-    orders: list[dict], db: Db, moments: dict[str, list[dt.datetime]], owner: Callable[[dict], str] | None = None
+    orders: list[dict],
+    db: Db,
+    moments: dict[str, list[dt.datetime]],
+    owner: Callable[[dict], str] | None = None,
+    why: dict[str, dict] | None = None,
 ) -> list[str]:
     """Orders whose recorded history is not what the site showed at the moments the monitor looked:
     a status (or refund status) the page showed at one of them and the history lacks, or one it
-    records that the page never showed then, or a last state other than the site's."""
+    records that the page never showed then, or a last state other than the site's. ``why``, if
+    given, gets each such order's states: seen, recorded, last recorded, and the site's."""
     history = rows(db, "select order_id, status_to, refund_to from history order by id")
     last = {o: (s, r) for o, s, r in rows(db, "select order_id, status, refund_status from orders")}
     recorded: dict[str, list] = {}
@@ -249,4 +254,11 @@ def lost_states(
                 seen.append((page.status, page.refund))
         if recorded.get(order["id"], []) != seen or last.get(order["id"]) != (order["status"], order["refund_status"]):
             lost.append(order["id"])
+            if why is not None:
+                why[order["id"]] = {
+                    "seen": seen, "recorded": recorded.get(order["id"], []), "last": last.get(order["id"]),
+                    "site": (order["status"], order["refund_status"]),
+                    "pages": [(str(p.since), p.status, p.refund) for p in pages],
+                    "looked": [str(at) for at in _moments_of(moments, order, owner)],
+                }  # fmt: skip
     return lost

@@ -34,6 +34,7 @@ import random
 import signal
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from flows.account import Account
 from flows.errors import FlowError, SignInNeeded, first_line
@@ -46,6 +47,9 @@ from .store import LeaseLost, StoreError, StoreUnreachable
 from .store.postgres import PostgresStore, account_lock, poll_lock
 from .vault import Vault
 from .windows import RuleConfig
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 log = logging.getLogger("ordermon.fleet")
 QUEUES = ("poll", "browser", "deliver")
@@ -98,11 +102,22 @@ class Lease:
 
 class Fleet:
     """What every job needs: the settings (from the environment, as every worker has them), the
-    vault, the alert targets, the worker's lease; a store connection of the job's own."""
+    vault, the alert targets, the worker's lease; a store of the job's own (on a connection of the
+    worker's pool, when it has one: ``connections``, as many as its jobs at once)."""
 
-    def __init__(self, settings: MonitorSettings, lease: Lease | None = None):
+    def __init__(self, settings: MonitorSettings, lease: Lease | None = None, *, connections: int = 0):
         self.settings = settings
         self.lease = lease
+        self.pool: ConnectionPool | None = None
+        if connections:
+            from psycopg_pool import ConnectionPool
+
+            # A connection is checked as it is lent: one that a PostgreSQL restart closed is replaced.
+            self.pool = ConnectionPool(
+                settings.db, min_size=1, max_size=connections, open=True, timeout=10,
+                kwargs={"autocommit": True, "connect_timeout": 10}, check=ConnectionPool.check_connection,
+                name="ordermon-jobs",
+            )  # fmt: skip
         self.vault = Vault(settings.secret_key.get_secret_value() if settings.secret_key else None)
         self.notifier = Notifier(
             settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
@@ -111,11 +126,15 @@ class Fleet:
     @contextlib.contextmanager
     def store(self, job: int | None = None) -> Iterator[PostgresStore]:
         """A store of the job's own; its writes only while ``job`` is still this worker's."""
-        store = PostgresStore(self.settings.db, deliver_jobs=True, job=job)
+        store = PostgresStore(self.settings.db, deliver_jobs=True, job=job, pool=self.pool)
         try:
             yield store
         finally:
             store.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
     def account(self, store: PostgresStore, name: str) -> tuple[Account, RuleConfig]:
         """The account, and what its polls are judged with: the fleet's windows, its own where it sets them."""
@@ -224,7 +243,7 @@ def _heartbeats(job_manager_class, lease: Lease):
     return Heartbeats
 
 
-def make_app(settings: MonitorSettings):
+def make_app(settings: MonitorSettings, fleet: Fleet | None = None):
     """The Procrastinate app of the fleet, with its tasks (built for the settings: the dispatcher's
     period and the stalled workers' limit are settings)."""
     import psycopg
@@ -233,8 +252,9 @@ def make_app(settings: MonitorSettings):
     from procrastinate.jobs import Status
     from procrastinate.manager import JobManager
 
-    lease = Lease(settings.stalled_seconds)
-    fleet = Fleet(settings, lease)
+    fleet = fleet or Fleet(settings, Lease(settings.stalled_seconds))
+    lease = fleet.lease
+    assert lease is not None, "a worker's jobs run on its lease"
     app = App(connector=PsycopgConnector(conninfo=settings.db, min_size=1, max_size=4))
     app.job_manager = _heartbeats(JobManager, lease)(connector=app.connector)
     # A job that found the database away (a restart, a cut) runs again a little later; one handed on
@@ -322,7 +342,9 @@ def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str]
     import psycopg
     from procrastinate.exceptions import ConnectorException
 
-    app = make_app(settings)
+    PostgresStore(settings.db).close()  # ordermon's schema and Procrastinate's, made or upgraded first
+    fleet = Fleet(settings, Lease(settings.stalled_seconds), connections=concurrency)
+    app = make_app(settings, fleet)
 
     async def run_once(stopping: asyncio.Event) -> None:
         async with app.open_async():
@@ -364,5 +386,7 @@ def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str]
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), 1.0)
 
-    PostgresStore(settings.db).close()  # ordermon's schema and Procrastinate's, made or upgraded first
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        fleet.close()

@@ -1,9 +1,14 @@
+import json
+import locale
 import os
 import queue
 import re
+import select
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -93,19 +98,68 @@ def keep_session(storefront, data_dir) -> None:
 
 
 def ordermon(env: dict, *args: str, cwd=None, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess:
-    """Run the `ordermon` command as a user does; its output never holds the password."""
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env | extra,
-        cwd=cwd,
-        timeout=timeout,
-    )
+    """Run the `ordermon` command as a user does, in a process of its own; its output never holds the
+    password. The process is forked from tests/zygote.py's server (the libraries imported once) unless
+    the environment changes how an interpreter starts (a PYTHON* or locale variable): then it is a new
+    interpreter, as is a command run while another thread of the test runs one."""
+    env = env | extra
+    starts_alike = all(env.get(k) == os.environ.get(k) for k in {*env, *os.environ} if k.startswith(_STARTUP))
+    if starts_alike and _ZYGOTE.lock.acquire(blocking=False):
+        try:
+            result = _ZYGOTE.run(list(args), env, cwd, timeout)
+        finally:
+            _ZYGOTE.lock.release()
+    else:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True, env=env, cwd=cwd,
+            timeout=timeout,
+        )  # fmt: skip
     password = env.get("ORDERMON_PASSWORD")
     if password:
         assert password not in result.stdout + result.stderr
     return result
+
+
+_STARTUP = ("PYTHON", "LANG", "LC_")
+
+
+class _Zygote:
+    """This test process's connection to tests/zygote.py's server, started on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.server: subprocess.Popen | None = None
+
+    def run(self, args: list[str], env: dict, cwd, timeout: float) -> subprocess.CompletedProcess:
+        if self.server is None or self.server.poll() is not None:
+            zygote = os.path.join(os.path.dirname(__file__), "zygote.py")
+            self.server = subprocess.Popen(
+                [sys.executable, zygote], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=clean_env(), bufsize=0
+            )  # unbuffered: select() below sees every answer the server wrote
+        with tempfile.TemporaryDirectory() as folder:
+            out, err = os.path.join(folder, "out"), os.path.join(folder, "err")
+            for path in (out, err):
+                open(path, "wb").close()
+            request = {"args": args, "env": env, "cwd": str(cwd) if cwd else None, "out": out, "err": err}
+            self.server.stdin.write(json.dumps(request).encode() + b"\n")
+            pid = int(self.server.stdout.readline())
+            ready, _, _ = select.select([self.server.stdout], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                self.server.stdout.readline()
+                raise subprocess.TimeoutExpired(["ordermon", *args], timeout)
+            code = int(self.server.stdout.readline())
+            stdout, stderr = (_text(path) for path in (out, err))
+        return subprocess.CompletedProcess(["ordermon", *args], code, stdout, stderr)
+
+
+def _text(path: str) -> str:
+    """A stream's bytes read as subprocess.run(text=True) reads them (locale encoding, universal newlines)."""
+    with open(path, encoding=locale.getpreferredencoding(False)) as stream:
+        return stream.read()
+
+
+_ZYGOTE = _Zygote()
 
 
 #: Commands that read the database only, or stop at their usage: run in the test's own process.
