@@ -69,6 +69,23 @@ def test_a_newer_database_is_refused_untouched(postgres_url):
         assert conn.execute("select version from ordermon_schema").fetchone() == (99,)
 
 
+def test_a_workers_pooled_store_reuses_its_connection_and_refuses_a_newer_schema(postgres_url):
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(postgres_url, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
+        first = PostgresStore(postgres_url, pool=pool)
+        backend = first.conn.info.backend_pid
+        first.close()
+        second = PostgresStore(postgres_url, pool=pool)
+        assert second.conn.info.backend_pid == backend  # lent again, not a new connection per job
+        second.close()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("update ordermon_schema set version = 99")  # a newer ordermon migrated meanwhile
+        with pytest.raises(StoreError, match="newer than this ordermon"):
+            PostgresStore(postgres_url, pool=pool)
+        assert pool.get_stats()["pool_available"] == 1  # the refused store gave its connection back
+
+
 def test_the_fleets_queue_is_made_beside_ordermons_tables(empty_url):
     open_store(empty_url).close()
     assert {"procrastinate_jobs", "procrastinate_workers", "orders", "ordermon_schema"} <= tables(empty_url)
