@@ -47,9 +47,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_cpu() -> float:
-    """CPU seconds the whole machine has spent so far, every process (/proc/stat: user, nice, system)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return sum(int(f) for f in fields[1:4]) / TICKS
+    """CPU seconds the whole machine has spent so far, every process (user, nice, system)."""
+    import psutil
+
+    spent = psutil.cpu_times()
+    return spent.user + spent.nice + spent.system
 
 
 def peak_rss(pid: int) -> int:

@@ -243,17 +243,16 @@ def _heartbeats(job_manager_class, lease: Lease):
     return Heartbeats
 
 
-def make_app(settings: MonitorSettings, fleet: Fleet | None = None):
-    """The Procrastinate app of the fleet, with its tasks (built for the settings: the dispatcher's
-    period and the stalled workers' limit are settings)."""
+def make_app(fleet: Fleet):
+    """The Procrastinate app of the fleet, with its tasks (built for the fleet's settings: the
+    dispatcher's period and the stalled workers' limit are settings)."""
     import psycopg
     from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
     from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
     from procrastinate.jobs import Status
     from procrastinate.manager import JobManager
 
-    fleet = fleet or Fleet(settings, Lease(settings.stalled_seconds))
-    lease = fleet.lease
+    settings, lease = fleet.settings, fleet.lease
     assert lease is not None, "a worker's jobs run on its lease"
     app = App(connector=PsycopgConnector(conninfo=settings.db, min_size=1, max_size=4))
     app.job_manager = _heartbeats(JobManager, lease)(connector=app.connector)
@@ -344,7 +343,7 @@ def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str]
 
     PostgresStore(settings.db).close()  # ordermon's schema and Procrastinate's, made or upgraded first
     fleet = Fleet(settings, Lease(settings.stalled_seconds), connections=concurrency)
-    app = make_app(settings, fleet)
+    app = make_app(fleet)
 
     async def run_once(stopping: asyncio.Event) -> None:
         async with app.open_async():
