@@ -122,6 +122,19 @@ class Bench:
                 return polls
             time.sleep(every)  # other processes: watched through the database
 
+    def wait_running(self, count: int, timeout: float = 60) -> None:
+        """Until ``count`` workers have registered with Procrastinate (the ones stopped before
+        unregistered: a worker stopped with SIGTERM takes its row with it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.store.conn.cursor() as cursor:
+                row = cursor.execute("select count(*) from procrastinate_workers").fetchone()
+            if row and row[0] >= count:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} workers did not start within {timeout:g} s")
+            time.sleep(0.1)  # other processes: watched through the database
+
     def due_now(self, names: list[str]) -> str:
         """Make ``names`` due at once; the moment from which their next polls count."""
         now = dt.datetime.now(dt.UTC)
@@ -147,8 +160,11 @@ def scaling(bench: Bench, accounts: int, rounds: int) -> Result:
     # (each run's first round paid it: its rate was about half the next ones').
     plan = [(2, False)] + [(count, True) for _ in range(rounds) for count in rates]
     for count, counted in plan:
-        moment = bench.due_now(names)
+        # The workers first, every one of them running, then the accounts due: a round of a second
+        # or two would otherwise count one worker's start-up as the fleet's rate.
         procs = bench.workers(count, interval=3600, jitter=0)
+        bench.wait_running(count)
+        moment = bench.due_now(names)
         cpu, began = machine_cpu(), time.monotonic()
         try:
             polls = bench.wait_polled(set(names), moment, timeout=600)

@@ -11,11 +11,11 @@ No browser library is imported here.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import http.cookiejar
 import os
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -202,7 +202,32 @@ async def _get(client: httpx.AsyncClient, key: str, path: str, bound: float) -> 
     )
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _forget_loop() -> None:
+    global _loop
+    _loop = None  # a forked child has no thread running the parent's loop
+
+
+os.register_at_fork(after_in_child=_forget_loop)
+
+
 def own_loop(coroutine):
-    """Run the reads in an event loop of their own: Playwright's sync API may hold this thread's."""
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ordermon-http") as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    """Run the reads in the event loop of ordermon's HTTP thread: Playwright's sync API may hold
+    this thread's loop. One thread and loop for the process, started at the first read (a loop and
+    a thread of their own for every read cost more CPU than a small poll's requests). Interrupted
+    (Ctrl-C), the reads are cancelled, not waited for."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="ordermon-http", daemon=True).start()
+        loop = _loop
+    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise

@@ -178,6 +178,8 @@ class _Stage:
         self.totals = {label: done + len(asked) for label, asked in requests.items()}
 
     def attempt(self) -> None:
+        if not self.pending:
+            return  # nothing asked (an account's list of one page has no other pages)
         self.pending = self._once(self.pending)
         if self.pending:
             raise self.down[next(iter(self.pending))]

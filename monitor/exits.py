@@ -90,7 +90,15 @@ TABLE: tuple[tuple[type[BaseException], Exit], ...] = (
 )
 
 
+def _interrupted(exc: BaseException) -> BaseException:
+    # click turns Ctrl-C into its Abort; the interruption is what ordermon reports.
+    if isinstance(exc, click.exceptions.Abort) and isinstance(exc.__cause__, KeyboardInterrupt):
+        return exc.__cause__
+    return exc
+
+
 def code_for(exc: BaseException) -> Exit:
+    exc = _interrupted(exc)
     for kind, code in TABLE:
         if isinstance(exc, kind):
             return code
@@ -103,6 +111,7 @@ def message_for(exc: BaseException) -> str:
 
 
 def _message(exc: BaseException) -> str:
+    exc = _interrupted(exc)
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, click.exceptions.Abort):
