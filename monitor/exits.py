@@ -98,7 +98,6 @@ def _interrupted(exc: BaseException) -> BaseException:
 
 
 def code_for(exc: BaseException) -> Exit:
-    exc = _interrupted(exc)
     for kind, code in TABLE:
         if isinstance(exc, kind):
             return code
@@ -111,7 +110,6 @@ def message_for(exc: BaseException) -> str:
 
 
 def _message(exc: BaseException) -> str:
-    exc = _interrupted(exc)
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, click.exceptions.Abort):
@@ -129,6 +127,7 @@ def _message(exc: BaseException) -> str:
 
 def fail(exc: BaseException) -> NoReturn:
     """The error's one line on stderr, then its exit code."""
+    exc = _interrupted(exc)
     click.echo(f"error: {message_for(exc)}", err=True)
     sys.exit(int(code_for(exc)))
 
