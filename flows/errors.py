@@ -42,10 +42,6 @@ class UnexpectedPage(FlowError):
     """The site showed something the flow does not know (artifacts are kept)."""
 
 
-class ListChanged(UnexpectedPage):
-    """Orders came or went while the list's pages were read: read it again."""
-
-
 class BrowserUnavailable(FlowError):
     """The browser could not be started or reached."""
 
@@ -84,6 +80,19 @@ class CaptchaRequired(SignInFailed):
 
 class SiteUnavailable(FlowError):
     outcome: ClassVar[Outcome] = "site_unavailable"
+
+
+class BadAnswer(SiteUnavailable):
+    """The site answered, but not what it should: more than ordermon reads, or a list that
+    disagrees with itself. The site's fault, like no answer at all (not tried again at once)."""
+
+
+class ReadAbandoned(FlowError):
+    """A read cancelled under way because ordermon stops (a signal): nothing of it is recorded."""
+
+
+class ListChanged(BadAnswer):
+    """Orders came or went while the list's pages were read: read it again (twice: the site's fault)."""
 
 
 class NoAnswer(SiteUnavailable):

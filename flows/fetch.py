@@ -21,7 +21,7 @@ from playwright.sync_api import Page
 
 from .account import Account
 from .errors import SiteUnavailable, first_line
-from .reading import OnAnswer, Request
+from .reading import MAX_ANSWER, OnAnswer, Request, too_big
 from .site import SITE, Response
 
 if TYPE_CHECKING:
@@ -32,16 +32,31 @@ CHUNK = 500  # requests per call: bounds what one call holds in the page and in 
 RECYCLE_BYTES = 8 * 2**20  # a fetching page is replaced after reading this much
 
 # Every URL of ``arg.urls``, ``arg.limit`` at a time: {status, date, text, redirected, url} each
-# (status 0: no answer at all; its text says why).
+# (status 0: no whole answer within ``arg.timeout`` ms or ``arg.most`` bytes; its text says why).
 MANY_JS = """async (arg) => {
   const out = new Array(arg.urls.length);
   let next = 0;
+  const body = async (r) => {  // the body's text, or null past arg.most bytes (read no further)
+    const reader = r.body.getReader(), parts = [];
+    let size = 0;
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > arg.most) { reader.cancel(); return null; }
+      parts.push(value);
+    }
+    const all = new Uint8Array(size);
+    parts.reduce((at, part) => (all.set(part, at), at + part.length), 0);
+    return new TextDecoder().decode(all);
+  };
   const one = async (url) => {
     try {
       const r = await fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"},
                                   signal: AbortSignal.timeout(arg.timeout)});
-      return {status: r.status, date: r.headers.get("date"), text: await r.text(),
-              redirected: r.redirected, url: r.url};
+      const text = r.body ? await body(r) : "";
+      if (text === null) return {status: 0, date: null, text: arg.tooBig, redirected: false, url: url};
+      return {status: r.status, date: r.headers.get("date"), text: text, redirected: r.redirected, url: r.url};
     } catch (e) {
       return {status: 0, date: null, text: String(e), redirected: false, url: url};
     }
@@ -123,7 +138,13 @@ class PageTransport:
 
     def _arg(self, label: str, asked: list[Request]) -> dict[str, Any]:
         timeout = self.sessions[label].settings.timeout * 1000
-        return {"urls": [path for _, path in asked], "limit": CONCURRENCY, "timeout": timeout}
+        return {
+            "urls": [path for _, path in asked],
+            "limit": CONCURRENCY,
+            "timeout": timeout,
+            "most": MAX_ANSWER,
+            "tooBig": too_big(),
+        }
 
     def _start(self, label: str, asked: list[Request]) -> str:
         self._started += 1

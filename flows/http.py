@@ -11,9 +11,11 @@ No browser library is imported here.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import http.cookiejar
 import os
+import signal
 import ssl
 import threading
 from collections.abc import Callable
@@ -22,8 +24,8 @@ from typing import Any
 import httpx
 
 from .account import Account, keeper
-from .errors import first_line
-from .reading import OnAnswer, Request
+from .errors import ReadAbandoned, first_line
+from .reading import MAX_ANSWER, OnAnswer, Request, too_big
 from .settings import FlowSettings
 from .site import Response
 
@@ -189,17 +191,36 @@ class HttpTransport:
 
 async def _get(client: httpx.AsyncClient, key: str, path: str, bound: float) -> Response:
     # httpx's timeout bounds each step (connect, each read); a site that trickles its answer would
-    # hold a request for as long as it likes: the whole request is bounded as well.
+    # hold a request for as long as it likes: the whole request is bounded as well, and its size.
     try:
-        async with asyncio.timeout(bound):
-            response = await client.get(path)
+        async with asyncio.timeout(bound), client.stream("GET", path) as response:
+            body = await _body(response)
     except httpx.TransportError as exc:
         return Response(key, 0, first_line(exc))
     except TimeoutError:
         return Response(key, 0, f"no whole answer within {bound:g} s")
+    if body is None:
+        return Response(key, 0, too_big())
     return Response(
-        key, response.status_code, response.text, response.headers.get("date"), response.headers.get("location")
+        key,
+        response.status_code,
+        body.decode(response.encoding or "utf-8", errors="replace"),
+        response.headers.get("date"),
+        response.headers.get("location"),
     )
+
+
+async def _body(response: httpx.Response) -> bytes | None:
+    """The answer's body (decompressed), or None past ``MAX_ANSWER``: read no further."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and (len(length) > 12 or int(length) > MAX_ANSWER):
+        return None
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            return None
+    return bytes(body)
 
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -214,20 +235,64 @@ def _forget_loop() -> None:
 os.register_at_fork(after_in_child=_forget_loop)
 
 
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    # Ctrl-C and SIGTERM must reach the main thread: one the kernel gave this thread would leave the
+    # main thread asleep in its wait for the reads (a lock's wait wakes only for its own thread's
+    # signals). Threads this one starts (the loop's resolver) inherit the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    loop.run_forever()
+
+
 def own_loop(coroutine):
     """Run the reads in the event loop of ordermon's HTTP thread: Playwright's sync API may hold
     this thread's loop. One thread and loop for the process, started at the first read (a loop and
     a thread of their own for every read cost more CPU than a small poll's requests). Interrupted
-    (Ctrl-C), the reads are cancelled, not waited for."""
+    (Ctrl-C), or abandoned (``abandon_reads``), the reads are cancelled, not waited for."""
     global _loop
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="ordermon-http", daemon=True).start()
+            threading.Thread(target=_serve, args=(_loop,), name="ordermon-http", daemon=True).start()
         loop = _loop
+    if _abandoning.is_set():
+        coroutine.close()
+        raise ReadAbandoned("no read now: ordermon stops")
     future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    _under_way.add(future)
     try:
-        return future.result()
+        return _result(future)
+    except concurrent.futures.CancelledError:
+        raise ReadAbandoned("the read under way was abandoned: ordermon stops") from None
     except BaseException:
         future.cancel()
         raise
+    finally:
+        _under_way.discard(future)
+
+
+_under_way: set[concurrent.futures.Future] = set()
+_abandoning = threading.Event()
+
+
+def abandon_reads() -> None:
+    """Cancel every read under way, and refuse new ones until ``allow_reads()`` (the monitor stops
+    on a signal, maybe between two tries of a read): each caller gets ``ReadAbandoned`` at once.
+    Fit for a signal handler: it waits for nothing."""
+    _abandoning.set()
+    for future in list(_under_way):
+        future.cancel()
+
+
+def allow_reads() -> None:
+    _abandoning.clear()
+
+
+def _result(future: concurrent.futures.Future):
+    # Waits of a second at a time: the main thread then runs a signal's handler within a second
+    # even in the rare case where the handler itself ran between the future's check and its wait.
+    while True:
+        try:
+            return future.result(timeout=1.0)
+        except TimeoutError:
+            if future.done():
+                raise  # the reads' own TimeoutError

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .domain import Status
 from .errors import Outcome
@@ -17,26 +17,43 @@ from .errors import Outcome
 #: cannot be given back to the system between polls.
 SITE_JSON = ConfigDict(cache_strings="keys")
 
+#: What the site may say, at the seam: no order of an AliExpress-style site was placed before 2000
+#: or is due after 2100 (a year 9999 would overflow the rules' calendar), an order id is digits of a
+#: sane length (it goes into URLs), an amount is finite, not negative and below a billion.
+YEARS = (2000, 2100)
+
+
+def _in_years(value: dt.date) -> dt.date:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"a date in {value.year}, outside {YEARS[0]}-{YEARS[1]}")
+    return value
+
+
+SiteTime = Annotated[dt.datetime, AfterValidator(_in_years)]
+SiteDay = Annotated[dt.date, AfterValidator(_in_years)]
+OrderId = Annotated[str, Field(pattern=r"^[0-9]{1,32}$")]
+Amount = Annotated[Decimal, Field(ge=0, lt=10**9, allow_inf_nan=False)]
+
 
 class OrderSummary(BaseModel):
     """One order as the orders list shows it (its text made printable: flows/site.py)."""
 
     model_config = SITE_JSON
 
-    id: str
+    id: OrderId
     status: Status
     status_label: str
     refund_status: str = "none"
     store: str
-    total: Decimal
+    total: Amount
     currency: str
-    order_date: dt.date
+    order_date: SiteDay
 
 
 class TimelineEvent(BaseModel):
     model_config = SITE_JSON
 
-    at: dt.datetime
+    at: SiteTime
     kind: str
     text: str = ""
 
@@ -44,8 +61,8 @@ class TimelineEvent(BaseModel):
 class DeliveryEstimate(BaseModel):
     model_config = SITE_JSON
 
-    earliest: dt.datetime
-    latest: dt.datetime
+    earliest: SiteTime
+    latest: SiteTime
 
 
 class OrderDetail(OrderSummary):
@@ -63,16 +80,16 @@ class OrderDetail(OrderSummary):
     refund_destination: str | None = None
     tracking_number: str | None = None
     can_cancel: bool = False
-    placed_at: dt.datetime
-    paid_at: dt.datetime | None = None
-    verified_at: dt.datetime | None = None
-    cancel_requested_at: dt.datetime | None = None
-    shipped_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-    closed_at: dt.datetime | None = None
-    refund_started_at: dt.datetime | None = None
-    refunded_at: dt.datetime | None = None
-    deadlines: dict[str, dt.datetime] = {}
+    placed_at: SiteTime
+    paid_at: SiteTime | None = None
+    verified_at: SiteTime | None = None
+    cancel_requested_at: SiteTime | None = None
+    shipped_at: SiteTime | None = None
+    completed_at: SiteTime | None = None
+    closed_at: SiteTime | None = None
+    refund_started_at: SiteTime | None = None
+    refunded_at: SiteTime | None = None
+    deadlines: dict[str, SiteTime] = {}
 
 
 class CancelResult(BaseModel):

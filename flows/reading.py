@@ -14,6 +14,7 @@ answer or a server error. The paths and the JSON are the ``Site``'s.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
@@ -28,6 +29,17 @@ from .site import SITE, Response, Site
 Request = tuple[str, str]  # (key, path)
 Progress = Callable[[str, int, int, str], None]  # (account, done, total, what: "pages" or "details")
 OnAnswer = Callable[[str], None]  # a transport calls it with the account's label for every answer
+
+#: A read tries again only while a try could still end within this many timeouts of its start: a
+#: site too slow every time ends the read within about that, however many retries are set.
+BUDGET = 3
+#: The most of one answer a transport reads: a page of the list (100 orders) is ~40 KB, an order's
+#: detail ~3 KB. Past it the answer counts as none (the site unavailable), read no further.
+MAX_ANSWER = 8 * 2**20
+
+
+def too_big() -> str:
+    return f"an answer of more than {MAX_ANSWER // 2**20} MiB (not read further)"
 
 
 class Transport(Protocol):
@@ -66,13 +78,14 @@ class SiteReader:
     def read(self, plans: dict[str, Planner], tab: Tab = Tab.ALL) -> dict[str, Reading | Exception]:
         """Every account's list; then, once each planner has seen its account's list (at the
         site's time), the details it asks for."""
-        lists = self.lists(list(plans), tab)
+        until = self._until()
+        lists = self.lists(list(plans), tab, until=until)
         wanted = {
             label: plans[label](found, self.site_now(label) or dt.datetime.now(dt.UTC))
             for label, found in lists.items()
             if not isinstance(found, Exception)
         }
-        details = self.details(wanted)
+        details = self.details(wanted, until=until)
         out: dict[str, Reading | Exception] = {}
         for label, found in lists.items():
             got: Mapping[str, OrderDetail] | Exception = details.get(label, {})
@@ -84,24 +97,28 @@ class SiteReader:
                 out[label] = Reading(found, got, self.site_now(label))
         return out
 
-    def lists(self, labels: list[str], tab: Tab = Tab.ALL) -> dict[str, list[OrderSummary] | Exception]:
+    def lists(
+        self, labels: list[str], tab: Tab = Tab.ALL, *, until: float | None = None
+    ) -> dict[str, list[OrderSummary] | Exception]:
         """Every page of each account's list (read once more where it changed meanwhile)."""
-        found = self._lists(labels, tab)
+        until = until or self._until()
+        found = self._lists(labels, tab, until)
         changed = [label for label, result in found.items() if isinstance(result, ListChanged)]
-        return found | (self._lists(changed, tab) if changed else {})
+        return found | (self._lists(changed, tab, until) if changed else {})
 
-    def _lists(self, labels: list[str], tab: Tab) -> dict[str, list[OrderSummary] | Exception]:
+    def _lists(self, labels: list[str], tab: Tab, until: float) -> dict[str, list[OrderSummary] | Exception]:
         out: dict[str, list[OrderSummary] | Exception] = {}
-        firsts = self._get({label: [("1", self.site.list_json(tab, 1))] for label in labels}, "pages")
+        firsts = self._get({label: [("1", self.site.list_json(tab, 1))] for label in labels}, "pages", until)
         pages: dict[str, int] = {}
         for label, answers in firsts.items():
             try:
-                pages[label] = self.site.pages(_answered(answers)[0])
+                pages[label] = self.site.pages(_answered(answers)[0], most=self.settings.max_orders)
             except FlowError as exc:
                 out[label] = exc
         rest = self._get(
             {label: [(str(p), self.site.list_json(tab, p)) for p in range(2, n + 1)] for label, n in pages.items()},
             "pages",
+            until,
             done=1,
         )
         for label in pages:
@@ -111,10 +128,12 @@ class SiteReader:
                 out[label] = exc
         return out
 
-    def details(self, wanted: dict[str, list[str]]) -> dict[str, Details | Exception]:
+    def details(self, wanted: dict[str, list[str]], *, until: float | None = None) -> dict[str, Details | Exception]:
         """Each account's wanted orders' details, by order id (typed as each is taken)."""
         answers = self._get(
-            {label: [(i, self.site.detail_json(i)) for i in ids] for label, ids in wanted.items() if ids}, "details"
+            {label: [(i, self.site.detail_json(i)) for i in ids] for label, ids in wanted.items() if ids},
+            "details",
+            until or self._until(),
         )
         out: dict[str, Details | Exception] = {}
         for label, found in answers.items():
@@ -126,17 +145,21 @@ class SiteReader:
 
     def check(self, label: str) -> None:
         """Whether the account's session is still good (signing in again if not): one small read."""
-        _answered(self._get({label: [("1", self.site.list_json(Tab.ALL, 1, size=1))]}, "pages")[label])
+        _answered(self._get({label: [("1", self.site.list_json(Tab.ALL, 1, size=1))]}, "pages", self._until())[label])
+
+    def _until(self) -> float:
+        return time.monotonic() + BUDGET * self.settings.timeout
 
     # ---------------------------------------------------------------- one stage
     def _get(
-        self, requests: dict[str, list[Request]], what: str, done: int = 0
+        self, requests: dict[str, list[Request]], what: str, until: float, done: int = 0
     ) -> dict[str, list[Response] | Exception]:
         """Every account's requests at once: the clock noted, a new sign-in where the site asks
-        (the same requests once more), and the retry policy for those without an answer."""
+        (the same requests once more), and the retry policy for those without an answer (while
+        a try could still end before ``until``)."""
         stage = _Stage(self, requests, what, done)
         try:
-            policy(self.settings)(stage.attempt)
+            policy(self.settings, until=until)(stage.attempt)
         except SiteUnavailable:
             stage.failed |= {label: stage.down[label] for label in stage.pending}
         return {

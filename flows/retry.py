@@ -5,6 +5,7 @@ flow and the one-shot commands all retry through it."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -25,15 +26,30 @@ def _say(state: tenacity.RetryCallState) -> None:
     log.info("%s; retrying in %.2f s", failure, wait)
 
 
-def policy(settings: FlowSettings) -> tenacity.Retrying:
-    """Retry while the site is unavailable; after the last attempt its error is raised as it was."""
+def policy(settings: FlowSettings, *, until: float | None = None) -> tenacity.Retrying:
+    """Retry while the site is unavailable; after the last attempt its error is raised as it was.
+    ``until`` (a ``time.monotonic()`` moment): no try starts that could last past it (a try takes
+    at most the timeout), so a site that answers too slowly every time ends the read in time."""
+    stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(settings.retries + 1)
+    if until is not None:
+        stop = stop | _Past(until, settings.timeout)
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(SiteUnavailable),
-        stop=tenacity.stop_after_attempt(settings.retries + 1),
+        stop=stop,
         wait=tenacity.wait_exponential(multiplier=settings.retry_backoff),
         before_sleep=_say,
         reraise=True,
     )
+
+
+class _Past(tenacity.stop.stop_base):
+    """Stop before a try that could last past ``until`` (a try takes at most ``timeout``)."""
+
+    def __init__(self, until: float, timeout: float):
+        self.until, self.timeout = until, timeout
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        return time.monotonic() + state.upcoming_sleep + self.timeout > self.until
 
 
 def retrying(settings: FlowSettings, action: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -47,6 +47,12 @@ class FlowSettings(BaseSettings):
     )
     headless: bool = True
     timeout: float = Field(15.0, gt=0, le=600, description="seconds per page action, or per HTTP request in all")
+    max_orders: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="the most orders of one account's list read; a site claiming more answered badly",
+    )
     retries: int = Field(3, ge=0, le=20, description="retries when the site is unavailable")
     retry_backoff: float = Field(0.5, ge=0, le=60, description="seconds, doubled per retry")
     data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")

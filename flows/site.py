@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from .domain import Tab
-from .errors import ListChanged, OrderNotFound, UnexpectedPage
+from .errors import BadAnswer, ListChanged, OrderNotFound
 from .models import SITE_JSON, OrderDetail, OrderSummary
 from .text import cleaned, needs_cleaning
 
@@ -88,14 +88,23 @@ class Site:
         except (TypeError, ValueError):
             return None
 
-    def pages(self, first: Response) -> int:
-        """How many pages of the list there are, from its first page."""
+    def pages(self, first: Response, *, most: int) -> int:
+        """How many pages of the list there are, from its first page: at most enough for ``most``
+        orders, and a first page that holds what its total says (else the site answered badly:
+        a claimed total of millions is not read page by page)."""
         if first.status != 200:
-            raise UnexpectedPage(f"the order list answered HTTP {first.status}")
+            raise BadAnswer(f"the order list answered HTTP {first.status}")
         try:
-            total = int(json.loads(first.text)["total"])
-        except (ValueError, KeyError, TypeError):
-            raise UnexpectedPage("the order list answered something else than an order list") from None
+            page = json.loads(first.text)
+            total, held = page["total"], len(page["orders"])
+        except (ValueError, KeyError, TypeError, RecursionError):  # a list nested 100,000 deep, too
+            raise BadAnswer("the order list answered something else than an order list") from None
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise BadAnswer(f"the order list claims a total of {str(total)[:20]!r} orders")
+        if total > most:
+            raise BadAnswer(f"the order list claims {total} orders, more than the {most} ordermon reads (max_orders)")
+        if held != min(total, self.PAGE_SIZE):
+            raise BadAnswer(f"the order list claims {total} orders, but its first page holds {held}")
         return -(-total // self.PAGE_SIZE)
 
     def orders(self, pages: list[Response]) -> list[OrderSummary]:
@@ -103,9 +112,7 @@ class Site:
         try:
             parsed = [_printable(ListPage.model_validate_json(r.text), r.text) for r in pages]
         except ValidationError as exc:
-            raise UnexpectedPage(
-                f"{self.LIST_JSON} answered something else than an order list: {exc.errors()[0]['msg']}"
-            ) from None
+            raise BadAnswer(f"{self.LIST_JSON} answered something else than an order list: {_why(exc)}") from None
         seen: dict[str, OrderSummary] = {}
         for page in parsed:
             for order in page.orders:
@@ -119,13 +126,18 @@ class Site:
         if response.status in (400, 404):
             raise OrderNotFound(f"order {response.key} not found")
         if response.status != 200:
-            raise UnexpectedPage(f"{self.DETAIL_JSON} answered HTTP {response.status}")
+            raise BadAnswer(f"{self.DETAIL_JSON} answered HTTP {response.status}")
         try:
             return _printable(OrderDetail.model_validate_json(response.text), response.text)
         except ValidationError as exc:
-            raise UnexpectedPage(
-                f"{self.DETAIL_JSON} answered something else than an order: {exc.errors()[0]['msg']}"
-            ) from None
+            raise BadAnswer(f"{self.DETAIL_JSON} answered something else than an order: {_why(exc)}") from None
+
+
+def _why(exc: ValidationError) -> str:
+    """Pydantic's first complaint, with where it is (``orders.2.placed_at``): never the value."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])[:80]
+    return cleaned(f"{where}: {error['msg']}"[:200])
 
 
 def _printable(record: Any, raw: str) -> Any:

@@ -7,8 +7,10 @@ import re
 import unicodedata
 from enum import Enum
 
-# C0 and C1 controls, and the format characters that reorder text (bidi overrides).
-UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, the format characters that reorder text (bidi marks and overrides, the Arabic
+# letter mark), invisible ones (zero-width spaces and joiners, word joiner, BOM), and the line and
+# paragraph separators some terminals and editors break lines at.
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def printable(text: str) -> str:
@@ -18,7 +20,10 @@ def printable(text: str) -> str:
 
 
 # The same characters as a JSON text may write them: escaped.
-ESCAPED = re.compile(r"\\u00[01][0-9a-fA-F]|\\u00(7[fF]|[89][0-9a-fA-F])|\\u20(0[eEfF]|2[a-eA-E]|6[6-9])|\\[nrtbf]")
+ESCAPED = re.compile(
+    r"\\u00[01][0-9a-fA-F]|\\u00(7[fF]|[89][0-9a-fA-F])|\\u061[cC]|\\u20(0[b-fB-F]|2[89a-eA-E]|6[0-9])|\\u[fF][eE][fF]{2}"
+    r"|\\[nrtbf]"
+)
 
 
 def needs_cleaning(raw: str) -> bool:
@@ -39,6 +44,8 @@ def cleaned(record):
             return value.model_copy(update={name: clean(getattr(value, name)) for name in type(value).model_fields})
         if isinstance(value, list):
             return [clean(item) for item in value]
+        if isinstance(value, dict):  # the site's words as keys too (an order's deadlines)
+            return {clean(key): clean(item) for key, item in value.items()}
         return value
 
     return clean(record)

@@ -356,6 +356,9 @@ def run_worker(settings: MonitorSettings, *, concurrency: int, queues: list[str]
                     stalled_worker_timeout=settings.stalled_seconds,
                     fetch_job_polling_interval=min(5.0, settings.dispatch_seconds),
                     install_signal_handlers=False,  # ours: a stop asked for is told from a lost database
+                    # A finished poll's job is of no use: kept, they would grow the table by a row per
+                    # poll, and each fetch of a job would cost more (failed ones stay, as evidence).
+                    delete_jobs="successful",
                 )
             )
             asked = asyncio.create_task(stopping.wait())

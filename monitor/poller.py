@@ -23,7 +23,8 @@ from flows.models import OrderSummary, Planner, Reading
 
 from . import rules
 from .merge import change, merge
-from .order import Known, Plan
+from .order import Change, Known, Plan
+from .rule import Finding
 from .settings import MonitorSettings
 from .store import LeaseLost, Store, iso, parse
 from .windows import RuleConfig
@@ -100,13 +101,16 @@ class Poller:
                 results.append(self._failed(poll.known, started, _noted(label, reading)))
                 continue
             try:
-                results.append(self._record(poll, reading))
-            except FlowError as exc:  # a detail the site answered badly: nothing was recorded
-                results.append(self._failed(poll.known, started, exc))
+                judged = self._judge(poll, reading)
+            except Exception as exc:  # a detail the site answered badly, or a surprise: nothing was recorded
+                results.append(self._failed(poll.known, started, _noted(label, exc)))
+                continue  # the next account is polled as usual
+            results.append(self._record(label, judged))
         return results
 
     # ---------------------------------------------------------------- merge, evaluate, record
-    def _record(self, poll: _Poll, reading: Reading) -> PollResult:
+    def _judge(self, poll: _Poll, reading: Reading) -> _Judged:
+        """The account's reading merged and judged: what its poll records (nothing written yet)."""
         known, started = poll.known, poll.started
         label = known.account
         config, key = self.configs[label], self.keys[label]
@@ -114,41 +118,45 @@ class Poller:
         plan = poll.plan or known.plan(reading.summaries, now, key)
         todo = {*plan.read, *plan.work}
         stored = known.stored(todo)
-        orders: list[dict[str, Any]] = []
-        changes, findings, moved = [], [], []
+        judged = _Judged(started, now, reading)
         for summary in reading.summaries:
             if summary.id not in todo:
                 continue  # unchanged, with nothing come due
             before = known.typed(stored.get(summary.id))
             merged, names = merge(label, before, summary, reading.details.get(summary.id), now, config)
-            judged, found = rules.judge(merged, now, config, key)
-            orders.append(judged.row())  # a poll of thousands holds compact rows, not models
-            moved += [(summary.id, name.value, judged.deadlines[name].episode) for name in names]
-            if (row := change(before, judged, now)) is not None:
-                changes.append(row)
-            findings += [f for f in found if (f.order_id, f.rule, f.level, f.episode) not in known.alerted]
+            order, found = rules.judge(merged, now, config, key)
+            judged.orders.append(order.row())  # a poll of thousands holds compact rows, not models
+            judged.moved += [(summary.id, name.value, order.deadlines[name].episode) for name in names]
+            if (row := change(before, order, now)) is not None:
+                judged.changes.append(row)
+            judged.findings += [f for f in found if (f.order_id, f.rule, f.level, f.episode) not in known.alerted]
         if known.outage and known.outage["alerted"]:
-            findings.append(rules.monitor_recovered(label, parse(known.outage["since"]) or now, now))
-        urls = {f.order_id: self.reader.order_url(label, f.order_id) for f in findings if f.order_id}
+            judged.findings.append(rules.monitor_recovered(label, parse(known.outage["since"]) or now, now))
+        judged.urls = {f.order_id: self.reader.order_url(label, f.order_id) for f in judged.findings if f.order_id}
+        return judged
+
+    def _record(self, label: str, judged: _Judged) -> PollResult:
+        """What the poll judged, in one transaction (a store's failure is the store's: not caught)."""
+        reading = judged.reading
         created = self.store.record_poll(
             label,
-            started=started,
-            site_now=now,
+            started=judged.started,
+            site_now=judged.now,
             orders_seen=len(reading.summaries),
             details_read=len(reading.details),
-            orders=orders,
-            changes=changes,
-            findings=findings,
+            orders=judged.orders,
+            changes=judged.changes,
+            findings=judged.findings,
             targets=self.targets,
-            moved=moved,
-            urls=urls,
+            moved=judged.moved,
+            urls=judged.urls,
             digest_over=self.settings.digest_over,
         )
         return PollResult(
             label,
-            site_now=now,
+            site_now=judged.now,
             orders_seen=len(reading.summaries),
-            changes=len(changes),
+            changes=len(judged.changes),
             details_read=len(reading.details),
             alerts=[a.message for a in created],
         )
@@ -172,6 +180,20 @@ class Poller:
             label, started=started, error=error, findings=findings, targets=self.targets
         )
         return PollResult(label, error=error, failure=failure, alerts=[a.message for a in created])
+
+
+@dataclass
+class _Judged:
+    """One account's poll, judged: the rows and findings its transaction writes."""
+
+    started: dt.datetime
+    now: dt.datetime
+    reading: Reading
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    moved: list[tuple[str, str, int]] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 class _Poll:

@@ -37,6 +37,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from flows.browser import Browser
+from flows.errors import ReadAbandoned
+from flows.http import abandon_reads, allow_reads
 from flows.reading import Progress, SiteReader, Transport
 
 from . import exits
@@ -207,6 +209,7 @@ class Monitor:
         scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         # Checked after each poll and each delivery pass: APScheduler cannot remove a one-shot job once shut down.
         self._stop_at = None if stop_after is None else time.monotonic() + stop_after
+        allow_reads()  # a stop of an earlier run in this process refused them
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             scheduler.start()
@@ -223,6 +226,8 @@ class Monitor:
     def _scheduled_poll(self) -> None:
         try:
             self._poll()
+        except ReadAbandoned:
+            log.info("the poll under way was abandoned: nothing of it recorded")
         except Exception as exc:  # APScheduler would log it in its own words, then poll again
             log.error("poll failed: %s; polling again on schedule", exits.message_for(exc), exc_info=_debug())
         self._wake.set()
@@ -275,8 +280,12 @@ class Monitor:
             )
 
     def _on_signal(self, signum, frame) -> None:
-        log.info("stopping after the poll under way (%s)", signal.Signals(signum).name)
+        log.info(
+            "stopping (%s): a read under way is abandoned, a notification under way ends first",
+            signal.Signals(signum).name,
+        )
         self.stop()
+        abandon_reads()  # a site that never finishes answering does not hold the stop
 
     def stop(self) -> None:
         """Stop the schedule after the poll and the notification under way.

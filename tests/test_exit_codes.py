@@ -62,6 +62,12 @@ def shippable(w: World) -> str:
     return w.storefront.admin.create_order(status="awaiting_shipment", seller="silent")["id"]
 
 
+def under_maintenance(w: World) -> str:
+    order_id = shippable(w)
+    w.storefront.admin.faults(maintenance=True)
+    return order_id
+
+
 def no_request_made(w: World, order_id: str) -> None:
     assert w.storefront.admin.order(order_id)["cancel_requests"] == 0
 
@@ -241,8 +247,10 @@ CASES = [
     # 2: a command whose extra is not installed is the usage table's; checked in tests/test_extras.py
     Case(2, ["cancel", "--reason", "wrong"], "give an ORDER_ID or --from FILE"),
     Case(2, ["cancel", "--from", "{tmp}/missing.txt", "--reason", "wrong"], "missing.txt"),
-    # 1: unexpected (an unknown page keeps artifacts)
-    Case(1, ["orders"], "order list", before=lambda w: w.storefront.admin.faults(maintenance=True)),
+    # 6 too: the site answered its JSON with something else (a maintenance page): the site's fault
+    Case(6, ["orders"], "order list", before=lambda w: w.storefront.admin.faults(maintenance=True)),
+    # 1: unexpected (a page the cancel flow does not know keeps artifacts)
+    Case(1, ["cancel", "{order}", "--reason", "wrong"], "unexpected", before=lambda w: under_maintenance(w)),
 ]
 
 

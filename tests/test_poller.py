@@ -230,3 +230,29 @@ def test_a_surprise_is_a_failed_poll_that_names_it(store, site):
     site.failure = ValueError("the reader's bug")
     result = poll(poller(store, site))
     assert result.error == "unexpected ValueError: the reader's bug" and store.outage(LABEL)["failures"] == 1
+
+
+def test_an_account_that_cannot_be_judged_is_a_failed_poll_and_the_others_are_recorded(store, site):
+    # An order the seam let through that the rules cannot judge (a year 9999 date overflows the
+    # calendar) fails its account's poll, recorded and counted; the next account is polled as usual.
+    other = Account("https://shop.example", "second@example.com", "secret")
+    bad = detail("1", Status.AWAITING_SHIPMENT, paid_at=FRIDAY).model_copy(
+        update={"paid_at": dt.datetime(9999, 12, 31, tzinfo=dt.UTC)}
+    )
+    good = detail("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY)
+
+    class TwoSites(FakeSite):
+        def read(self, plans):
+            out = {}
+            for label, plan in plans.items():
+                order = bad if label == LABEL else good
+                summary = OrderSummary(**order.model_dump(include=set(OrderSummary.model_fields)))
+                out[label] = Reading([summary], dict.fromkeys(plan([summary], self.now), order), self.now)
+            return out
+
+    ms = MonitorSettings(_env_file=None, db=store.name, failure_threshold=1)
+    p = Poller(ms, store, TwoSites(), [ACCOUNT, other], TARGETS)
+    first, second = p.poll_all([ACCOUNT, other])
+    assert first.error == "unexpected ValueError: year 10000 is out of range" and "failed" in first.alerts[0]
+    assert second.error is None and [o.order_id for o in store.orders(other.label)] == ["2"]
+    assert store.outage(LABEL)["failures"] == 1 and store.outage(other.label) is None

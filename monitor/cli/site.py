@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .. import exits
 from . import cli
 from .common import OrderId, _echo_json, _log_to_console, _monitor_settings, _settings, db_option, site_options
 
@@ -150,7 +151,7 @@ def cancel(order_ids, from_file, reason, dry_run, as_json, account, wait, db, **
 @click.option("--interval", type=float, help="Seconds between polls [env ORDERMON_POLL_INTERVAL, default 900].")
 @db_option
 @site_options
-def monitor(once, as_json, interval, db, **site) -> None:
+def monitor(once, as_json, interval, db, **site) -> int:
     """Poll the orders on a schedule, record changes, and alert when deadlines pass."""
     from monitor.progress import Progress
     from monitor.service import Monitor
@@ -185,13 +186,15 @@ def monitor(once, as_json, interval, db, **site) -> None:
         if not once:
             _log_to_console()
             mon.run_forever()
-            return
+            return 0
         results = mon.poll_once()
     failed = [r for r in results if r.error]
     if len(failed) == len(results) and failed[0].failure is not None:
         raise failed[0].failure
     for result in failed:
         click.echo(f"poll {result.account}: error: {result.error}", err=True)
+    # The others were recorded; cron still hears of the failed ones (the most serious's code).
+    return int(exits.most_serious(exits.code_for(r.failure) for r in failed if r.failure is not None))
 
 
 @cli.command()

@@ -76,7 +76,17 @@ def _v7(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS = {5: _v5, 6: _v6, 7: _v7}
+def _v8(conn: psycopg.Connection) -> None:
+    """An index for Procrastinate's queue, which its fetch of a job lacks: that fetch checks each
+    waiting job for another of the same lock (an account's) under way, by the lock, through an
+    index that starts with the job's id: with a thousand accounts due at once, 8 ms of the server
+    per job (2.5 ms with this one; procrastinate#1242)."""
+    conn.execute(
+        "create index if not exists ordermon_jobs_lock on procrastinate_jobs (lock) where status in ('todo', 'doing')"
+    )
+
+
+MIGRATIONS = {5: _v5, 6: _v6, 7: _v7, 8: _v8}
 FIRST = min(MIGRATIONS)
 
 
@@ -190,13 +200,13 @@ class PostgresStore(SqlStore):
             if found == 0:
                 self.conn.execute(f"create table {VERSION_TABLE} (version integer not null)")
                 self.conn.execute(f"insert into {VERSION_TABLE} values (0)")
-            for version in range(max(found + 1, FIRST), SCHEMA_VERSION + 1):
-                MIGRATIONS[version](self.conn)
-                self.conn.execute(f"update {VERSION_TABLE} set version = %s", [version])
             if "procrastinate_jobs" not in tables:  # the fleet's queue, in the same transaction and lock
                 from procrastinate.schema import SchemaManager
 
                 self.conn.execute(SchemaManager.get_schema())
+            for version in range(max(found + 1, FIRST), SCHEMA_VERSION + 1):
+                MIGRATIONS[version](self.conn)
+                self.conn.execute(f"update {VERSION_TABLE} set version = %s", [version])
         return found
 
     def _refuse(self, why: str):

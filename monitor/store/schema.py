@@ -214,7 +214,12 @@ def _v7(db: sqlite_utils.Database) -> None:
     )  # fmt: skip
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
+def _v8(db: sqlite_utils.Database) -> None:
+    """Nothing in SQLite: the eighth is an index of a fleet's queue, in PostgreSQL (the versions of
+    both stores count the same)."""
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

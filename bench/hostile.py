@@ -1,0 +1,393 @@
+"""`python -m bench.hostile [--timeout S] [--json]`: ordermon against a site that answers badly on purpose.
+
+An imitation of the storefront's two JSON paths (the orders list and an order's
+detail; nothing else of the site, and not a word of ordermon's code) serves one
+bad answer per case to the first of two accounts, and a good list of two orders
+to the second. For each case `ordermon monitor --once` runs against it (then
+`ordermon status`, as a user would look), and the campaign notes the exit
+code, the seconds it took, its peak RSS, what the database recorded of each
+account, and every place where the password or a terminal escape reached an
+output or a file. Judged: every case ends within 3x `ORDERMON_TIMEOUT` (+5 s),
+with the exit code the case expects (never 1), peak RSS <= 250 MB, 0 secrets,
+0 escapes, and the good account recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+PASSWORD = "hostile-s3cret-password"
+BAD, GOOD = "bad@example.com", "good@example.com"
+ESCAPES = ("\x1b", "\x07", "\u202e")
+RSS_LIMIT = 250 * 2**20
+HOLD = 120  # seconds a slow answer goes on at most (ordermon must have hung up long before)
+
+
+# ---------------------------------------------------------------------- the site's JSON
+def order(n: int, **over) -> dict:
+    summary = {
+        "id": f"81000000000000{n:02d}",
+        "status": "awaiting_shipment",
+        "status_label": "Awaiting shipment",
+        "refund_status": "none",
+        "store": "Hostile Store",
+        "total": "12.50",
+        "currency": "USD",
+        "order_date": "2026-11-20",
+    }
+    return summary | over
+
+
+def detail(n: int, **over) -> dict:
+    extra = {
+        "payment_method": "card",
+        "payment_method_label": "Card",
+        "placed_at": "2026-11-20T10:00:00+00:00",
+        "paid_at": "2026-11-20T10:05:00+00:00",
+        "deadlines": {"ship_by": "2026-11-27T10:05:00+00:00"},
+    }
+    return order(n) | extra | over
+
+
+def page(orders: list[dict], total: int | None = None) -> dict:
+    return {"orders": orders, "total": len(orders) if total is None else total, "page": 1, "has_more": False}
+
+
+@dataclass
+class Case:
+    """One bad answer: ``list``/``detail`` answer the bad account's requests (a handler is given
+    the request handler, and writes the answer itself), ``code`` the exit code it must end with."""
+
+    name: str
+    code: int
+    list: Callable | dict = field(default_factory=lambda: page([order(1), order(2)]))
+    detail: Callable | dict | None = None
+    good_orders: int = 2  # orders the good account has recorded after the poll
+    what: str = ""
+
+
+def _trickle(handler: BaseHTTPRequestHandler, head: bytes, body: bytes, *, slow_head: bool) -> None:
+    """An answer one byte at a time, 0.5 s apart, for as long as the client listens (up to HOLD)."""
+    data = head + body
+    start = 0 if slow_head else len(head)
+    handler.wfile.write(data[:start])
+    handler.wfile.flush()
+    until = time.monotonic() + HOLD
+    for i in range(start, len(data)):
+        if time.monotonic() > until or _hung_up(handler.connection, 0.5):
+            return
+        handler.wfile.write(data[i : i + 1])
+        handler.wfile.flush()
+
+
+def _hung_up(conn: socket.socket, wait: float) -> bool:
+    readable, _, _ = select.select([conn], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _head(status: int, length: int | None, chunked: bool = False) -> bytes:
+    lines = [f"HTTP/1.1 {status} OK", "Content-Type: application/json"]
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def slow_body(handler) -> None:
+    body = json.dumps(page([order(1)])).encode()
+    _trickle(handler, _head(200, len(body)), body, slow_head=False)
+
+
+def slow_headers(handler) -> None:
+    body = json.dumps(page([order(1)])).encode()
+    _trickle(handler, _head(200, len(body)), body, slow_head=True)
+
+
+def silent(handler) -> None:
+    until = time.monotonic() + HOLD
+    while time.monotonic() < until and not _hung_up(handler.connection, 0.5):
+        pass
+
+
+def huge_body(handler) -> None:
+    """A list of 500 MB (whitespace in valid JSON), sent as fast as the client reads."""
+    handler.wfile.write(_head(200, None, chunked=True))
+    opening = json.dumps(page([order(1)]))[:-1].encode()
+    chunks = [opening, *([b" " * 2**16] * (500 * 2**20 // 2**16)), b"}"]
+    for chunk in chunks:
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    handler.wfile.write(b"0\r\n\r\n")
+
+
+CASES = [
+    Case("slow_body", 6, list=slow_body, what="the list's body, one byte every 0.5 s"),
+    Case("slow_headers", 6, list=slow_headers, what="the list's status line and headers, one byte every 0.5 s"),
+    Case("silent", 6, list=silent, what="takes the request, never answers"),
+    Case("huge_body", 6, list=huge_body, what="a list answer of 500 MB"),
+    Case("huge_total", 6, list=page([order(n) for n in range(1, 101)], total=10**12), what="claims 10^12 orders"),
+    Case("claimed_total", 6, list=page([order(1), order(2), order(3)], total=200_000), what="claims 200,000, holds 3"),
+    Case("bad_total", 6, list=page([order(1)], total="1e9"), what="a total that is no number of orders"),  # type: ignore[arg-type]
+    Case("deep_nesting", 6, list=lambda h: _send(h, 200, b"[" * 100_000 + b"]" * 100_000), what="100,000 nested lists"),
+    Case("not_json", 6, list=lambda h: _send(h, 200, b"<html>maintenance</html>"), what="HTML for JSON"),
+    Case("bad_date", 6, detail=detail(1, placed_at="9999-12-31T23:00:00-05:00"), what="an order placed in year 9999"),
+    Case("bad_amount", 6, list=page([order(1, total="1E+999999999"), order(2)]), what="a total of 1E+999999999"),
+    Case("negative_amount", 6, list=page([order(1, total="-5.00"), order(2)]), what="a negative total"),
+    Case("bad_id", 6, list=page([order(1, id="1&orderId=2"), order(2)]), what="an order id with a query in it"),
+    Case("long_id", 6, list=page([order(1, id="9" * 100_000)]), what="an order id of 100,000 digits"),
+    Case(
+        "escape_key",
+        0,
+        detail=detail(1, deadlines={"\x1b]0;owned\x07ship_by": "2026-11-27T10:05:00+00:00"}),
+        what="a deadline named with terminal escapes",
+    ),
+    Case(
+        "escape_text",
+        0,
+        list=page([order(1, store="\x1b[2J\x1b]0;owned\x07Evil\u202eStore\u2028\u200b"), order(2)]),
+        what="a store name with escapes, bidi and invisible characters",
+    ),
+]
+BY_NAME = {case.name: case for case in CASES}
+
+
+def _send(handler, status: int, body: bytes) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+# ---------------------------------------------------------------------- the imitation site
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: HostileSite
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        bad = "sid=bad" in (self.headers.get("Cookie") or "")
+        self.server.seen[(bad, url.path)] += 1
+        self.server.asked.set()
+        case = self.server.case
+        try:
+            if url.path == "/p/order/list.json":
+                self._answer(case.list if bad else page([order(1), order(2)]))
+            elif url.path == "/p/order/detail.json":
+                n = int(parse_qs(url.query).get("orderId", ["0"])[0][-2:] or 0)
+                self._answer(case.detail if bad and case.detail and n == 1 else detail(n))
+            else:
+                _send(self, 404, b'{"error": "not found"}')
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _answer(self, answer: Callable | dict) -> None:
+        if callable(answer):
+            answer(self)
+            self.close_connection = True
+        else:
+            _send(self, 200, json.dumps(answer).encode())
+
+
+class HostileSite(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, case: Case):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.case = case
+        self.seen: Counter[tuple[bool, str]] = Counter()
+        self.asked = threading.Event()  # a first request came
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> HostileSite:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+# ---------------------------------------------------------------------- one case
+def environment(url: str, folder: Path, timeout: float) -> dict[str, str]:
+    """`ordermon`'s environment for the two accounts, each with a kept session (no sign-in)."""
+    from pydantic import SecretStr
+
+    from flows.account import Account, StateFile
+    from flows.settings import FlowSettings
+
+    data = folder / "data"
+    settings = FlowSettings(_env_file=None, storefront_url=url, data_dir=data)
+    for email, sid in ((BAD, "bad"), (GOOD, "good")):
+        cookie = {"name": "sid", "value": sid, "domain": "127.0.0.1", "path": "/", "expires": -1, "httpOnly": True}
+        StateFile(settings, Account(url, email, SecretStr(PASSWORD))).save(
+            {"cookies": [cookie | {"secure": False, "sameSite": "Lax"}], "origins": []}
+        )
+    accounts = [
+        {"name": n, "storefront_url": url, "email": e, "password": PASSWORD} for n, e in (("bad", BAD), ("good", GOOD))
+    ]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_")}
+    return base | {
+        "ORDERMON_ACCOUNTS": json.dumps(accounts),
+        "ORDERMON_DATA_DIR": str(data),
+        "ORDERMON_DB": str(folder / "ordermon.db"),
+        "ORDERMON_TIMEOUT": f"{timeout:g}",
+        "ORDERMON_RETRY_BACKOFF": "0.1",
+        "ORDERMON_FAILURE_THRESHOLD": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # this checkout's ordermon
+    }
+
+
+def run_case(case: Case, folder: Path, timeout: float) -> dict:
+    """`ordermon monitor --once` against the case; what it did, and what it left."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with HostileSite(case) as site:
+        env = environment(site.url, folder, timeout)
+        out, err = folder / "stdout", folder / "stderr"
+        started = time.monotonic()
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli", "monitor", "--once"],
+                env=env, cwd=folder, stdout=stdout, stderr=stderr,
+            )  # fmt: skip
+            killed = False
+            try:
+                _, status, usage = _wait4(proc, 3 * timeout + 60)
+            except TimeoutError:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                killed = True
+        took = time.monotonic() - started
+        shown = subprocess.run(  # what a user then sees of it: the site's words, on a terminal
+            [sys.executable, "-m", "monitor.cli", "status"], env=env, cwd=folder, capture_output=True, timeout=60
+        )
+        (folder / "status").write_bytes(shown.stdout + shown.stderr)
+        requests = {f"{'bad' if bad else 'good'} {path}": n for (bad, path), n in sorted(site.seen.items())}
+    polls = _polls(folder / "ordermon.db")
+    return {
+        "case": case.name,
+        "what": case.what,
+        "exit": os.waitstatus_to_exitcode(status) if not killed else "killed",
+        "expected_exit": case.code,
+        "seconds": round(took, 2),
+        "bound": 3 * timeout + 5,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "requests": requests,
+        "polls": polls,
+        "stderr": err.read_text(errors="replace").strip().splitlines()[-3:],
+        "secrets": _found(folder, [PASSWORD]),
+        "escapes": _found(folder, list(ESCAPES)),
+    }
+
+
+def _wait4(proc: subprocess.Popen, timeout: float):
+    """The child's exit status and its own resource use (peak RSS), waited for at most ``timeout``."""
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return pid, status, usage
+        time.sleep(0.05)
+    raise TimeoutError
+
+
+def _polls(db: Path) -> dict[str, dict]:
+    """Each account's last poll: its error, and the orders it has recorded."""
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as conn:
+        out = {}
+        for account, error in conn.execute("SELECT account, error FROM polls ORDER BY id"):
+            out[account] = {"error": error}
+        for account, count in conn.execute("SELECT account, count(*) FROM orders GROUP BY account"):
+            out.setdefault(account, {})["orders"] = count
+    return out
+
+
+def _found(folder: Path, needles: list[str]) -> list[str]:
+    """Every file under ``folder`` (outputs, kept state; the database's text, as a dump of it)
+    holding one of ``needles``."""
+    hits = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.endswith(("-wal", "-shm", ".lock")):
+            continue  # the database's binary files: its text is read from its dump
+        if path.name.endswith(".db"):
+            with sqlite3.connect(path) as conn:
+                data = "\n".join(conn.iterdump()).encode()
+        else:
+            data = path.read_bytes()
+        hits += [f"{path.relative_to(folder)}: {n!r}" for n in needles if n.encode() in data]
+    return hits
+
+
+def verdict(result: dict, good_orders: int) -> list[str]:
+    """What a case's result breaks of the campaign's rules (empty: it holds)."""
+    broken = []
+    if result["exit"] != result["expected_exit"]:
+        broken.append(f"exit {result['exit']}, expected {result['expected_exit']}")
+    if result["seconds"] > result["bound"]:
+        broken.append(f"{result['seconds']} s, more than {result['bound']} s")
+    if result["peak_rss_mb"] * 2**20 > RSS_LIMIT:
+        broken.append(f"peak RSS {result['peak_rss_mb']} MB")
+    if result["secrets"] or result["escapes"]:
+        broken.append(f"found: {result['secrets'] + result['escapes']}")
+    good = result["polls"].get("good", {})
+    if good.get("error") or good.get("orders") != good_orders:
+        broken.append(f"the good account: {good}")
+    if result["expected_exit"] and not result["polls"].get("bad", {}).get("error"):
+        broken.append("the bad account's failed poll was not recorded")
+    return broken
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=5.0, help="ORDERMON_TIMEOUT of each run (default 5)")
+    parser.add_argument("--case", action="append", choices=sorted(BY_NAME), help="only these cases")
+    parser.add_argument("--json", action="store_true", help="the results as JSON")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ordermon-hostile-") as tmp:
+        for case in [BY_NAME[n] for n in args.case] if args.case else CASES:
+            result = run_case(case, Path(tmp) / case.name, args.timeout)
+            result["broken"] = verdict(result, case.good_orders)
+            results.append(result)
+            if not args.json:
+                mark = "ok " if not result["broken"] else "BAD"
+                print(
+                    f"{mark} {case.name:16} exit {result['exit']!s:>3}  {result['seconds']:6.2f} s  "
+                    f"{result['peak_rss_mb']:6.1f} MB  {'; '.join(result['broken'])}",
+                    flush=True,
+                )
+    failed = [r["case"] for r in results if r["broken"]]
+    if args.json:
+        print(json.dumps({"timeout": args.timeout, "cases": results, "failed": failed}, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
