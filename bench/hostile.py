@@ -15,6 +15,7 @@ with the exit code the case expects (never 1), peak RSS <= 250 MB, 0 secrets,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -77,8 +78,9 @@ class Case:
     code: int
     list: Callable | dict = field(default_factory=lambda: page([order(1), order(2)]))
     detail: Callable | dict | None = None
-    good_orders: int = 2  # orders the good account has recorded after the poll
     what: str = ""
+    unreadable: int = 0  # the bad account's orders recorded as unreadable (the rest recorded as usual)
+    bad_orders: int | None = None  # the orders the bad account has recorded (None: not checked)
 
 
 def _trickle(handler: BaseHTTPRequestHandler, head: bytes, body: bytes, *, slow_head: bool) -> None:
@@ -147,11 +149,55 @@ CASES = [
     Case("bad_total", 6, list=page([order(1)], total="1e9"), what="a total that is no number of orders"),  # type: ignore[arg-type]
     Case("deep_nesting", 6, list=lambda h: _send(h, 200, b"[" * 100_000 + b"]" * 100_000), what="100,000 nested lists"),
     Case("not_json", 6, list=lambda h: _send(h, 200, b"<html>maintenance</html>"), what="HTML for JSON"),
-    Case("bad_date", 6, detail=detail(1, placed_at="9999-12-31T23:00:00-05:00"), what="an order placed in year 9999"),
-    Case("bad_amount", 6, list=page([order(1, total="1E+999999999"), order(2)]), what="a total of 1E+999999999"),
-    Case("negative_amount", 6, list=page([order(1, total="-5.00"), order(2)]), what="a negative total"),
-    Case("bad_id", 6, list=page([order(1, id="1&orderId=2"), order(2)]), what="an order id with a query in it"),
-    Case("long_id", 6, list=page([order(1, id="9" * 100_000)]), what="an order id of 100,000 digits"),
+    Case("redirected_list", 6, list=lambda h: _redirect(h, "/elsewhere"), what="the list redirected elsewhere"),
+    Case(
+        "bad_date",
+        0,
+        detail=detail(1, placed_at="9999-12-31T23:00:00-05:00"),
+        what="an order placed in year 9999",
+        unreadable=1,
+        bad_orders=1,
+    ),
+    Case(
+        "bad_list_date",
+        0,
+        list=page([order(1, order_date="9999-12-31"), order(2)]),
+        what="a list's date in 9999",
+        unreadable=1,
+        bad_orders=1,
+    ),
+    Case(
+        "bad_amount",
+        0,
+        list=page([order(1, total="1E+999999999"), order(2)]),
+        what="a total of 1E+999999999",
+        unreadable=1,
+        bad_orders=1,
+    ),
+    Case(
+        "negative_amount",
+        0,
+        list=page([order(1, total="-5.00"), order(2)]),
+        what="a negative total",
+        unreadable=1,
+        bad_orders=1,
+    ),
+    Case(
+        "bad_id",
+        0,
+        list=page([order(1, id="1&orderId=2"), order(2)]),
+        what="an order id with a query in it",
+        unreadable=1,
+        bad_orders=1,
+    ),
+    Case(
+        "long_id",
+        0,
+        list=page([order(1, id="9" * 100_000)]),
+        what="an order id of 100,000 digits",
+        unreadable=1,
+        bad_orders=0,
+    ),
     Case(
         "escape_key",
         0,
@@ -166,6 +212,13 @@ CASES = [
     ),
 ]
 BY_NAME = {case.name: case for case in CASES}
+
+
+def _redirect(handler, where: str) -> None:
+    handler.send_response(302)
+    handler.send_header("Location", where)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
 
 
 def _send(handler, status: int, body: bytes) -> None:
@@ -186,6 +239,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        if self.server.foreign is not None:  # a site whose sign-in page is another site's
+            self.server.seen[(True, url.path)] += 1
+            self.server.asked.set()
+            if url.path == "/login":
+                _redirect(self, self.server.foreign.url + "/login")
+            else:
+                _send(self, 401, b'{"error": "sign in"}')
+            return
         bad = "sid=bad" in (self.headers.get("Cookie") or "")
         self.server.seen[(bad, url.path)] += 1
         self.server.asked.set()
@@ -209,13 +270,60 @@ class _Handler(BaseHTTPRequestHandler):
             _send(self, 200, json.dumps(answer).encode())
 
 
+class _ForeignHandler(BaseHTTPRequestHandler):
+    """Another site's sign-in page: a form like the storefront's; what is posted to it is kept."""
+
+    protocol_version = "HTTP/1.1"
+    server: ForeignSignIn
+    FORM = (
+        b'<!doctype html><title>Sign in</title><form method="post" action="/login">'
+        b'<label>Email <input name="email"></label><label>Password <input name="password" type="password"></label>'
+        b"<button>Sign in</button></form>"
+    )
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.FORM)))
+        self.end_headers()
+        self.wfile.write(self.FORM)
+
+    def do_POST(self) -> None:
+        self.server.posted.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        self.do_GET()
+
+
+class ForeignSignIn(ThreadingHTTPServer):
+    """A sign-in page on another origin (the same host, another port), keeping what it is sent."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _ForeignHandler)
+        self.posted: list[bytes] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> ForeignSignIn:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+        self.server_close()
+
+
 class HostileSite(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, case: Case):
+    def __init__(self, case: Case, *, foreign: ForeignSignIn | None = None):
+        """``foreign``: the site asks every request to sign in, on that other site's page."""
         super().__init__(("127.0.0.1", 0), _Handler)
         self.case = case
+        self.foreign = foreign
         self.seen: Counter[tuple[bool, str]] = Counter()
         self.asked = threading.Event()  # a first request came
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
@@ -324,6 +432,9 @@ def _polls(db: Path) -> dict[str, dict]:
             out[account] = {"error": error}
         for account, count in conn.execute("SELECT account, count(*) FROM orders GROUP BY account"):
             out.setdefault(account, {})["orders"] = count
+        with contextlib.suppress(sqlite3.OperationalError):  # an ordermon without the table
+            for account, count in conn.execute("SELECT account, count(*) FROM unreadable GROUP BY account"):
+                out.setdefault(account, {})["unreadable"] = count
     return out
 
 
@@ -343,7 +454,7 @@ def _found(folder: Path, needles: list[str]) -> list[str]:
     return hits
 
 
-def verdict(result: dict, good_orders: int) -> list[str]:
+def verdict(result: dict, case: Case) -> list[str]:
     """What a case's result breaks of the campaign's rules (empty: it holds)."""
     broken = []
     if result["exit"] != result["expected_exit"]:
@@ -354,11 +465,13 @@ def verdict(result: dict, good_orders: int) -> list[str]:
         broken.append(f"peak RSS {result['peak_rss_mb']} MB")
     if result["secrets"] or result["escapes"]:
         broken.append(f"found: {result['secrets'] + result['escapes']}")
-    good = result["polls"].get("good", {})
-    if good.get("error") or good.get("orders") != good_orders:
+    good, bad = result["polls"].get("good", {}), result["polls"].get("bad", {})
+    if good.get("error") or good.get("orders") != 2:
         broken.append(f"the good account: {good}")
-    if result["expected_exit"] and not result["polls"].get("bad", {}).get("error"):
+    if result["expected_exit"] and not bad.get("error"):
         broken.append("the bad account's failed poll was not recorded")
+    if bad.get("unreadable", 0) != case.unreadable or case.bad_orders not in (None, bad.get("orders", 0)):
+        broken.append(f"the bad account: {bad}, expected {case.bad_orders} orders and {case.unreadable} unreadable")
     return broken
 
 
@@ -374,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ordermon-hostile-") as tmp:
         for case in [BY_NAME[n] for n in args.case] if args.case else CASES:
             result = run_case(case, Path(tmp) / case.name, args.timeout)
-            result["broken"] = verdict(result, case.good_orders)
+            result["broken"] = verdict(result, case)
             results.append(result)
             if not args.json:
                 mark = "ok " if not result["broken"] else "BAD"

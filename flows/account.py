@@ -5,9 +5,11 @@ The file holds cookies, never the password: only its owner may read it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -55,15 +57,28 @@ class Account:
         return cls(settings.storefront_url, email, password)
 
 
+def private_folder(path: Path) -> None:
+    """``path`` and its missing parents, created 0700 whatever the umask (existing ones as they are)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in missing:
+        os.chmod(folder, 0o700)
+
+
 def write_private(path: Path, data: str) -> None:
-    """Write a file only its owner can read, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    """Write a file only its owner can read, atomically: a new file of a name no one could plant
+    (O_EXCL, mode 0600), renamed over ``path`` (a symbolic link there is replaced, not followed);
+    a full disk leaves ``path`` as it was."""
+    private_folder(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 COOKIE_FIELDS = ("name", "value", "domain", "path")

@@ -12,7 +12,7 @@ from .browser import Browser
 from .domain import Tab
 from .errors import BrowserUnavailable, FlowError, LocalStateError, SettingsError, SignInFailed
 from .models import CancelResult, OrderDetail, OrderSummary
-from .reading import Progress, SiteReader
+from .reading import Progress, SiteReader, listed_orders
 from .settings import FlowSettings
 
 # Playwright is imported only where a browser is needed: reading over HTTP needs none until the
@@ -46,7 +46,9 @@ def list_orders(settings: FlowSettings, tab: Tab = Tab.ALL, *, progress: Progres
     """Every order of the tab; ``progress(account, done, total, "pages")`` as the pages come."""
     account = Account.from_settings(settings)
     if settings.poll_via == "http":  # the browser only to sign in, when the site asks
-        return _answer(_http_reader(settings, account, progress).lists([account.label], tab)[account.label])
+        return listed_orders(
+            _answer(_http_reader(settings, account, progress).lists([account.label], tab)[account.label])
+        )
     from .orders import read_orders
     from .session import AccountSession
 

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
 
+from .account import private_folder, write_private
 from .errors import FlowError, UnexpectedPage, first_line
 from .session import AccountSession
 
 
 def _folder(session: AccountSession) -> Path:
     folder = session.settings.artifacts
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(folder)
     return folder
 
 
@@ -44,9 +45,7 @@ def _keep(session: AccountSession, name: str) -> list[str]:
         saved.append(screenshot(session, name))
     with contextlib.suppress(Exception):
         html = _base(session, name).with_suffix(".html")
-        fd = os.open(html, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"<!-- {session.page.url} -->\n{session.page.content()}")
+        write_private(html, f"<!-- {session.page.url} -->\n{session.page.content()}")
         saved.append(str(html))
     return saved
 

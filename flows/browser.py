@@ -140,6 +140,17 @@ def open_browser(
     return chromium.launch(**launch_options(headless, configured), timeout=timeout * 1000)
 
 
+@contextlib.contextmanager
+def _secrets_withheld():
+    """Playwright's driver starts with this process's environment (and Chromium with the
+    driver's): none of ordermon's settings go with it (the password, the accounts, alert tokens)."""
+    held = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("ORDERMON_")}
+    try:
+        yield
+    finally:
+        os.environ.update(held)
+
+
 class Browser:
     """One Playwright driver and one browser process (an account's session on it: flows/session.py).
 
@@ -158,7 +169,8 @@ class Browser:
             return
         self._owns_browser = True
         self._manager = sync_playwright()
-        self.playwright = self._manager.start()
+        with _secrets_withheld():  # the driver, and the Chromium it launches, inherit this environment
+            self.playwright = self._manager.start()
         try:
             self.browser = open_browser(
                 self.playwright,

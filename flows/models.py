@@ -102,12 +102,29 @@ class CancelResult(BaseModel):
     artifacts: list[str] = []
 
 
+class Unreadable(NamedTuple):
+    """An order the site answered out of bounds (flows/site.py): its id as the site gave it (made
+    printable, at most 40 characters) and why; the other orders of its answer are read as usual."""
+
+    order_id: str
+    why: str
+
+
+class Listed(NamedTuple):
+    """An account's orders list: its orders, and the ones it showed that could not be read."""
+
+    orders: list[OrderSummary]
+    unreadable: list[Unreadable]
+
+
 class Reading(NamedTuple):
-    """What the site showed of one account in one read: its list, the details asked for, its clock."""
+    """What the site showed of one account in one read: its list, the details asked for, its clock,
+    and the orders of its list that could not be read."""
 
     summaries: list[OrderSummary]
     details: Mapping[str, OrderDetail]  # typed when looked up (flows/reading.py)
     site_now: dt.datetime | None
+    unreadable: list[Unreadable] = []  # noqa: RUF012 (a NamedTuple's default, never changed)
 
 
 #: After an account's list is read (at the site's time): the ids whose detail the read must fetch.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .domain import Tab
 from .fetch import ContextTransport
 from .models import OrderDetail, OrderSummary
-from .reading import SiteReader
+from .reading import SiteReader, listed_orders
 from .session import AccountSession
 
 
@@ -23,7 +23,7 @@ def _one(found):
 
 
 def read_orders(session: AccountSession, tab: Tab = Tab.ALL) -> list[OrderSummary]:
-    return _one(reader(session).lists([session.account.label], tab)[session.account.label])
+    return listed_orders(_one(reader(session).lists([session.account.label], tab)[session.account.label]))
 
 
 def read_details(session: AccountSession, order_ids: list[str]) -> dict[str, OrderDetail]:

@@ -6,6 +6,7 @@ No other module of ordermon locates anything on the site's pages.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -18,6 +19,12 @@ from .text import printable
 DETAILS_LINK = re.compile(r"^Order details")
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
 class SignInPage:
     def __init__(self, page: Page):
         self.page = page
@@ -27,9 +34,16 @@ class SignInPage:
         self.error = page.get_by_role("alert")
         self.captcha = page.get_by_role("heading", name="Security verification")
 
-    def sign_in(self, email: str, password: str) -> None:
+    def sign_in(self, email: str, password: str, *, origin: str) -> None:
+        """Sign in on the site at ``origin`` (the storefront URL's scheme, host and port): a sign-in
+        page anywhere else (the site redirected there) gets nothing typed."""
         response = self.page.goto(SITE.SIGN_IN, wait_until="domcontentloaded")
         check_available(response.status if response else None, "the sign-in page")
+        if _origin(self.page.url) != _origin(origin):
+            raise SignInFailed(
+                f"sign-in refused: the sign-in page is on {_origin(self.page.url)}, not {_origin(origin)} "
+                "(nothing typed)"
+            )
         if not SITE.is_sign_in(self.page.url):
             return  # already signed in
         self.email.fill(email)
@@ -41,8 +55,13 @@ class SignInPage:
         if self.captcha.count():
             raise CaptchaRequired("sign-in failed: the site shows a captcha (security verification)")
         if SITE.is_sign_in(self.page.url):
-            message = self.error.first.inner_text() if self.error.count() else "still on the sign-in page"
-            raise SignInFailed(f"sign-in failed: {message}")
+            # ordermon's words, never the site's: its text could carry anything (the password echoed).
+            said = (
+                "the site says the e-mail or password is incorrect"
+                if self.error.count()
+                else "still on the sign-in page"
+            )
+            raise SignInFailed(f"sign-in failed: {said}")
 
 
 class OrdersPage:

@@ -14,6 +14,7 @@ answer or a server error. The paths and the JSON are the ``Site``'s.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
@@ -21,10 +22,12 @@ from typing import Protocol
 from .account import Account
 from .domain import Tab
 from .errors import FlowError, ListChanged, SignInFailed, SiteUnavailable, first_line
-from .models import OrderDetail, OrderSummary, Planner, Reading
+from .models import Listed, OrderDetail, OrderSummary, Planner, Reading
 from .retry import policy
 from .settings import FlowSettings
 from .site import SITE, Response, Site
+
+log = logging.getLogger("ordermon.flows")
 
 Request = tuple[str, str]  # (key, path)
 Progress = Callable[[str, int, int, str], None]  # (account, done, total, what: "pages" or "details")
@@ -81,7 +84,7 @@ class SiteReader:
         until = self._until()
         lists = self.lists(list(plans), tab, until=until)
         wanted = {
-            label: plans[label](found, self.site_now(label) or dt.datetime.now(dt.UTC))
+            label: plans[label](found.orders, self.site_now(label) or dt.datetime.now(dt.UTC))
             for label, found in lists.items()
             if not isinstance(found, Exception)
         }
@@ -94,20 +97,20 @@ class SiteReader:
             elif isinstance(got, Exception):
                 out[label] = got
             else:
-                out[label] = Reading(found, got, self.site_now(label))
+                out[label] = Reading(found.orders, got, self.site_now(label), found.unreadable)
         return out
 
     def lists(
         self, labels: list[str], tab: Tab = Tab.ALL, *, until: float | None = None
-    ) -> dict[str, list[OrderSummary] | Exception]:
+    ) -> dict[str, Listed | Exception]:
         """Every page of each account's list (read once more where it changed meanwhile)."""
         until = until or self._until()
         found = self._lists(labels, tab, until)
         changed = [label for label, result in found.items() if isinstance(result, ListChanged)]
         return found | (self._lists(changed, tab, until) if changed else {})
 
-    def _lists(self, labels: list[str], tab: Tab, until: float) -> dict[str, list[OrderSummary] | Exception]:
-        out: dict[str, list[OrderSummary] | Exception] = {}
+    def _lists(self, labels: list[str], tab: Tab, until: float) -> dict[str, Listed | Exception]:
+        out: dict[str, Listed | Exception] = {}
         firsts = self._get({label: [("1", self.site.list_json(tab, 1))] for label in labels}, "pages", until)
         pages: dict[str, int] = {}
         for label, answers in firsts.items():
@@ -253,6 +256,14 @@ class _Stage:
         if response.status == 0:
             return SiteUnavailable(f"{where} unavailable: {first_line(response.text) or 'no answer'}")
         return SiteUnavailable(f"{where}{request[1].split('?')[0]} answered HTTP {response.status}")
+
+
+def listed_orders(listed: Listed) -> list[OrderSummary]:
+    """The list's orders, for a command that shows them; one the site answered out of bounds is
+    said (a warning), not listed."""
+    for order in listed.unreadable:
+        log.warning("order %s of the list is unreadable: %s", order.order_id, order.why)
+    return listed.orders
 
 
 def _answered(found: list[Response] | Exception) -> list[Response]:

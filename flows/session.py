@@ -155,7 +155,7 @@ def sign_in(pw_browser, settings: FlowSettings, account: Account) -> dict:
     context.set_default_timeout(settings.timeout * 1000)
     try:
         page = context.new_page()
-        SignInPage(page).sign_in(account.email, account.password.get_secret_value())
+        SignInPage(page).sign_in(account.email, account.password.get_secret_value(), origin=account.storefront_url)
         state = context.storage_state()
     except PlaywrightError as exc:
         raise SiteUnavailable(f"sign-in page unavailable: {first_line(exc)}") from None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+log = logging.getLogger("ordermon.flows")
 
 
 def check_http_url(value: str) -> str:
@@ -22,6 +25,25 @@ def check_http_url(value: str) -> str:
     if not parts.hostname:
         raise ValueError("has no host")
     return value.rstrip("/")
+
+
+#: What a `.env` in the working directory may not set (the environment only): a folder's file must not
+#: choose the program ordermon runs with the password in reach, nor where its alerts go.
+ENVIRONMENT_ONLY = ("browser_path", "browser_endpoint", "alert_urls")
+
+
+class _EnvironmentOnly:
+    """The `.env` file's settings without the environment-only ones, which it says it ignored."""
+
+    def __init__(self, source: PydanticBaseSettingsSource):
+        self.source = source
+
+    def __call__(self) -> dict[str, Any]:
+        found = self.source()
+        if ignored := [name for name in ENVIRONMENT_ONLY if name in found]:
+            names = ", ".join(f"ORDERMON_{name.upper()}" for name in ignored)
+            log.warning("ignored %s from .env: set in the environment only", names)
+        return {name: value for name, value in found.items() if name not in ENVIRONMENT_ONLY}
 
 
 def default_data_dir() -> Path:
@@ -72,6 +94,12 @@ class FlowSettings(BaseSettings):
         if secret is not None and not secret.strip():
             raise ValueError("must not be empty")
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return init_settings, env_settings, _EnvironmentOnly(dotenv_settings), file_secret_settings
 
     @property
     def artifacts(self) -> Path:

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from .domain import Tab
 from .errors import BadAnswer, ListChanged, OrderNotFound
-from .models import SITE_JSON, OrderDetail, OrderSummary
-from .text import cleaned, needs_cleaning
+from .models import SITE_JSON, Listed, OrderDetail, OrderSummary, Unreadable
+from .text import cleaned, needs_cleaning, printable
 
 
 class Response(NamedTuple):
@@ -38,6 +38,16 @@ class ListPage(BaseModel):
     model_config = SITE_JSON
 
     orders: list[OrderSummary]
+    total: int
+    has_more: bool
+
+
+class _LoosePage(BaseModel):
+    """A page of the list whose orders are each checked alone (one of them is out of bounds)."""
+
+    model_config = SITE_JSON
+
+    orders: list[Any]
     total: int
     has_more: bool
 
@@ -107,19 +117,38 @@ class Site:
             raise BadAnswer(f"the order list claims {total} orders, but its first page holds {held}")
         return -(-total // self.PAGE_SIZE)
 
-    def orders(self, pages: list[Response]) -> list[OrderSummary]:
-        """Every page of the list as one list of orders (the first page's total must hold)."""
+    def orders(self, pages: list[Response]) -> Listed:
+        """Every page of the list as one list of orders (the first page's total must hold); an
+        order out of bounds is unreadable, and the others are read as usual."""
+        parsed = [self._page(r) for r in pages]
+        seen: dict[str, OrderSummary] = {}
+        unreadable: list[Unreadable] = []
+        for orders, bad, _ in parsed:
+            for order in orders:
+                seen.setdefault(order.id, order)
+            unreadable += bad
+        total = parsed[0][2]
+        if len(seen) + len(unreadable) != total:
+            raise ListChanged(f"the order list changed while it was read ({len(seen) + len(unreadable)} of {total})")
+        return Listed(list(seen.values()), unreadable)
+
+    def _page(self, response: Response) -> tuple[list[OrderSummary], list[Unreadable], int]:
         try:
-            parsed = [_printable(ListPage.model_validate_json(r.text), r.text) for r in pages]
+            page = _printable(ListPage.model_validate_json(response.text), response.text)
+            return page.orders, [], page.total
+        except ValidationError:
+            pass  # the page as a whole, or one of its orders: each order is then checked alone
+        try:
+            loose = _LoosePage.model_validate_json(response.text)
         except ValidationError as exc:
             raise BadAnswer(f"{self.LIST_JSON} answered something else than an order list: {_why(exc)}") from None
-        seen: dict[str, OrderSummary] = {}
-        for page in parsed:
-            for order in page.orders:
-                seen.setdefault(order.id, order)
-        if len(seen) != parsed[0].total:
-            raise ListChanged(f"the order list changed while it was read ({len(seen)} of {parsed[0].total})")
-        return list(seen.values())
+        orders, bad = [], []
+        for raw in loose.orders:
+            try:
+                orders.append(cleaned(OrderSummary.model_validate(raw)))
+            except ValidationError as exc:
+                bad.append(Unreadable(_id_of(raw), _why(exc)))
+        return orders, bad, loose.total
 
     def detail(self, response: Response) -> OrderDetail:
         """An order's detail (``key``: its id)."""
@@ -138,6 +167,12 @@ def _why(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])[:80]
     return cleaned(f"{where}: {error['msg']}"[:200])
+
+
+def _id_of(raw: Any) -> str:
+    """An unreadable order's id as the site gave it, printable and short (it may be anything)."""
+    found = raw.get("id") if isinstance(raw, dict) else None
+    return printable(str(found))[:40] if found is not None else "?"
 
 
 def _printable(record: Any, raw: str) -> Any:

@@ -126,11 +126,15 @@ class Notifier:
     @staticmethod
     def _send(instance: Any, title: str, body: str) -> str | None:
         """None when the target took the notification, else why not: Apprise's last warning."""
+        from apprise import NotifyFormat
+
         from ._apprise import captured
 
         with captured(logging.WARNING) as log:
             try:
-                if instance.notify(title=title, body=body):
+                # Plain text, said so: a target that renders HTML (e-mail, Telegram) gets it escaped,
+                # so a store's name or a refund destination from the site can carry no live link.
+                if instance.notify(title=title, body=body, body_format=NotifyFormat.TEXT):
                     return None
             except Exception as exc:  # a plugin's bug must not stop the monitor
                 return f"{type(exc).__name__}: {exc}"[:300]

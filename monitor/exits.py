@@ -6,6 +6,8 @@ codes is this table.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import sys
 from enum import IntEnum
 from typing import NoReturn
@@ -97,7 +99,20 @@ def _interrupted(exc: BaseException) -> BaseException:
     return exc
 
 
+#: The disk refusing a file of ordermon's (full, read-only, not allowed): local state, whichever file.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+SQLITE_DISK = ("disk is full", "readonly database", "unable to open database", "disk I/O error")
+
+
+def _on_disk(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_ERRNOS and exc.filename is not None  # a file's, not a socket's
+    return isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in SQLITE_DISK)
+
+
 def code_for(exc: BaseException) -> Exit:
+    if _on_disk(exc):
+        return Exit.LOCAL_STATE
     for kind, code in TABLE:
         if isinstance(exc, kind):
             return code
@@ -119,6 +134,8 @@ def _message(exc: BaseException) -> str:
         return f"{first_line(exc.format_message())} (see {command} --help)"
     if isinstance(exc, click.ClickException):
         return first_line(exc.format_message())
+    if _on_disk(exc):
+        return f"cannot write ordermon's files: {first_line(exc)}"
     known = any(isinstance(exc, kind) for kind, _ in TABLE)
     if known:
         return first_line(exc)

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from flows.account import write_private
 from flows.domain import STATUS_LABELS, Status
 
 from .order import Kind
@@ -111,6 +111,7 @@ def build(store: Store, config_of: ConfigOf | None = None) -> dict:
         "overdue": sum(1 for j in judged if j.attention is Attention.OVERDUE),
         "attention": sum(1 for j in judged if j.attention is Attention.WARNING),
         "refunds_waiting": dict(sorted(waiting.items())),
+        "unreadable": store.unreadable(),
         "accounts": sorted({o["account"] for o in orders}),
         "statuses": [STATUS_LABELS[s] for s in Status if any(o["status"] == s.value for o in orders)],
     }
@@ -139,9 +140,5 @@ def render(store: Store, config_of: ConfigOf | None = None) -> str:
 
 def write_report(store: Store, out: Path, config_of: ConfigOf | None = None) -> Path:
     """The page holds order data: like the database, readable by its owner only."""
-    html = render(store, config_of)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(html)
+    write_private(out, render(store, config_of))  # atomic: a full disk leaves the last report whole
     return out

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .store import DatabaseBusy, is_postgres
+from flows.account import private_folder
+
+from .store import DatabaseBusy, StoreError, is_postgres
 
 if TYPE_CHECKING:
     from .store.postgres import PostgresLock
@@ -21,8 +23,11 @@ class MonitorLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        private_folder(self.path.parent)
+        try:  # a planted symbolic link is not followed (its target would be truncated)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot lock {self.path}: {exc.strerror} (a symbolic link is refused)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

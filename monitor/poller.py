@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flows.account import Account
-from flows.errors import FlowError, SignInNeeded, first_line
+from flows.errors import BadAnswer, FlowError, SignInNeeded, first_line
 from flows.models import OrderSummary, Planner, Reading
 
 from . import rules
@@ -49,6 +49,7 @@ class PollResult:
     orders_seen: int = 0
     changes: int = 0
     details_read: int = 0
+    unreadable: int = 0  # orders the site answered out of bounds: recorded as such, not judged
     alerts: list[str] = field(default_factory=list)
     error: str | None = None
     failure: Exception | None = None  # what made the poll fail (its exit code: monitor/exits.py)
@@ -60,6 +61,7 @@ class PollResult:
             "orders_seen": self.orders_seen,
             "changes": self.changes,
             "details_read": self.details_read,
+            "unreadable": self.unreadable,
             "alerts_created": len(self.alerts),
             "alerts": self.alerts,
             "error": self.error,
@@ -118,12 +120,17 @@ class Poller:
         plan = poll.plan or known.plan(reading.summaries, now, key)
         todo = {*plan.read, *plan.work}
         stored = known.stored(todo)
-        judged = _Judged(started, now, reading)
+        judged = _Judged(started, now, reading, unreadable=[(u.order_id, u.why) for u in reading.unreadable])
         for summary in reading.summaries:
             if summary.id not in todo:
                 continue  # unchanged, with nothing come due
+            try:
+                detail = reading.details.get(summary.id)
+            except BadAnswer as exc:  # this order's detail out of bounds: the others as usual
+                judged.unreadable.append((summary.id, str(exc)))
+                continue
             before = known.typed(stored.get(summary.id))
-            merged, names = merge(label, before, summary, reading.details.get(summary.id), now, config)
+            merged, names = merge(label, before, summary, detail, now, config)
             order, found = rules.judge(merged, now, config, key)
             judged.orders.append(order.row())  # a poll of thousands holds compact rows, not models
             judged.moved += [(summary.id, name.value, order.deadlines[name].episode) for name in names]
@@ -151,6 +158,7 @@ class Poller:
             moved=judged.moved,
             urls=judged.urls,
             digest_over=self.settings.digest_over,
+            unreadable=judged.unreadable,
         )
         return PollResult(
             label,
@@ -158,6 +166,7 @@ class Poller:
             orders_seen=len(reading.summaries),
             changes=len(judged.changes),
             details_read=len(reading.details),
+            unreadable=len(judged.unreadable),
             alerts=[a.message for a in created],
         )
 
@@ -194,6 +203,7 @@ class _Judged:
     findings: list[Finding] = field(default_factory=list)
     moved: list[tuple[str, str, int]] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (order id, why)
 
 
 class _Poll:

@@ -155,8 +155,27 @@ def status_row(j: Judged) -> dict[str, Any]:
 
 
 def status_rows(store: Store, config_of: ConfigOf | None = None) -> list[dict[str, Any]]:
-    """Every order with what it needs and its next deadline: overdue ones first, then warnings."""
-    return [status_row(j) for j in judged_orders(store, config_of)]
+    """Every order with what it needs and its next deadline: overdue ones first, then warnings;
+    last, the orders the last polls could not read (not judged: the site answered them out of
+    bounds), each with why."""
+    judged = [status_row(j) for j in judged_orders(store, config_of)]
+    return judged + [unreadable_row(u) for u in store.unreadable()]
+
+
+def unreadable_row(u: dict[str, Any]) -> dict[str, Any]:
+    """An order the site answered out of bounds, in a status row's shape: nothing judged, and why."""
+    nothing = dict.fromkeys(("status", "status_label", "store", "total", "currency", "next_deadline_name",
+                             "next_deadline_label", "next_deadline", "next_deadline_in"))  # fmt: skip
+    return nothing | {
+        "account": u["account"],
+        "order_id": u["order_id"],
+        "attention": "unreadable",
+        "attention_rules": [],
+        "overdue": False,
+        "deadlines": {},
+        "deadline_differences": {},
+        "why": u["why"],
+    }
 
 
 def alert_rows(store: Store) -> list[dict]:

@@ -4,6 +4,7 @@ Every case below asserts the code it declares; ``test_the_matrix_covers_the_read
 checks that the declared codes are exactly the README's table.
 """
 
+import errno
 import json
 import re
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import READ_ONLY, free_port, one_line_error, ordermon, ordermon_here
 
+from monitor.exits import Exit, code_for, message_for
 from monitor.lock import MonitorLock
 
 pytestmark = pytest.mark.e2e
@@ -282,3 +284,21 @@ def test_the_matrix_covers_the_readme():
     section = README.read_text().split("**Exit codes**", 1)[1].split("\n\n", 2)[1]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
     assert documented - {0} == {case.code for case in CASES}
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        OSError(errno.ENOSPC, "No space left on device", "/data/ordermon.db"),
+        PermissionError(errno.EACCES, "Permission denied", "/read-only/ordermon.db"),
+        OSError(errno.EROFS, "Read-only file system", "/mnt/ro/report.html"),
+        sqlite3.OperationalError("database or disk is full"),
+        sqlite3.OperationalError("attempt to write a readonly database"),
+    ],
+    ids=["disk full", "no permission", "read-only file system", "sqlite: disk full", "sqlite: read-only"],
+)
+def test_a_disk_that_refuses_ordermons_files_is_local_state_in_one_line(refused):
+    """Root ignores folder permissions and a full disk needs a mount: the mapping itself, here."""
+    assert code_for(refused) == Exit.LOCAL_STATE
+    assert message_for(refused).startswith("cannot write ordermon's files: ")
+    assert code_for(PermissionError(errno.EACCES, "Permission denied")) == Exit.UNEXPECTED  # a socket's: no file

@@ -4,6 +4,7 @@ doubling backoff, given up after the last attempt, stopped between deliveries, d
 crash or a changed configuration leaves, and a process forked after a delivery."""
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -352,7 +353,7 @@ def test_a_failure_apprise_does_not_explain():
 def test_what_the_plugin_is_given():
     given = []
     assert Notifier._send(Target(lambda **kw: given.append(kw) or True), "the title", "the body") is None
-    assert given == [{"title": "the title", "body": "the body"}]
+    assert given == [{"title": "the title", "body": "the body", "body_format": "text"}]  # plain text, said so
 
 
 # ---------------------------------------------------------------- targets, configuration, recovery
@@ -436,3 +437,16 @@ def test_a_process_forked_after_a_delivery_delivers_too(tmp_path, alert_receiver
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
     assert received[1]["message"].endswith("(ordermon alert #2)")
+
+
+def test_site_text_reaches_a_target_that_renders_html_escaped(store, alert_receiver):
+    """A target whose format is HTML (e-mail, Telegram; here the receiver asked for HTML) gets the
+    alert as text made safe: a tag from the site's text arrives escaped, never live."""
+    notifier = Notifier([alert_receiver.url + "?format=html"], backoff=10, max_attempts=3)
+    hostile = dataclasses.replace(finding(), summary='<a href="http://evil.example">refund</a><img src=x>')
+    (alert,) = record(store, [hostile], notifier.targets())
+    ((target, _),) = notifier.targets()
+    assert notifier.deliver_one(store, alert.id, target) is None
+    (received,) = alert_receiver.received
+    assert "<a " not in received["message"] and "<img" not in received["message"]
+    assert "&lt;a&nbsp;href=&quot;http://evil.example&quot;&gt;refund&lt;/a&gt;&lt;img" in received["message"]

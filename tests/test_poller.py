@@ -9,8 +9,8 @@ import pytest
 
 from flows.account import Account
 from flows.domain import STATUS_LABELS, Status
-from flows.errors import SiteUnavailable
-from flows.models import OrderDetail, OrderSummary, Reading
+from flows.errors import BadAnswer, SiteUnavailable
+from flows.models import OrderDetail, OrderSummary, Reading, Unreadable
 from monitor import rules
 from monitor.poller import Poller
 from monitor.settings import MonitorSettings
@@ -256,3 +256,36 @@ def test_an_account_that_cannot_be_judged_is_a_failed_poll_and_the_others_are_re
     assert first.error == "unexpected ValueError: year 10000 is out of range" and "failed" in first.alerts[0]
     assert second.error is None and [o.order_id for o in store.orders(other.label)] == ["2"]
     assert store.outage(LABEL)["failures"] == 1 and store.outage(other.label) is None
+
+
+class _OutOfBounds(dict):
+    """Details as the reader hands them: one order's detail raises the site's bad answer when looked up."""
+
+    def __init__(self, details, bad):
+        super().__init__(details)
+        self.bad = bad
+
+    def get(self, order_id, default=None):
+        if order_id == self.bad:
+            raise BadAnswer("/p/order/detail.json answered something else than an order: placed_at: a date in 9999")
+        return super().get(order_id, default)
+
+
+def test_an_order_out_of_bounds_is_recorded_unreadable_and_the_rest_of_the_account_as_usual(store, site):
+    site.show(detail("1", Status.AWAITING_SHIPMENT, paid_at=FRIDAY))
+    site.show(detail("2", Status.AWAITING_SHIPMENT, paid_at=FRIDAY))
+    read = site.read
+    site.read = lambda plans: {
+        label: r._replace(details=_OutOfBounds(r.details, "1"), unreadable=[Unreadable("77", "total: negative")])
+        for label, r in read(plans).items()
+    }
+    result = poll(poller(store, site))
+    assert (result.error, result.unreadable) == (None, 2)
+    assert [o.order_id for o in store.orders()] == ["2"]
+    assert [(u["order_id"], u["why"][:30]) for u in store.unreadable()] == [
+        ("1", "/p/order/detail.json answered "),
+        ("77", "total: negative"),
+    ]
+    site.read = read  # the site answers well again: nothing unreadable any more
+    assert poll(poller(store, site)).unreadable == 0 and store.unreadable() == []
+    assert [o.order_id for o in store.orders()] == ["1", "2"]

@@ -1,6 +1,10 @@
 """The buyer's password never reaches a log, trace, screenshot, artifact, the database or output."""
 
+import json
+import os
 import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -56,3 +60,26 @@ def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env):
     private = [tmp_path / "ordermon.db", *artifacts, *(tmp_path / "data").glob("state-*.json")]
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_the_browser_and_its_driver_start_without_ordermons_settings(tmp_path):
+    """Playwright's driver and the Chromium it launches get no ORDERMON_* variable (a helper that
+    logs or crashes with its environment must not carry the password), and ordermon keeps them.
+    In a process of its own: this one may run pytest-playwright's driver already."""
+    probe = (
+        "import json, os, psutil\n"
+        "from flows.browser import Browser\n"
+        "from flows.settings import FlowSettings\n"
+        "with Browser(FlowSettings(_env_file=None)):\n"
+        "    found = [p.environ() for p in psutil.Process().children(recursive=True)]\n"
+        "print(json.dumps({'helpers': found, 'own': os.environ.get('ORDERMON_PASSWORD')}))\n"
+    )
+    env = os.environ | {"ORDERMON_PASSWORD": "env-s3cret-password", "ORDERMON_DATA_DIR": str(tmp_path)}
+    env["ORDERMON_ACCOUNTS"] = '[{"password": "env-s3cret-password"}]'
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert len(found["helpers"]) >= 2  # the driver, and Chromium's processes
+    assert [name for helper in found["helpers"] for name in helper if name.startswith("ORDERMON_")] == []
+    assert "env-s3cret-password" not in json.dumps(found["helpers"])
+    assert found["own"] == "env-s3cret-password"

@@ -47,3 +47,21 @@ def test_new_windows_have_their_defaults():
     assert (s.grace_minutes, s.digest_over, s.recent_days) == (60, 5, 7)
     assert config.transit_business_days == {"standard": (15, 45), "premium": (7, 15)}
     assert config.protection_warning_days == (14, 7, 3)
+
+
+def test_a_dot_env_file_cannot_choose_the_browser_nor_add_alert_targets(tmp_path, monkeypatch, caplog):
+    """A `.env` in the working directory (a folder's file, maybe not the user's) sets ordinary
+    settings, but not the program ordermon runs with the password in reach, nor where alerts go."""
+    for name in ("ORDERMON_BROWSER_PATH", "ORDERMON_BROWSER_ENDPOINT", "ORDERMON_ALERT_URLS", "ORDERMON_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(
+        "ORDERMON_BROWSER_PATH=/tmp/not-chromium\nORDERMON_BROWSER_ENDPOINT=ws://elsewhere.example\n"
+        "ORDERMON_ALERT_URLS=json://collector.example\nORDERMON_TIMEOUT=7\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = MonitorSettings()
+    assert (settings.browser_path, settings.browser_endpoint, settings.alert_urls) == (None, None, [])
+    assert settings.timeout == 7
+    assert "ignored ORDERMON_BROWSER_PATH, ORDERMON_BROWSER_ENDPOINT, ORDERMON_ALERT_URLS from .env" in caplog.text
+    monkeypatch.setenv("ORDERMON_BROWSER_PATH", "/usr/bin/chromium")  # the environment still may
+    assert MonitorSettings().browser_path == "/usr/bin/chromium"

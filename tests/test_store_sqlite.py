@@ -50,11 +50,12 @@ def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
     store.close()
     shown, gone = NOW.isoformat(), (NOW - dt.timedelta(days=2)).isoformat()
     with sqlite3.connect(path) as conn:
-        conn.execute("alter table orders drop column next_due")  # what versions 5 to 7 added, undone
+        conn.execute("alter table orders drop column next_due")  # what versions 5 to 9 added, undone
         conn.execute("alter table orders drop column judged_with")
         conn.execute("drop table cancels")
         conn.execute("drop table sessions")
         conn.execute("drop table accounts")
+        conn.execute("drop table unreadable")  # and what version 9 added
         v4 = {
             "ship_by": {"site": shown, "computed": gone, "episode": 2},
             "pay_by": {"site": gone, "computed": None, "episode": 0, "shown": False},

@@ -56,7 +56,8 @@ elif PLANT == "skips_a_page":  # a poll reads the first 20 orders of the list on
     _orders = Site.orders
 
     def orders(self, pages):
-        return _orders(self, pages)[:20]
+        listed = _orders(self, pages)
+        return listed._replace(orders=listed.orders[:20])
 
     _plant(Site, "orders", orders)
 

@@ -41,6 +41,9 @@ def status(as_json, db, check, interval, account) -> None:
         return
     click.echo(f"{'ORDER':16}  {'STATUS':28}  {'NEEDS':9}  {'NEXT DEADLINE':26}  {'WHEN':18}  ACCOUNT")
     for r in rows:
+        if r["attention"] == "unreadable":  # the site answered it out of bounds: why, in place of its deadline
+            click.echo(f"{r['order_id'][:16]:16}  {'(unreadable)':28}  {'check':9}  {r['why'][:46]:46}  {r['account']}")
+            continue
         needs = "" if r["attention"] == "none" else r["attention"]
         click.echo(
             f"{r['order_id']:16}  {r['status_label'] or r['status']:28}  {needs:9}  "

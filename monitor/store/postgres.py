@@ -23,7 +23,8 @@ from .sql import SqlStore
 
 VERSION_TABLE = "ordermon_schema"
 TABLES = frozenset(
-    {"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", "cancels", VERSION_TABLE}
+    {"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", "cancels", "unreadable"}
+    | {VERSION_TABLE}
 )
 
 
@@ -86,7 +87,15 @@ def _v8(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS = {5: _v5, 6: _v6, 7: _v7, 8: _v8}
+def _v9(conn: psycopg.Connection) -> None:
+    """Unreadable orders of an account's last successful poll (SQLite's ninth)."""
+    conn.execute(
+        "create table unreadable (account text not null, order_id text not null, why text not null, seen text, "
+        "primary key (account, order_id))"
+    )
+
+
+MIGRATIONS = {5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}
 FIRST = min(MIGRATIONS)
 
 

@@ -219,8 +219,18 @@ def _v8(db: sqlite_utils.Database) -> None:
     both stores count the same)."""
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8}
+def _v9(db: sqlite_utils.Database) -> None:
+    """The orders of an account's last successful poll that the site answered out of bounds (a date
+    in year 9999, a negative total): unreadable, with why; skipped by the rules, shown to the user."""
+    db.table("unreadable").create(
+        {"account": str, "order_id": str, "why": str, "seen": str}, pk=("account", "order_id"), not_null={"why"}
+    )
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
-TABLES = frozenset({"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", "cancels"})
+TABLES = frozenset(
+    {"orders", "history", "polls", "alerts", "deliveries", "outages", "accounts", "sessions", "cancels", "unreadable"}
+)

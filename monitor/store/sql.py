@@ -97,10 +97,11 @@ class SqlStore(FleetTables):
         moved: Iterable[tuple[str, str, int]] = (),
         urls: dict[str, str] | None = None,
         digest_over: int | None = None,
+        unreadable: Iterable[tuple[str, str]] = (),
     ) -> list[NewAlert]:
         """One transaction: the changed orders (as ``Order.row()`` writes them), their history rows,
-        the new alerts with their deliveries, the poll itself; a recorded poll also ends the account's
-        outage.
+        the new alerts with their deliveries, the poll itself, the orders it could not read (order id,
+        why: they replace the last poll's); a recorded poll also ends the account's outage.
 
         ``moved``: (order id, deadline name, new episode) of deadlines the site moved: the
         alerts of their earlier episodes are superseded. More than ``digest_over`` new
@@ -118,6 +119,13 @@ class SqlStore(FleetTables):
                     [account, order_id, f"{name}:%", f"{name}:{episode}"],
                 )
             self._execute("delete from outages where account = ?", [account])
+            self._execute("delete from unreadable where account = ?", [account])
+            if rows := [[account, order_id, why, iso(site_now)] for order_id, why in unreadable]:
+                self._many(
+                    "insert into unreadable (account, order_id, why, seen) values (?, ?, ?, ?) "
+                    "on conflict (account, order_id) do update set why = excluded.why",
+                    rows,
+                )
             created = self._add_alerts(account, findings, site_now, targets, urls or {}, digest_over)
             self._add_poll(
                 account,
@@ -308,6 +316,11 @@ class SqlStore(FleetTables):
             "from polls p left join outages o on o.account = p.account "
             "group by p.account, o.since, o.failures, o.last_error order by p.account"
         )
+
+    def unreadable(self, account: str | None = None) -> list[dict[str, Any]]:
+        """The orders each account's last successful poll could not read: account, order_id, why, seen."""
+        where, args = self._account_filter(account)
+        return self._rows(f"select * from unreadable{where} order by account, order_id", args)
 
     def polls(self, account: str | None = None) -> list[dict[str, Any]]:
         where, args = self._account_filter(account)

@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from flows.account import private_folder
+
 from .common import DatabaseBusy, StoreError
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from .sql import SqlStore
@@ -24,7 +26,7 @@ def _create_private(path: Path) -> None:
     """The database holds order data: readable by its owner only."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
@@ -72,12 +74,17 @@ class SqliteStore(SqlStore):
                     "run `ordermon monitor --once` to upgrade it"
                 )
             return
-        self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
-        for version in range(self.migrated_from + 1, SCHEMA_VERSION + 1):
+        try:  # every step in one transaction: a file that only claims a version is left as it was
             with self._writing():
-                MIGRATIONS[version](self.db)
-                self.db.execute(f"PRAGMA user_version = {version}")
+                for version in range(self.migrated_from + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[version](self.db)
+                    self.db.execute(f"PRAGMA user_version = {version}")
+        except sqlite3.DatabaseError as exc:
+            self._refuse(f"is not an ordermon database of schema {self.migrated_from} ({exc}; left as it was)")
+        if self.path.stat().st_mode & 0o077 and self.path.stat().st_uid == os.getuid():
+            os.chmod(self.path, 0o600)  # an ordermon database made readable by others (an older ordermon, a copy)
+        self.db.enable_wal()
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
