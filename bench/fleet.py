@@ -167,10 +167,14 @@ def scaling(bench: Bench, accounts: int, rounds: int) -> Result:
         moment = bench.due_now(names)
         cpu, began = machine_cpu(), time.monotonic()
         try:
-            polls = bench.wait_polled(set(names), moment, timeout=600)
+            # Looked at every 0.1 s: the cores busy are the machine's CPU over the round's time, and a
+            # round of 300 accounts lasts a second or two (a 0.5 s look counted up to a third idle).
+            polls = bench.wait_polled(set(names), moment, timeout=600, every=0.1)
             cpu, took = machine_cpu() - cpu, time.monotonic() - began
         finally:
             bench.stop(procs)
+        if not polls:
+            raise RuntimeError(f"{count} worker(s) polled no account successfully within 600 s")
         if counted:
             busy[count].append(cpu / took)
             first = min(dt.datetime.fromisoformat(p["started"]) for p in polls)

@@ -432,6 +432,8 @@ def _polls(db: Path) -> dict[str, dict]:
             out[account] = {"error": error}
         for account, count in conn.execute("SELECT account, count(*) FROM orders GROUP BY account"):
             out.setdefault(account, {})["orders"] = count
+        for account, rule in conn.execute("SELECT account, rule FROM alerts WHERE rule LIKE 'monitor_%'"):
+            out.setdefault(account, {}).setdefault("health_alerts", []).append(rule)
         with contextlib.suppress(sqlite3.OperationalError):  # an ordermon without the table
             for account, count in conn.execute("SELECT account, count(*) FROM unreadable GROUP BY account"):
                 out.setdefault(account, {})["unreadable"] = count
@@ -470,6 +472,8 @@ def verdict(result: dict, case: Case) -> list[str]:
         broken.append(f"the good account: {good}")
     if result["expected_exit"] and not bad.get("error"):
         broken.append("the bad account's failed poll was not recorded")
+    if result["expected_exit"] and bad.get("health_alerts") != ["monitor_failing"]:  # the threshold is 1
+        broken.append(f"the bad account's monitor_failing alert: {bad.get('health_alerts')}")
     if bad.get("unreadable", 0) != case.unreadable or case.bad_orders not in (None, bad.get("orders", 0)):
         broken.append(f"the bad account: {bad}, expected {case.bad_orders} orders and {case.unreadable} unreadable")
     return broken

@@ -92,3 +92,19 @@ def test_a_foreign_file_claiming_an_older_ordermon_schema_is_refused_untouched(t
         SqliteStore(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]  # no -wal, -shm or journal left
+
+
+def test_the_report_replaces_a_planted_link_and_is_written_whole(tmp_path, victim):
+    from monitor.html_report import write_report
+
+    store = SqliteStore(tmp_path / "ordermon.db")
+    out = tmp_path / "report.html"
+    out.symlink_to(victim)
+    try:
+        write_report(store, out)
+    finally:
+        store.close()
+    assert victim.read_text() == "the user's own file\n"
+    assert not out.is_symlink() and "</html>" in out.read_text()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".report")) == []  # no temporary left
