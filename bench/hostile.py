@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import select
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,11 +141,32 @@ def huge_body(handler) -> None:
     handler.wfile.write(b"0\r\n\r\n")
 
 
+@functools.cache
+def _bomb() -> bytes:
+    """A list whose gzip is a tenth of a MB and whose JSON is 100 MB (whitespace)."""
+    pack = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [pack.compress(json.dumps(page([order(1)]))[:-1].encode())]
+    parts += [pack.compress(b" " * 2**20) for _ in range(100)]
+    return b"".join([*parts, pack.compress(b"}"), pack.flush()])
+
+
+def gzip_bomb(handler, encoding: str = "gzip") -> None:
+    body = _bomb()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Encoding", encoding)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 CASES = [
     Case("slow_body", 6, list=slow_body, what="the list's body, one byte every 0.5 s"),
     Case("slow_headers", 6, list=slow_headers, what="the list's status line and headers, one byte every 0.5 s"),
     Case("silent", 6, list=silent, what="takes the request, never answers"),
     Case("huge_body", 6, list=huge_body, what="a list answer of 500 MB"),
+    Case("gzip_bomb", 6, list=gzip_bomb, what="a list of 100 MB, gzipped to 0.1 MB"),
+    Case("double_gzip", 6, list=lambda h: gzip_bomb(h, "gzip, gzip"), what="an answer said to be gzipped twice"),
     Case("huge_total", 6, list=page([order(n) for n in range(1, 101)], total=10**12), what="claims 10^12 orders"),
     Case("claimed_total", 6, list=page([order(1), order(2), order(3)], total=200_000), what="claims 200,000, holds 3"),
     Case("bad_total", 6, list=page([order(1)], total="1e9"), what="a total that is no number of orders"),  # type: ignore[arg-type]
@@ -373,41 +396,145 @@ def run_case(case: Case, folder: Path, timeout: float) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with HostileSite(case) as site:
         env = environment(site.url, folder, timeout)
-        out, err = folder / "stdout", folder / "stderr"
-        started = time.monotonic()
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli", "monitor", "--once"],
-                env=env, cwd=folder, stdout=stdout, stderr=stderr,
-            )  # fmt: skip
-            killed = False
-            try:
-                _, status, usage = _wait4(proc, 3 * timeout + 60)
-            except TimeoutError:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                killed = True
-        took = time.monotonic() - started
-        shown = subprocess.run(  # what a user then sees of it: the site's words, on a terminal
-            [sys.executable, "-m", "monitor.cli", "status"], env=env, cwd=folder, capture_output=True, timeout=60
-        )
-        (folder / "status").write_bytes(shown.stdout + shown.stderr)
+        ran = _ordermon(["monitor", "--once"], env, folder, timeout)
+        if case.code == 0:  # orders were recorded: what a user then sees of them, on a terminal
+            shown = subprocess.run(
+                [sys.executable, "-m", "monitor.cli", "status"], env=env, cwd=folder, capture_output=True, timeout=60
+            )
+            (folder / "status").write_bytes(shown.stdout + shown.stderr)
         requests = {f"{'bad' if bad else 'good'} {path}": n for (bad, path), n in sorted(site.seen.items())}
-    polls = _polls(folder / "ordermon.db")
     return {
         "case": case.name,
         "what": case.what,
-        "exit": os.waitstatus_to_exitcode(status) if not killed else "killed",
+        **ran,
         "expected_exit": case.code,
-        "seconds": round(took, 2),
-        "bound": 3 * timeout + 5,
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "requests": requests,
-        "polls": polls,
-        "stderr": err.read_text(errors="replace").strip().splitlines()[-3:],
+        "polls": _polls(folder / "ordermon.db"),
         "secrets": _found(folder, [PASSWORD]),
         "escapes": _found(folder, list(ESCAPES)),
     }
+
+
+def _ordermon(args: list[str], env: dict[str, str], folder: Path, timeout: float) -> dict:
+    """One `ordermon` command, as a user runs it: its exit code, time, peak RSS and last lines."""
+    out, err = folder / "stdout", folder / "stderr"
+    started = time.monotonic()
+    with out.open("ab") as stdout, err.open("ab") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", *args], env=env, cwd=folder, stdout=stdout, stderr=stderr
+        )
+        killed = False
+        try:
+            _, status, usage = _wait4(proc, 3 * timeout + 60)
+        except TimeoutError:
+            proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            killed = True
+    return {
+        "exit": os.waitstatus_to_exitcode(status) if not killed else "killed",
+        "seconds": round(time.monotonic() - started, 2),
+        "bound": 3 * timeout + 5,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "stderr": err.read_text(errors="replace").strip().splitlines()[-3:],
+    }
+
+
+# ---------------------------------------------------------------------- an unfriendly disk
+VICTIM = "the user's own file\n"
+
+
+def _victim(folder: Path) -> Path:
+    path = folder / "victim.txt"
+    path.write_text(VICTIM)
+    return path
+
+
+def lock_link(folder: Path, env: dict) -> tuple[list[str], Callable[[], list[str]]]:
+    victim = _victim(folder)
+    (folder / "ordermon.db.lock").symlink_to(victim)
+    return ["monitor", "--once"], lambda: [] if victim.read_text() == VICTIM else ["the lock's target was written"]
+
+
+def report_link(folder: Path, env: dict) -> tuple[list[str], Callable[[], list[str]]]:
+    victim = _victim(folder)
+    subprocess.run([sys.executable, "-m", "monitor.cli", "monitor", "--once"], env=env, cwd=folder,
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    (folder / "report.html").symlink_to(victim)
+
+    def check() -> list[str]:
+        report = folder / "report.html"
+        broken = [] if victim.read_text() == VICTIM else ["the report's link target was written"]
+        return broken + ([] if report.is_file() and not report.is_symlink() else ["no report written"])
+
+    return ["report", "--out", "report.html"], check
+
+
+def foreign_database(folder: Path, env: dict) -> tuple[list[str], Callable[[], list[str]]]:
+    path = folder / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table orders (reference text, amount real)")
+        conn.execute("PRAGMA user_version = 4")  # an older ordermon's version, claimed
+    conn.close()
+    before = path.read_bytes()
+    env["ORDERMON_DB"] = str(path)
+    return ["monitor", "--once"], lambda: [] if path.read_bytes() == before else ["the foreign file was changed"]
+
+
+def _mounted(folder: Path, options: str) -> Path:
+    """A small tmpfs at ``folder``/disk (root only: else the case is not available here)."""
+    disk = folder / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], capture_output=True)
+    if done.returncode != 0:
+        raise NotAvailable(f"no tmpfs mount here: {done.stderr.decode(errors='replace').strip()[:80]}")
+    return disk
+
+
+def full_disk(folder: Path, env: dict) -> tuple[list[str], Callable[[], list[str]]]:
+    env["ORDERMON_DB"] = str(_mounted(folder, "size=48k") / "ordermon.db")
+    return ["monitor", "--once"], lambda: []
+
+
+def read_only_folder(folder: Path, env: dict) -> tuple[list[str], Callable[[], list[str]]]:
+    env["ORDERMON_DB"] = str(_mounted(folder, "ro,size=48k") / "ordermon.db")
+    return ["monitor", "--once"], lambda: []
+
+
+class NotAvailable(Exception):
+    """A local case this machine cannot set up (a tmpfs needs root)."""
+
+
+LOCAL = {
+    "lock_link": (lock_link, 7, "a symbolic link planted at the database's lock"),
+    "report_link": (report_link, 0, "a symbolic link planted at the report's path"),
+    "foreign_database": (foreign_database, 7, "a file with an orders table claiming an older ordermon's schema"),
+    "full_disk": (full_disk, 7, "the database on a full disk (a 48 KB tmpfs)"),
+    "read_only_folder": (read_only_folder, 7, "the database in a read-only folder (a read-only tmpfs)"),
+}
+
+
+def run_local(name: str, folder: Path, timeout: float) -> dict:
+    """A local case: the site answers well, the disk does not; the command and what it left."""
+    setup, code, what = LOCAL[name]
+    folder.mkdir(parents=True, exist_ok=True)
+    with HostileSite(Case("good", 0)) as site:
+        env = environment(site.url, folder, timeout)
+        try:
+            args, check = setup(folder, env)
+        except NotAvailable as exc:
+            return {"case": name, "what": what, "skipped": str(exc), "broken": []}
+        try:
+            ran = _ordermon(args, env, folder, timeout)
+            broken = check()
+        finally:
+            if (folder / "disk").is_mount():
+                subprocess.run(["umount", str(folder / "disk")], check=False)
+    if ran["exit"] != code:
+        broken.append(f"exit {ran['exit']}, expected {code}")
+    if code and len(ran["stderr"]) != 1:
+        broken.append(f"not one line: {ran['stderr']}")
+    found = _found(folder, [PASSWORD])
+    return {"case": name, "what": what, **ran, "expected_exit": code, "secrets": found, "broken": broken + found}
 
 
 def _wait4(proc: subprocess.Popen, timeout: float):
@@ -482,24 +609,32 @@ def verdict(result: dict, case: Case) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=5.0, help="ORDERMON_TIMEOUT of each run (default 5)")
-    parser.add_argument("--case", action="append", choices=sorted(BY_NAME), help="only these cases")
+    parser.add_argument("--case", action="append", choices=sorted([*BY_NAME, *LOCAL]), help="only these cases")
     parser.add_argument("--json", action="store_true", help="the results as JSON")
     args = parser.parse_args(argv)
     import tempfile
 
     results = []
+    names = args.case or [*BY_NAME, *LOCAL]
     with tempfile.TemporaryDirectory(prefix="ordermon-hostile-") as tmp:
-        for case in [BY_NAME[n] for n in args.case] if args.case else CASES:
-            result = run_case(case, Path(tmp) / case.name, args.timeout)
-            result["broken"] = verdict(result, case)
+        for name in names:
+            if name in LOCAL:
+                result = run_local(name, Path(tmp) / name, args.timeout)
+            else:
+                result = run_case(BY_NAME[name], Path(tmp) / name, args.timeout)
+                result["broken"] = verdict(result, BY_NAME[name])
             results.append(result)
-            if not args.json:
-                mark = "ok " if not result["broken"] else "BAD"
-                print(
-                    f"{mark} {case.name:16} exit {result['exit']!s:>3}  {result['seconds']:6.2f} s  "
-                    f"{result['peak_rss_mb']:6.1f} MB  {'; '.join(result['broken'])}",
-                    flush=True,
-                )
+            if args.json:
+                continue
+            if "skipped" in result:
+                print(f"--  {name:16} not available: {result['skipped']}", flush=True)
+                continue
+            mark = "ok " if not result["broken"] else "BAD"
+            print(
+                f"{mark} {name:16} exit {result['exit']!s:>3}  {result['seconds']:6.2f} s  "
+                f"{result['peak_rss_mb']:6.1f} MB  {'; '.join(result['broken'])}",
+                flush=True,
+            )
     failed = [r["case"] for r in results if r["broken"]]
     if args.json:
         print(json.dumps({"timeout": args.timeout, "cases": results, "failed": failed}, indent=2))

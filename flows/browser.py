@@ -140,15 +140,23 @@ def open_browser(
     return chromium.launch(**launch_options(headless, configured), timeout=timeout * 1000)
 
 
-@contextlib.contextmanager
-def _secrets_withheld():
-    """Playwright's driver starts with this process's environment (and Chromium with the
-    driver's): none of ordermon's settings go with it (the password, the accounts, alert tokens)."""
-    held = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("ORDERMON_")}
-    try:
-        yield
-    finally:
-        os.environ.update(held)
+def _driver_env_without_settings() -> None:
+    """Playwright starts its driver with a copy of this process's environment, and Chromium with the
+    driver's: none of ordermon's settings go with it (the password, the accounts, alert tokens).
+    Playwright offers no option for it: its copy is filtered (its pinned version's function; the
+    process's own environment is left alone, other threads may read it; tests/test_secrets.py
+    checks both processes' environments)."""
+    from playwright._impl import _transport
+
+    original = _transport.get_driver_env
+    if getattr(original, "ordermon", False):
+        return
+
+    def get_driver_env() -> dict:
+        return {name: value for name, value in original().items() if not name.startswith("ORDERMON_")}
+
+    get_driver_env.ordermon = True  # type: ignore[attr-defined]
+    _transport.get_driver_env = get_driver_env
 
 
 class Browser:
@@ -169,8 +177,8 @@ class Browser:
             return
         self._owns_browser = True
         self._manager = sync_playwright()
-        with _secrets_withheld():  # the driver, and the Chromium it launches, inherit this environment
-            self.playwright = self._manager.start()
+        _driver_env_without_settings()
+        self.playwright = self._manager.start()
         try:
             self.browser = open_browser(
                 self.playwright,

@@ -18,6 +18,7 @@ import os
 import signal
 import ssl
 import threading
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -185,7 +186,11 @@ class HttpTransport:
             timeout=self.settings.timeout,
             follow_redirects=False,
             verify=tls(),
-            headers={"Accept": "application/json", "User-Agent": user_agent(os.getpid())},
+            headers={
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",  # what _body decompresses itself
+                "User-Agent": user_agent(os.getpid()),
+            },
         )
 
 
@@ -195,12 +200,12 @@ async def _get(client: httpx.AsyncClient, key: str, path: str, bound: float) -> 
     try:
         async with asyncio.timeout(bound), client.stream("GET", path) as response:
             body = await _body(response)
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, httpx.DecodingError) as exc:
         return Response(key, 0, first_line(exc))
     except TimeoutError:
         return Response(key, 0, f"no whole answer within {bound:g} s")
-    if body is None:
-        return Response(key, 0, too_big())
+    except _Unread as exc:
+        return Response(key, 0, str(exc))
     return Response(
         key,
         response.status_code,
@@ -210,17 +215,42 @@ async def _get(client: httpx.AsyncClient, key: str, path: str, bound: float) -> 
     )
 
 
-async def _body(response: httpx.Response) -> bytes | None:
-    """The answer's body (decompressed), or None past ``MAX_ANSWER``: read no further."""
+class _Unread(Exception):
+    """An answer not read whole: more than ``MAX_ANSWER``, or encoded in a way ordermon does not take."""
+
+
+async def _body(response: httpx.Response) -> bytes:
+    """The answer's body, decompressed here, never past ``MAX_ANSWER`` (httpx would decompress a
+    whole network chunk at once: a few KB of gzip can be gigabytes, twice gzipped)."""
     length = response.headers.get("content-length", "")
     if length.isdigit() and (len(length) > 12 or int(length) > MAX_ANSWER):
-        return None
+        raise _Unread(too_big())
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in _INFLATE:
+        raise _Unread(f"an answer encoded as {encoding[:30]!r}, which ordermon does not read")
+    inflate = _INFLATE[encoding]()
     body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > MAX_ANSWER:
-            return None
+    try:
+        async for chunk in response.aiter_raw():
+            if inflate is None:
+                body += chunk
+            else:
+                body += inflate.decompress(chunk, MAX_ANSWER + 1 - len(body))
+                if inflate.unconsumed_tail:
+                    raise _Unread(too_big())
+            if len(body) > MAX_ANSWER:
+                raise _Unread(too_big())
+    except zlib.error as exc:
+        raise _Unread(f"a badly compressed answer ({exc})") from None
     return bytes(body)
+
+
+#: The encodings ordermon asks for (Accept-Encoding), each with a decompressor made per answer.
+_INFLATE = {
+    "identity": lambda: None,
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: zlib.decompressobj(),
+}
 
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -259,6 +289,8 @@ def own_loop(coroutine):
         raise ReadAbandoned("no read now: ordermon stops")
     future = asyncio.run_coroutine_threadsafe(coroutine, loop)
     _under_way.add(future)
+    if _abandoning.is_set():  # a stop that came while it was being sent found nothing to cancel
+        future.cancel()
     try:
         return _result(future)
     except concurrent.futures.CancelledError:
@@ -288,11 +320,13 @@ def allow_reads() -> None:
 
 
 def _result(future: concurrent.futures.Future):
-    # Waits of a second at a time: the main thread then runs a signal's handler within a second
-    # even in the rare case where the handler itself ran between the future's check and its wait.
+    # Waits of a second at a time, each time looking whether ordermon stops: a signal's handler
+    # that ran between the future's check and its wait then still ends the wait within a second.
     while True:
         try:
             return future.result(timeout=1.0)
         except TimeoutError:
             if future.done():
-                raise  # the reads' own TimeoutError
+                return future.result()  # it ended just then (or it raised a TimeoutError of its own)
+            if _abandoning.is_set():
+                future.cancel()

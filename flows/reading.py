@@ -33,9 +33,11 @@ Request = tuple[str, str]  # (key, path)
 Progress = Callable[[str, int, int, str], None]  # (account, done, total, what: "pages" or "details")
 OnAnswer = Callable[[str], None]  # a transport calls it with the account's label for every answer
 
-#: A read tries again only while a try could still end within this many timeouts of its start: a
-#: site too slow every time ends the read within about that, however many retries are set.
-BUDGET = 3
+#: After a stage's first try that left requests without an answer, the stage tries again only
+#: while a try could still end within this many timeouts more: a site too slow every time ends a
+#: stage within about three timeouts, however many retries are set (and a long first try of a big
+#: account, its answers coming, is not counted against it).
+RETRY_TIMEOUTS = 2
 #: The most of one answer a transport reads: a page of the list (100 orders) is ~40 KB, an order's
 #: detail ~3 KB. Past it the answer counts as none (the site unavailable), read no further.
 MAX_ANSWER = 8 * 2**20
@@ -81,14 +83,13 @@ class SiteReader:
     def read(self, plans: dict[str, Planner], tab: Tab = Tab.ALL) -> dict[str, Reading | Exception]:
         """Every account's list; then, once each planner has seen its account's list (at the
         site's time), the details it asks for."""
-        until = self._until()
-        lists = self.lists(list(plans), tab, until=until)
+        lists = self.lists(list(plans), tab)
         wanted = {
             label: plans[label](found.orders, self.site_now(label) or dt.datetime.now(dt.UTC))
             for label, found in lists.items()
             if not isinstance(found, Exception)
         }
-        details = self.details(wanted, until=until)
+        details = self.details(wanted)
         out: dict[str, Reading | Exception] = {}
         for label, found in lists.items():
             got: Mapping[str, OrderDetail] | Exception = details.get(label, {})
@@ -100,18 +101,15 @@ class SiteReader:
                 out[label] = Reading(found.orders, got, self.site_now(label), found.unreadable)
         return out
 
-    def lists(
-        self, labels: list[str], tab: Tab = Tab.ALL, *, until: float | None = None
-    ) -> dict[str, Listed | Exception]:
+    def lists(self, labels: list[str], tab: Tab = Tab.ALL) -> dict[str, Listed | Exception]:
         """Every page of each account's list (read once more where it changed meanwhile)."""
-        until = until or self._until()
-        found = self._lists(labels, tab, until)
+        found = self._lists(labels, tab)
         changed = [label for label, result in found.items() if isinstance(result, ListChanged)]
-        return found | (self._lists(changed, tab, until) if changed else {})
+        return found | (self._lists(changed, tab) if changed else {})
 
-    def _lists(self, labels: list[str], tab: Tab, until: float) -> dict[str, Listed | Exception]:
+    def _lists(self, labels: list[str], tab: Tab) -> dict[str, Listed | Exception]:
         out: dict[str, Listed | Exception] = {}
-        firsts = self._get({label: [("1", self.site.list_json(tab, 1))] for label in labels}, "pages", until)
+        firsts = self._get({label: [("1", self.site.list_json(tab, 1))] for label in labels}, "pages")
         pages: dict[str, int] = {}
         for label, answers in firsts.items():
             try:
@@ -121,7 +119,6 @@ class SiteReader:
         rest = self._get(
             {label: [(str(p), self.site.list_json(tab, p)) for p in range(2, n + 1)] for label, n in pages.items()},
             "pages",
-            until,
             done=1,
         )
         for label in pages:
@@ -131,12 +128,10 @@ class SiteReader:
                 out[label] = exc
         return out
 
-    def details(self, wanted: dict[str, list[str]], *, until: float | None = None) -> dict[str, Details | Exception]:
+    def details(self, wanted: dict[str, list[str]]) -> dict[str, Details | Exception]:
         """Each account's wanted orders' details, by order id (typed as each is taken)."""
         answers = self._get(
-            {label: [(i, self.site.detail_json(i)) for i in ids] for label, ids in wanted.items() if ids},
-            "details",
-            until or self._until(),
+            {label: [(i, self.site.detail_json(i)) for i in ids] for label, ids in wanted.items() if ids}, "details"
         )
         out: dict[str, Details | Exception] = {}
         for label, found in answers.items():
@@ -148,21 +143,18 @@ class SiteReader:
 
     def check(self, label: str) -> None:
         """Whether the account's session is still good (signing in again if not): one small read."""
-        _answered(self._get({label: [("1", self.site.list_json(Tab.ALL, 1, size=1))]}, "pages", self._until())[label])
-
-    def _until(self) -> float:
-        return time.monotonic() + BUDGET * self.settings.timeout
+        _answered(self._get({label: [("1", self.site.list_json(Tab.ALL, 1, size=1))]}, "pages")[label])
 
     # ---------------------------------------------------------------- one stage
     def _get(
-        self, requests: dict[str, list[Request]], what: str, until: float, done: int = 0
+        self, requests: dict[str, list[Request]], what: str, done: int = 0
     ) -> dict[str, list[Response] | Exception]:
         """Every account's requests at once: the clock noted, a new sign-in where the site asks
-        (the same requests once more), and the retry policy for those without an answer (while
-        a try could still end before ``until``)."""
+        (the same requests once more), and the retry policy for those without an answer (within
+        ``RETRY_TIMEOUTS`` timeouts of the first try that left some)."""
         stage = _Stage(self, requests, what, done)
         try:
-            policy(self.settings, until=until)(stage.attempt)
+            policy(self.settings, until=lambda: stage.until)(stage.attempt)
         except SiteUnavailable:
             stage.failed |= {label: stage.down[label] for label in stage.pending}
         return {
@@ -201,6 +193,7 @@ class _Stage:
         self.down: dict[str, SiteUnavailable] = {}  # why an account's requests are still pending
         self.signed_in: set[str] = set()
         self.counts = dict.fromkeys(requests, done)
+        self.until: float | None = None  # no try starts that could end later (set at the first failure)
         self.totals = {label: done + len(asked) for label, asked in requests.items()}
 
     def attempt(self) -> None:
@@ -208,6 +201,8 @@ class _Stage:
             return  # nothing asked (an account's list of one page has no other pages)
         self.pending = self._once(self.pending)
         if self.pending:
+            if self.until is None:
+                self.until = time.monotonic() + RETRY_TIMEOUTS * self.reader.settings.timeout
             raise self.down[next(iter(self.pending))]
 
     def on_answer(self, label: str) -> None:

@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 
 import tenacity
 
-from .errors import SiteUnavailable
+from .errors import BadAnswer, SiteUnavailable
 from .settings import FlowSettings
 
 log = logging.getLogger("ordermon.flows")
@@ -26,15 +26,17 @@ def _say(state: tenacity.RetryCallState) -> None:
     log.info("%s; retrying in %.2f s", failure, wait)
 
 
-def policy(settings: FlowSettings, *, until: float | None = None) -> tenacity.Retrying:
+def policy(settings: FlowSettings, *, until: Callable[[], float | None] | None = None) -> tenacity.Retrying:
     """Retry while the site is unavailable; after the last attempt its error is raised as it was.
-    ``until`` (a ``time.monotonic()`` moment): no try starts that could last past it (a try takes
-    at most the timeout), so a site that answers too slowly every time ends the read in time."""
+    ``until()`` (a ``time.monotonic()`` moment, or None for none yet): no try starts that could
+    last past it (a try's requests take at most the timeout each), so a site that answers too
+    slowly every time ends the read in time."""
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(settings.retries + 1)
     if until is not None:
         stop = stop | _Past(until, settings.timeout)
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(SiteUnavailable),
+        # A bad answer (BadAnswer) is the site's too, but asking again at once gets the same answer.
+        retry=tenacity.retry_if_exception_type(SiteUnavailable) & tenacity.retry_if_not_exception_type(BadAnswer),
         stop=stop,
         wait=tenacity.wait_exponential(multiplier=settings.retry_backoff),
         before_sleep=_say,
@@ -43,13 +45,14 @@ def policy(settings: FlowSettings, *, until: float | None = None) -> tenacity.Re
 
 
 class _Past(tenacity.stop.stop_base):
-    """Stop before a try that could last past ``until`` (a try takes at most ``timeout``)."""
+    """Stop before a try that could last past ``until()`` (a try takes about ``timeout``)."""
 
-    def __init__(self, until: float, timeout: float):
+    def __init__(self, until: Callable[[], float | None], timeout: float):
         self.until, self.timeout = until, timeout
 
     def __call__(self, state: tenacity.RetryCallState) -> bool:
-        return time.monotonic() + state.upcoming_sleep + self.timeout > self.until
+        until = self.until()
+        return until is not None and time.monotonic() + state.upcoming_sleep + self.timeout > until
 
 
 def retrying(settings: FlowSettings, action: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -7,7 +7,6 @@ codes is this table.
 from __future__ import annotations
 
 import errno
-import sqlite3
 import sys
 from enum import IntEnum
 from typing import NoReturn
@@ -31,6 +30,7 @@ from flows.text import printable
 
 from .extras import MissingExtra
 from .store import AccountExists, StoreError
+from .store.common import disk_refused
 
 
 class Exit(IntEnum):
@@ -101,13 +101,12 @@ def _interrupted(exc: BaseException) -> BaseException:
 
 #: The disk refusing a file of ordermon's (full, read-only, not allowed): local state, whichever file.
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
-SQLITE_DISK = ("disk is full", "readonly database", "unable to open database", "disk I/O error")
 
 
 def _on_disk(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in DISK_ERRNOS and exc.filename is not None  # a file's, not a socket's
-    return isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in SQLITE_DISK)
+    return disk_refused(exc)
 
 
 def code_for(exc: BaseException) -> Exit:

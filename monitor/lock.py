@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -27,7 +28,9 @@ class MonitorLock:
         try:  # a planted symbolic link is not followed (its target would be truncated)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise StoreError(f"cannot lock {self.path}: {exc.strerror} (a symbolic link is refused)") from None
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"{self.path} is a symbolic link: refused (delete it)") from None
+            raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

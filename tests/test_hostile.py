@@ -61,3 +61,11 @@ def test_the_password_is_typed_only_on_the_storefronts_own_origin(tmp_path):
     (line,) = done.stderr.strip().splitlines()
     assert line == f"error: sign-in refused: the sign-in page is on {foreign.url}, not {site.url} (nothing typed)"
     assert foreign.posted == []
+
+
+@pytest.mark.parametrize("name", ["lock_link", "report_link", "foreign_database"])
+def test_an_unfriendly_disk_is_refused_in_one_line_and_nothing_of_the_users_is_touched(name, tmp_path):
+    """The campaign's local cases that need no mount (a full or read-only tmpfs needs root: those
+    run in `python -m bench.hostile`, and the exit code's mapping in tests/test_exit_codes.py)."""
+    result = hostile.run_local(name, tmp_path, TIMEOUT)
+    assert result["broken"] == [], result

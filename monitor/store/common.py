@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 UNCERTAIN = "interrupted while sending; not resent to avoid a duplicate"
 DROPPED = "target no longer configured"
+
+
+#: SQLite's words for a disk that refuses the database (full, read-only, not allowed).
+SQLITE_DISK = ("disk is full", "readonly database", "unable to open database", "disk I/O error")
+
+
+def disk_refused(exc: BaseException) -> bool:
+    """Whether SQLite failed because the disk refused the file, not because of what it holds."""
+    return isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in SQLITE_DISK)
 
 
 class StoreError(Exception):

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from flows.account import private_folder
 
-from .common import DatabaseBusy, StoreError
+from .common import DatabaseBusy, StoreError, disk_refused
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from .sql import SqlStore
 
@@ -81,6 +81,8 @@ class SqliteStore(SqlStore):
                     MIGRATIONS[version](self.db)
                     self.db.execute(f"PRAGMA user_version = {version}")
         except sqlite3.DatabaseError as exc:
+            if disk_refused(exc):
+                self._refuse(f"cannot be written: {exc}")
             self._refuse(f"is not an ordermon database of schema {self.migrated_from} ({exc}; left as it was)")
         if self.path.stat().st_mode & 0o077 and self.path.stat().st_uid == os.getuid():
             os.chmod(self.path, 0o600)  # an ordermon database made readable by others (an older ordermon, a copy)
