@@ -280,6 +280,13 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/p/order/detail.json":
                 n = int(parse_qs(url.query).get("orderId", ["0"])[0][-2:] or 0)
                 self._answer(case.detail if bad and case.detail and n == 1 else detail(n))
+            elif url.path == "/p/order/index.html":  # a page of the site, for the browser's fetch
+                body = b"<!doctype html><title>My orders</title><h1>My orders</h1>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             else:
                 _send(self, 404, b'{"error": "not found"}')
         except (BrokenPipeError, ConnectionResetError):
@@ -361,7 +368,7 @@ class HostileSite(ThreadingHTTPServer):
 
 
 # ---------------------------------------------------------------------- one case
-def environment(url: str, folder: Path, timeout: float) -> dict[str, str]:
+def environment(url: str, folder: Path, timeout: float, poll_via: str = "http") -> dict[str, str]:
     """`ordermon`'s environment for the two accounts, each with a kept session (no sign-in)."""
     from pydantic import SecretStr
 
@@ -386,16 +393,19 @@ def environment(url: str, folder: Path, timeout: float) -> dict[str, str]:
         "ORDERMON_TIMEOUT": f"{timeout:g}",
         "ORDERMON_RETRY_BACKOFF": "0.1",
         "ORDERMON_FAILURE_THRESHOLD": "1",
+        "ORDERMON_POLL_VIA": poll_via,
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # this checkout's ordermon
     }
 
 
-def run_case(case: Case, folder: Path, timeout: float) -> dict:
-    """`ordermon monitor --once` against the case; what it did, and what it left."""
+def run_case(case: Case, folder: Path, timeout: float, poll_via: str = "http") -> dict:
+    """`ordermon monitor --once` against the case; what it did, and what it left. ``poll_via``
+    "browser": the page's own fetch reads the answers (the peak RSS is then ordermon's process
+    alone, not Chromium's)."""
     folder.mkdir(parents=True, exist_ok=True)
     with HostileSite(case) as site:
-        env = environment(site.url, folder, timeout)
+        env = environment(site.url, folder, timeout, poll_via)
         ran = _ordermon(["monitor", "--once"], env, folder, timeout)
         if case.code == 0:  # orders were recorded: what a user then sees of them, on a terminal
             shown = subprocess.run(
@@ -621,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=5.0, help="ORDERMON_TIMEOUT of each run (default 5)")
     parser.add_argument("--case", action="append", choices=sorted([*BY_NAME, *LOCAL]), help="only these cases")
+    parser.add_argument("--poll-via", choices=["http", "browser"], default="http", help="how ordermon reads")
     parser.add_argument("--json", action="store_true", help="the results as JSON")
     args = parser.parse_args(argv)
     import tempfile
@@ -632,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
             if name in LOCAL:
                 result = run_local(name, Path(tmp) / name, args.timeout)
             else:
-                result = run_case(BY_NAME[name], Path(tmp) / name, args.timeout)
+                result = run_case(BY_NAME[name], Path(tmp) / name, args.timeout, args.poll_via)
                 result["broken"] = verdict(result, BY_NAME[name])
             results.append(result)
             if args.json:
@@ -648,7 +659,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     failed = [r["case"] for r in results if r["broken"]]
     if args.json:
-        print(json.dumps({"timeout": args.timeout, "cases": results, "failed": failed}, indent=2))
+        print(
+            json.dumps(
+                {"timeout": args.timeout, "poll_via": args.poll_via, "cases": results, "failed": failed}, indent=2
+            )
+        )
     return 1 if failed else 0
 
 

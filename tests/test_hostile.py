@@ -69,3 +69,12 @@ def test_an_unfriendly_disk_is_refused_in_one_line_and_nothing_of_the_users_is_t
     run in `python -m bench.hostile`, and the exit code's mapping in tests/test_exit_codes.py)."""
     result = hostile.run_local(name, tmp_path, TIMEOUT)
     assert result["broken"] == [], result
+
+
+@pytest.mark.parametrize("name", ["huge_body", "slow_body", "bad_date"])
+def test_the_browsers_own_fetch_is_bounded_the_same_way(name, tmp_path):
+    """ORDERMON_POLL_VIA=browser: the page's fetch reads a body through a reader bounded at 8 MiB and
+    aborts at the timeout; an order out of bounds is unreadable there too."""
+    case = hostile.BY_NAME[name]
+    result = hostile.run_case(case, tmp_path, TIMEOUT, poll_via="browser")
+    assert hostile.verdict(result, case) == [], result
