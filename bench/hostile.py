@@ -160,6 +160,11 @@ def gzip_bomb(handler, encoding: str = "gzip") -> None:
     handler.wfile.write(body)
 
 
+def _unreadable(name: str, what: str, *, bad_orders: int = 1, **answers) -> Case:
+    """A case of one order out of bounds: exit 0, it unreadable, the bad account's others recorded."""
+    return Case(name, 0, what=what, unreadable=1, bad_orders=bad_orders, **answers)
+
+
 CASES = [
     Case("slow_body", 6, list=slow_body, what="the list's body, one byte every 0.5 s"),
     Case("slow_headers", 6, list=slow_headers, what="the list's status line and headers, one byte every 0.5 s"),
@@ -173,54 +178,12 @@ CASES = [
     Case("deep_nesting", 6, list=lambda h: _send(h, 200, b"[" * 100_000 + b"]" * 100_000), what="100,000 nested lists"),
     Case("not_json", 6, list=lambda h: _send(h, 200, b"<html>maintenance</html>"), what="HTML for JSON"),
     Case("redirected_list", 6, list=lambda h: _redirect(h, "/elsewhere"), what="the list redirected elsewhere"),
-    Case(
-        "bad_date",
-        0,
-        detail=detail(1, placed_at="9999-12-31T23:00:00-05:00"),
-        what="an order placed in year 9999",
-        unreadable=1,
-        bad_orders=1,
-    ),
-    Case(
-        "bad_list_date",
-        0,
-        list=page([order(1, order_date="9999-12-31"), order(2)]),
-        what="a list's date in 9999",
-        unreadable=1,
-        bad_orders=1,
-    ),
-    Case(
-        "bad_amount",
-        0,
-        list=page([order(1, total="1E+999999999"), order(2)]),
-        what="a total of 1E+999999999",
-        unreadable=1,
-        bad_orders=1,
-    ),
-    Case(
-        "negative_amount",
-        0,
-        list=page([order(1, total="-5.00"), order(2)]),
-        what="a negative total",
-        unreadable=1,
-        bad_orders=1,
-    ),
-    Case(
-        "bad_id",
-        0,
-        list=page([order(1, id="1&orderId=2"), order(2)]),
-        what="an order id with a query in it",
-        unreadable=1,
-        bad_orders=1,
-    ),
-    Case(
-        "long_id",
-        0,
-        list=page([order(1, id="9" * 100_000)]),
-        what="an order id of 100,000 digits",
-        unreadable=1,
-        bad_orders=0,
-    ),
+    _unreadable("bad_date", "an order placed in year 9999", detail=detail(1, placed_at="9999-12-31T23:00:00-05:00")),
+    _unreadable("bad_list_date", "a list's date in 9999", list=page([order(1, order_date="9999-12-31"), order(2)])),
+    _unreadable("bad_amount", "a total of 1E+999999999", list=page([order(1, total="1E+999999999"), order(2)])),
+    _unreadable("negative_amount", "a negative total", list=page([order(1, total="-5.00"), order(2)])),
+    _unreadable("bad_id", "an order id with a query in it", list=page([order(1, id="1&orderId=2"), order(2)])),
+    _unreadable("long_id", "an order id of 100,000 digits", list=page([order(1, id="9" * 100_000)]), bad_orders=0),
     Case(
         "escape_key",
         0,
@@ -326,17 +289,17 @@ class _ForeignHandler(BaseHTTPRequestHandler):
         self.do_GET()
 
 
-class ForeignSignIn(ThreadingHTTPServer):
-    """A sign-in page on another origin (the same host, another port), keeping what it is sent."""
+class _Served(ThreadingHTTPServer):
+    """A server on a loopback port of its own, serving in a thread while in its ``with``."""
 
     daemon_threads = True
+    block_on_close = False
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _ForeignHandler)
-        self.posted: list[bytes] = []
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        super().__init__(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
-    def __enter__(self) -> ForeignSignIn:
+    def __enter__(self):
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
 
@@ -345,26 +308,24 @@ class ForeignSignIn(ThreadingHTTPServer):
         self.server_close()
 
 
-class HostileSite(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class ForeignSignIn(_Served):
+    """A sign-in page on another origin (the same host, another port), keeping what it is sent."""
+
+    def __init__(self):
+        super().__init__(_ForeignHandler)
+        self.posted: list[bytes] = []
+
+
+class HostileSite(_Served):
+    """The imitation site, answering the bad account as ``case`` says."""
 
     def __init__(self, case: Case, *, foreign: ForeignSignIn | None = None):
         """``foreign``: the site asks every request to sign in, on that other site's page."""
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.case = case
         self.foreign = foreign
         self.seen: Counter[tuple[bool, str]] = Counter()
         self.asked = threading.Event()  # a first request came
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self) -> HostileSite:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 # ---------------------------------------------------------------------- one case
