@@ -14,7 +14,7 @@ PYTEST_ARGS ?= -n 4
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[storefront,harness,fleet,test]'
+	$(PY) -m pip install --quiet -e '.[storefront,harness,fleet,serve,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import figures
+from . import figures, serve
 from .env import Result, cores
 
 # figure: (what measures it, its arguments in a full run, in a --quick run)
@@ -32,6 +32,7 @@ FIGURES: dict[str, tuple[Callable[..., Result | list[Result]], dict[str, Any], d
     "cancel": (figures.cancel_figures, dict(samples=10), dict(samples=5)),
     "db": (figures.db_growth, dict(orders=500, count=1000), dict(orders=200, count=200)),
     "naive": (figures.poll_vs_naive, dict(orders=1000, repeat=5), dict(orders=200, repeat=5)),
+    "serve": (serve.serve_figures, dict(orders=10000, repeat=21), dict(orders=2000, repeat=11, starts=2, polls=3)),
 }
 
 

@@ -99,6 +99,7 @@ def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) ->
         "ORDERMON_RETRIES": "2",
         "ORDERMON_RETRY_BACKOFF": "0.05",
         "ORDERMON_POLL_JITTER": "0",
+        "ORDERMON_MAX_CLOCK_SKEW": "inf",  # the storefront travels in time
         "ORDERMON_FAILURE_THRESHOLD": "2",
         "ORDERMON_ALERT_RETRY_BACKOFF": "0.05",
         "ORDERMON_ALERT_MAX_ATTEMPTS": "1000",

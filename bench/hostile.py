@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import functools
 import json
 import os
@@ -83,6 +84,8 @@ class Case:
     what: str = ""
     unreadable: int = 0  # the bad account's orders recorded as unreadable (the rest recorded as usual)
     bad_orders: int | None = None  # the orders the bad account has recorded (None: not checked)
+    ahead: float = 0  # seconds the bad account's answers' Date header is ahead of the real clock
+    alerts: int | None = None  # the bad account's alerts of its orders (None: not checked)
 
 
 def _trickle(handler: BaseHTTPRequestHandler, head: bytes, body: bytes, *, slow_head: bool) -> None:
@@ -160,6 +163,32 @@ def gzip_bomb(handler, encoding: str = "gzip") -> None:
     handler.wfile.write(body)
 
 
+def _fresh(n: int) -> tuple[dict, dict]:
+    """An order placed an hour ago, its seller's deadline three days on (by the real clock): its
+    list entry and detail."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    placed, paid, ship_by = now - dt.timedelta(hours=1), now - dt.timedelta(minutes=55), now + dt.timedelta(days=3)
+    summary = order(n, order_date=f"{placed:%Y-%m-%d}")
+    return summary, summary | {
+        "payment_method": "card",
+        "payment_method_label": "Card",
+        "placed_at": placed.isoformat(),
+        "paid_at": paid.isoformat(),
+        "deadlines": {"ship_by": ship_by.isoformat()},
+    }
+
+
+def _clock_ahead(name: str, what: str, years: float) -> Case:
+    """The bad account's site says it is ``years`` ahead: its fresh orders' deadlines not passed
+    for all that (exit 0, both orders recorded, no alert)."""
+    (one, one_detail), (two, two_detail) = _fresh(1), _fresh(2)
+    details = {one["id"]: one_detail, two["id"]: two_detail}
+    return Case(
+        name, 0, list=page([one, two]), detail=lambda h: _send(h, 200, json.dumps(details[h.order_id]).encode()),
+        what=what, bad_orders=2, ahead=years * 365.25 * 86400, alerts=0,
+    )  # fmt: skip
+
+
 def _unreadable(name: str, what: str, *, bad_orders: int = 1, **answers) -> Case:
     """A case of one order out of bounds: exit 0, it unreadable, the bad account's others recorded."""
     return Case(name, 0, what=what, unreadable=1, bad_orders=bad_orders, **answers)
@@ -196,6 +225,7 @@ CASES = [
         list=page([order(1, store="\x1b[2J\x1b]0;owned\x07Evil\u202eStore\u2028\u200b"), order(2)]),
         what="a store name with escapes, bidi and invisible characters",
     ),
+    _clock_ahead("clock_ahead", "a Date header 10 years ahead, orders of today", 10),
 ]
 BY_NAME = {case.name: case for case in CASES}
 
@@ -233,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 _send(self, 401, b'{"error": "sign in"}')
             return
-        bad = "sid=bad" in (self.headers.get("Cookie") or "")
+        bad = self.bad = "sid=bad" in (self.headers.get("Cookie") or "")
         self.server.seen[(bad, url.path)] += 1
         self.server.asked.set()
         case = self.server.case
@@ -241,8 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path == "/p/order/list.json":
                 self._answer(case.list if bad else page([order(1), order(2)]))
             elif url.path == "/p/order/detail.json":
-                n = int(parse_qs(url.query).get("orderId", ["0"])[0][-2:] or 0)
-                self._answer(case.detail if bad and case.detail and n == 1 else detail(n))
+                self.order_id = parse_qs(url.query).get("orderId", ["0"])[0]
+                n = int(self.order_id[-2:] or 0)
+                self._answer(case.detail if bad and case.detail and (n == 1 or case.ahead) else detail(n))
             elif url.path == "/p/order/index.html":  # a page of the site, for the browser's fetch
                 body = b"<!doctype html><title>My orders</title><h1>My orders</h1>"
                 self.send_response(200)
@@ -254,6 +285,11 @@ class _Handler(BaseHTTPRequestHandler):
                 _send(self, 404, b'{"error": "not found"}')
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the bad account's is the case's time ahead."""
+        ahead = self.server.case.ahead if getattr(self, "bad", False) else 0
+        return super().date_time_string((timestamp or time.time()) + ahead)
 
     def _answer(self, answer: Callable | dict) -> None:
         if callable(answer):
@@ -541,8 +577,9 @@ def _polls(db: Path) -> dict[str, dict]:
             out[account] = {"error": error}
         for account, count in conn.execute("SELECT account, count(*) FROM orders GROUP BY account"):
             out.setdefault(account, {})["orders"] = count
-        for account, rule in conn.execute("SELECT account, rule FROM alerts WHERE rule LIKE 'monitor_%'"):
-            out.setdefault(account, {}).setdefault("health_alerts", []).append(rule)
+        for account, rule in conn.execute("SELECT account, rule FROM alerts"):
+            kind = "health_alerts" if rule.startswith("monitor_") else "alerts"
+            out.setdefault(account, {}).setdefault(kind, []).append(rule)
         with contextlib.suppress(sqlite3.OperationalError):  # an ordermon without the table
             for account, count in conn.execute("SELECT account, count(*) FROM unreadable GROUP BY account"):
                 out.setdefault(account, {})["unreadable"] = count
@@ -583,6 +620,8 @@ def verdict(result: dict, case: Case) -> list[str]:
         broken.append("the bad account's failed poll was not recorded")
     if result["expected_exit"] and bad.get("health_alerts") != ["monitor_failing"]:  # the threshold is 1
         broken.append(f"the bad account's monitor_failing alert: {bad.get('health_alerts')}")
+    if case.alerts is not None and len(bad.get("alerts", [])) != case.alerts:
+        broken.append(f"the bad account's alerts: {bad.get('alerts')}, expected {case.alerts}")
     if bad.get("unreadable", 0) != case.unreadable or case.bad_orders not in (None, bad.get("orders", 0)):
         broken.append(f"the bad account: {bad}, expected {case.bad_orders} orders and {case.unreadable} unreadable")
     return broken

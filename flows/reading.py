@@ -43,6 +43,10 @@ RETRY_TIMEOUTS = 2
 MAX_ANSWER = 8 * 2**20
 
 
+#: The sites whose clock was found too far from this machine's, each said once per process.
+_SKEWED: set[str] = set()
+
+
 def too_big() -> str:
     return f"an answer of more than {MAX_ANSWER // 2**20} MiB (not read further)"
 
@@ -75,6 +79,26 @@ class SiteReader:
     def site_now(self, label: str) -> dt.datetime | None:
         """The site's own time at its last answer to the account."""
         return self.clock.get(label)
+
+    def note_clock(self, label: str, said: dt.datetime) -> None:
+        """The site's clock at an answer, unless it is further from this machine's than
+        ``max_clock_skew``: then this machine's (said once per site), so that a site's clock set
+        years ahead makes no deadline pass."""
+        mine = dt.datetime.now(dt.UTC)
+        skew = abs((said - mine).total_seconds())
+        if skew <= self.settings.max_clock_skew:
+            self.clock[label] = said
+            return
+        self.clock[label] = mine
+        if (site := self.transport.account(label).storefront_url) not in _SKEWED:
+            _SKEWED.add(site)
+            log.warning(
+                "%s: the site's clock says %s, %.1f days from this machine's: this machine's clock is used"
+                " (ORDERMON_MAX_CLOCK_SKEW)",
+                site,
+                f"{said:%Y-%m-%d %H:%M:%S} UTC",
+                skew / 86_400,
+            )
 
     def order_url(self, label: str, order_id: str) -> str:
         return self.transport.account(label).storefront_url + self.site.order_page(order_id)
@@ -224,7 +248,7 @@ class _Stage:
                 continue
             for request, response in zip(pending[label], found, strict=True):
                 if (now := self.site.clock(response)) is not None:
-                    self.reader.clock[label] = now
+                    self.reader.note_clock(label, now)
                 if self.site.signed_out(response):
                     expired.setdefault(label, []).append(request)
                 elif self.site.unavailable(response):

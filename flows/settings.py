@@ -75,6 +75,12 @@ class FlowSettings(BaseSettings):
         le=10_000_000,
         description="the most orders of one account's list read; a site claiming more answered badly",
     )
+    max_clock_skew: float = Field(
+        86_400,
+        ge=60,
+        description="seconds the site's clock (its Date header) may differ from this machine's before this"
+        " machine's is used instead (inf: always the site's, as for a test storefront that travels in time)",
+    )
     retries: int = Field(3, ge=0, le=20, description="retries when the site is unavailable")
     retry_backoff: float = Field(0.5, ge=0, le=60, description="seconds, doubled per retry")
     data_dir: Path = Field(default_factory=default_data_dir, description="storage state lives here")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import SecretStr, ValidationError
 
 from flows.account import Account, check_state
 from flows.errors import SettingsError
 from flows.settings import check_http_url
+from flows.site import SITE
 
 from .settings import MonitorSettings
 from .store import Store
@@ -97,6 +99,18 @@ def judging(settings: MonitorSettings, windows: dict[str, Any], label: str | Non
     """What an account's orders are judged with: the settings' windows, its own where it sets them."""
     base = settings.rule_config(label)
     return RuleConfig(calendar=base.calendar, **base.overridden(windows).model_dump())
+
+
+def order_urls(settings: MonitorSettings, store: Store) -> Callable[[str, str], str | None]:
+    """The page of an account's order on its site (by the account's label and the order's id): a
+    fleet's accounts from its database, any other's from the settings; None for an account neither
+    knows."""
+    sites = {row["name"]: row["storefront_url"] for row in store.accounts()}
+    if settings.accounts:
+        sites |= {entry.account().label: entry.account().storefront_url for entry in settings.accounts}
+    return lambda account, order_id: (
+        sites[account] + SITE.order_page(quote(order_id, safe="")) if account in sites else None
+    )
 
 
 def config_of(settings: MonitorSettings, store: Store) -> Callable[[str], RuleConfig]:

@@ -111,6 +111,7 @@ def run_demo(
             misfire_grace=5,
             alert_urls=[receiver.url, *(extra_alert_urls or [])],
             alert_retry_backoff=1,
+            max_clock_skew=float("inf"),  # the storefront's clock runs fast on purpose
             accounts=[
                 AccountSettings(name=ACCOUNT, storefront_url=server.url, email=site.email, password=DEFAULT_PASSWORD)
             ],
@@ -162,6 +163,9 @@ def run_demo(
     echo(
         f"Explore: ordermon status | ordermon alerts | ordermon history ORDER_ID | "
         f"ordermon report --out report.html   (database {db})"
+    )
+    echo(
+        f"See it live: ordermon serve{'' if str(db) == 'ordermon.db' else f' --db {db}'}, then open http://127.0.0.1:8766/"
     )
     return summary
 

@@ -9,6 +9,7 @@ import importlib
 EXTRAS = {
     "storefront": ("starlette", "uvicorn", "multipart"),
     "harness": ("pytest_playwright",),
+    "serve": ("starlette", "uvicorn"),
     "fleet": ("psycopg", "procrastinate", "cryptography"),
 }
 

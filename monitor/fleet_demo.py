@@ -113,6 +113,7 @@ def run_fleet_demo(
             "ORDERMON_DISPATCH_SECONDS": "1", "ORDERMON_POLL_INTERVAL": str(poll_every),
             "ORDERMON_POLL_JITTER": str(min(5, poll_every // 4)), "ORDERMON_STALLED_SECONDS": "10",
             "ORDERMON_DATA_DIR": str(folder / "data"),
+            "ORDERMON_MAX_CLOCK_SKEW": "inf",  # the storefront's clock runs fast on purpose
         }  # fmt: skip
         log = stack.enter_context((folder / "workers.log").open("w"))
         started = time.monotonic()

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from flows.account import write_private
 from flows.domain import STATUS_LABELS, Status
@@ -16,7 +16,7 @@ from flows.domain import STATUS_LABELS, Status
 from .order import Kind
 from .rules import Attention
 from .store import Store
-from .views import ConfigOf, DeadlineView, alert_rows, judged_orders
+from .views import ConfigOf, DeadlineView, Judged, alert_rows, held, judged_orders
 
 EVENTS = [
     ("placed_at", "placed"),
@@ -59,44 +59,9 @@ def _timeline(events: list[tuple[str, dt.datetime]], deadlines: list[dict], now:
 def build(store: Store, config_of: ConfigOf | None = None) -> dict:
     """``config_of(account)``: the account's windows (by default the monitor's defaults)."""
     judged = judged_orders(store, config_of)
-    orders = []
-    for j in judged:
-        o = j.order
-        events = [(what, when) for key, what in EVENTS if (when := getattr(o, key)) is not None]
-        deadlines = [_deadline_row(d) for d in j.deadlines]
-        first = j.next_deadline
-        orders.append(
-            {
-                "account": o.account,
-                "order_id": o.order_id,
-                "store": o.store,
-                "total": o.total,
-                "currency": o.currency,
-                "status": o.status.value,
-                "status_label": o.status_label or STATUS_LABELS[o.status],
-                "refund_status": o.refund_status,
-                "events": events,
-                "deadline_rows": deadlines,
-                "attention": j.attention.value,
-                "overdue": j.attention is Attention.OVERDUE,
-                "next_deadline": first.label if first else None,
-                "timeline_svg": _timeline(events, deadlines, j.now) if events else None,
-            }
-        )
-    by_order = {(j.order.account, j.order.order_id): j for j in judged}
+    orders = [order_view(j) for j in judged]
     nows = {j.order.account: j.now for j in judged}
-    alerts = alert_rows(store)
-    for alert in alerts:
-        found = by_order.get((alert["account"], alert["order_id"]))
-        if alert["superseded"]:
-            alert["open"] = False
-        elif found is None or found.now is None:
-            alert["open"] = alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
-        else:
-            alert["open"] = any(
-                (f.rule, f.level, f.episode) == (alert["rule"], alert["level"] or "", alert["episode"])
-                for f in found.findings
-            )
+    alerts = alert_rows(store, holding={(j.order.account, j.order.order_id): held(j) for j in judged})
     waiting: dict[str, Decimal] = defaultdict(Decimal)
     for j in judged:
         if j.order.refund_status == "pending" and j.order.total is not None and j.order.total.is_finite():
@@ -117,6 +82,31 @@ def build(store: Store, config_of: ConfigOf | None = None) -> dict:
     }
 
 
+def order_view(j: Judged) -> dict:
+    """One judged order as the report (and the dashboard's order page) draws it: its events, its
+    deadlines as judged, and its timeline."""
+    o = j.order
+    events = [(what, when) for key, what in EVENTS if (when := getattr(o, key)) is not None]
+    deadlines = [_deadline_row(d) for d in j.deadlines]
+    first = j.next_deadline
+    return {
+        "account": o.account,
+        "order_id": o.order_id,
+        "store": o.store,
+        "total": o.total,
+        "currency": o.currency,
+        "status": o.status.value,
+        "status_label": o.status_label or STATUS_LABELS[o.status],
+        "refund_status": o.refund_status,
+        "events": events,
+        "deadline_rows": deadlines,
+        "attention": j.attention.value,
+        "overdue": j.attention is Attention.OVERDUE,
+        "next_deadline": first.label if first else None,
+        "timeline_svg": _timeline(events, deadlines, j.now) if events else None,
+    }
+
+
 def _deadline_row(d: DeadlineView) -> dict:
     return {
         "name": d.name,
@@ -131,11 +121,20 @@ def _deadline_row(d: DeadlineView) -> dict:
     }
 
 
-def render(store: Store, config_of: ConfigOf | None = None) -> str:
-    env = Environment(loader=PackageLoader("monitor", "templates"), autoescape=select_autoescape(default=True))
+def environment(*loaders: BaseLoader) -> Environment:
+    """The templates' environment (``loaders`` first, then the report's own templates): every value
+    escaped, and the report's date filters."""
+    env = Environment(
+        loader=ChoiceLoader([*loaders, PackageLoader("monitor", "templates")]),
+        autoescape=select_autoescape(default=True),
+    )
     env.filters["time"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
     env.filters["day"] = lambda v: v.strftime("%b %d") if v else ""
-    return env.get_template("report.html").render(**build(store, config_of))
+    return env
+
+
+def render(store: Store, config_of: ConfigOf | None = None) -> str:
+    return environment().get_template("report.html").render(**build(store, config_of))
 
 
 def write_report(store: Store, out: Path, config_of: ConfigOf | None = None) -> Path:

@@ -262,14 +262,19 @@ def evaluate(order: Order, now: dt.datetime, config: RuleConfig) -> list[Finding
     return [finding for rule in ORDER_RULES for finding in rule.evaluate(order, now, config)]
 
 
+def watching(order: Order) -> list[Rule]:
+    """The rules that watch a deadline of the order in its state, ahead of it or past it."""
+    return [
+        rule
+        for rule in ORDER_RULES
+        if rule.deadline and rule.judged in (Judged.OVERDUE, Judged.WARNING) and rule.applies(order)
+    ]
+
+
 def binding(order: Order) -> frozenset[Deadline]:
     """The deadlines that bind the order in its state: those a rule watches ahead of them or past them.
     (Ship by no longer binds a shipped order, nor Refund expected by a refunded one.)"""
-    return frozenset(
-        rule.deadline
-        for rule in ORDER_RULES
-        if rule.deadline and rule.judged in (Judged.OVERDUE, Judged.WARNING) and rule.applies(order)
-    )
+    return frozenset(rule.deadline for rule in watching(order) if rule.deadline)
 
 
 def attention(findings: list[Finding]) -> Attention:
@@ -288,6 +293,24 @@ def next_moment(order: Order, now: dt.datetime, config: RuleConfig) -> dt.dateti
         if d is not None and d.at is not None and rule.applies(order):
             moments += rule.moments(d.at, config)
     return min((m for m in moments if m > now), default=None)
+
+
+_TICK = dt.timedelta(microseconds=1)
+
+
+def _told_while_recent(o: Order) -> list[dt.datetime]:
+    """The events a rule tells of only while they are recent (``RuleConfig.recent``): a refusal of a
+    cancellation, a shipment (while cancelling), a refund's arrival."""
+    return [*o.events(Event.CANCEL_REFUSED), *o.events(Event.SHIPPED), *([o.refunded_at] if o.refunded_at else [])]
+
+
+def judgement_changes(order: Order, now: dt.datetime, config: RuleConfig) -> dt.datetime | None:
+    """The first moment after ``now`` at which what holds for the order may change while it stays as
+    it is: ``next_moment``, or an event told of while recent growing old (a view that keeps a
+    judgement judges again then; the poller need not read the site for it). None: never."""
+    # Told at exactly ``recent`` after it happened, not a microsecond later.
+    moments = [t + config.recent + _TICK for t in _told_while_recent(order)] + [next_moment(order, now, config)]
+    return min((m for m in moments if m is not None and m > now), default=None)
 
 
 def monitor_failing(account: str, since: dt.datetime, now: dt.datetime, failures: int, error: str) -> Finding:

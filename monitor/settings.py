@@ -62,6 +62,9 @@ class MonitorSettings(FlowSettings, Windows):
     stalled_seconds: float = Field(
         30, gt=0, description="a fleet's worker silent this long is dead: its jobs run again"
     )
+    serve_token: SecretStr | None = Field(
+        None, min_length=16, description="`ordermon serve` asks for it (needed to listen beyond this machine)"
+    )
 
     @field_validator("holidays", "alert_urls", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ never overdue.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,10 +115,12 @@ def judged_orders(store: Store, config_of: ConfigOf | None = None) -> list[Judge
         if account not in nows:
             nows[account], configs[account] = store.site_now(account), config_of(account)
         out.append(judge(order, nows[account], configs[account]))
-    return sorted(out, key=_by_next_deadline)
+    return sorted(out, key=by_need)
 
 
-def _by_next_deadline(j: Judged) -> tuple:
+def by_need(j: Judged) -> tuple:
+    """Where a judged order comes among others: overdue first, then warnings, then the rest, each by
+    its next binding deadline."""
     first = j.next_deadline
     rank = [Attention.OVERDUE, Attention.WARNING, Attention.NONE].index(j.attention)
     return (rank, first is None, first.at if first else dt.datetime.max.replace(tzinfo=dt.UTC), j.order.order_id)
@@ -154,12 +156,14 @@ def status_row(j: Judged) -> dict[str, Any]:
     }
 
 
-def status_rows(store: Store, config_of: ConfigOf | None = None) -> list[dict[str, Any]]:
+def status_rows(
+    store: Store, config_of: ConfigOf | None = None, *, judged: list[Judged] | None = None
+) -> list[dict[str, Any]]:
     """Every order with what it needs and its next deadline: overdue ones first, then warnings;
     last, the orders the last polls could not read (not judged: the site answered them out of
-    bounds), each with why."""
-    judged = [status_row(j) for j in judged_orders(store, config_of)]
-    return judged + [unreadable_row(u) for u in store.unreadable()]
+    bounds), each with why. ``judged``: the judgement, if already made."""
+    judged = judged_orders(store, config_of) if judged is None else judged
+    return [status_row(j) for j in judged] + [unreadable_row(u) for u in store.unreadable()]
 
 
 def unreadable_row(u: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +182,23 @@ def unreadable_row(u: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def alert_rows(store: Store) -> list[dict]:
+def held(j: Judged) -> set[tuple[str, str, str]]:
+    """The findings that hold for a judged order, as its alerts name them (rule, level, episode)."""
+    return {(f.rule, f.level, f.episode) for f in j.findings}
+
+
+def alert_rows(
+    store: Store,
+    config_of: ConfigOf | None = None,
+    *,
+    holding: Mapping[tuple[str, str], set[tuple[str, str, str]]] | None = None,
+) -> list[dict]:
+    """Every alert with its deliveries, and whether it is still *open*: its finding still holds at
+    its account's last site time (the rules' judgement; ``holding``: what holds per (account, order
+    id), if already judged), or, for an account's alert, its outage is still open. A superseded
+    alert is never open."""
+    if holding is None:
+        holding = {(j.order.account, j.order.order_id): held(j) for j in judged_orders(store, config_of)}
     rows = []
     for a in store.alerts():
         states = sorted(set(a["states"].split(","))) if a["states"] else []
@@ -188,6 +208,7 @@ def alert_rows(store: Store) -> list[dict]:
                 "account": a["account"],
                 "order_id": a["order_id"] or None,
                 "rule": a["rule"],
+                "judged": rules.RULES[a["rule"]].judged.value if a["rule"] in rules.RULES else None,
                 "title": a["title"],
                 "level": a["level"] or None,
                 "deadline": a["deadline"],
@@ -202,9 +223,17 @@ def alert_rows(store: Store) -> list[dict]:
                 "digest": a["digest_of"],
                 "delivered": bool(a["targets"]) and a["targets"] == a["delivered_to"],
                 "delivery": ",".join(states) if states else "console",
+                "open": not a["superseded"] and _still_open(store, a, holding),
             }
         )
     return rows
+
+
+def _still_open(store: Store, alert: dict, holding: Mapping[tuple[str, str], set]) -> bool:
+    found = holding.get((alert["account"], alert["order_id"]))
+    if found is None:  # an account's alert (the monitor failing), or an order no longer listed
+        return alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
+    return (alert["rule"], alert["level"] or "", alert["episode"]) in found
 
 
 def health(store: Store, interval: float, accounts: list[str] | None = None, now: dt.datetime | None = None) -> dict:

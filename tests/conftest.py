@@ -68,6 +68,7 @@ def cli_env(storefront, tmp_path, request) -> dict[str, str]:
         "ORDERMON_DB": str(tmp_path / "ordermon.db"),
         "ORDERMON_RETRY_BACKOFF": "0.05",
         "ORDERMON_POLL_JITTER": "0",
+        "ORDERMON_MAX_CLOCK_SKEW": "inf",  # the storefront fixture travels in time
     }
 
 
@@ -163,7 +164,7 @@ _ZYGOTE = _Zygote()
 
 
 #: Commands that read the database only, or stop at their usage: run in the test's own process.
-READ_ONLY = frozenset({"status", "alerts", "history", "report", "demo", "storefront", "nosuch"})
+READ_ONLY = frozenset({"status", "alerts", "history", "report", "calendar", "demo", "storefront", "serve", "nosuch"})
 
 
 def ordermon_here(env: dict, *args: str, **extra: str) -> subprocess.CompletedProcess:

@@ -33,11 +33,29 @@ def test_short_demo_alerts_and_summarises(tmp_path, browser, alert_receiver):
     assert summary["schemes"] == ["json://", "form://"] and "notifications (json://, form://)." in text
     assert summary["notifications"] == 2 * summary["delivered_to_receiver"] == 2 * len(alert_receiver.received)
     status_report_and_alerts_agree(tmp_path / "demo.db")
+    assert f"See it live: ordermon serve --db {tmp_path / 'demo.db'}, then open http://127.0.0.1:8766/" in text
+    dashboard_agrees(tmp_path / "demo.db")
     again = run_demo(
         seconds=1, time_scale=7200, poll_every=1, db=tmp_path / "demo.db", echo=lambda line: None, browser=browser
     )
     assert again["orders"] == summary["orders"]  # the demo account starts afresh each run
     assert SqliteStore(tmp_path / "demo.db").counts()["orders"] == summary["orders"]
+
+
+def dashboard_agrees(db) -> None:
+    """`ordermon serve` on the demo's database shows what `ordermon status` shows, judged alike."""
+    from monitor.settings import MonitorSettings
+    from monitor.web import Board
+
+    store = SqliteStore.existing(db)
+    rows = status_rows(store)
+    store.close()
+    board = Board(MonitorSettings(_env_file=None, db=str(db)), db)
+    try:
+        shown = board.call(lambda: board.rows(board.snapshot().select()))
+    finally:
+        board.close()
+    assert shown == rows and any(r["overdue"] for r in rows)
 
 
 def status_report_and_alerts_agree(db) -> None:

@@ -14,12 +14,20 @@ from bench import hostile
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 2.0
+#: Start a command as a terminal does: Ctrl-C's default action, whatever this test's process
+#: inherited (a shell's background job ignores SIGINT, and an ignored signal stays ignored across exec).
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(*sys.argv[1:2], sys.argv[1:])"
+)
 
 
 @pytest.mark.parametrize("case", hostile.CASES, ids=lambda case: case.name)
 def test_a_bad_answer_is_bounded_recorded_and_contained(case, tmp_path):
     result = hostile.run_case(case, tmp_path, TIMEOUT)
     assert hostile.verdict(result, case) == [], result
+    if case.ahead:  # the site's clock not used, and the user told so once
+        said = (tmp_path / "stderr").read_text().splitlines()
+        assert sum(line.startswith("warning: ") and "this machine's clock is used" in line for line in said) == 1
 
 
 @pytest.mark.parametrize("command", [["orders"], ["monitor", "--once"]], ids=" ".join)
@@ -30,14 +38,20 @@ def test_ctrl_c_during_a_read_ends_the_command_at_once(command, tmp_path):
         env = hostile.environment(site.url, tmp_path, timeout=30)
         if command == ["orders"]:  # one account's command
             env |= {"ORDERMON_STOREFRONT_URL": site.url, "ORDERMON_EMAIL": hostile.BAD, "ORDERMON_PASSWORD": "x"}
+        env["PYTHONFAULTHANDLER"] = "1"  # a command that does not end says where it is (SIGABRT below)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", *command], env=env, cwd=tmp_path,
+            [sys.executable, "-c", AS_FROM_A_TERMINAL, sys.executable, "-m", "monitor.cli", *command],
+            env=env, cwd=tmp_path,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
             assert site.asked.wait(60), proc.communicate(timeout=60)
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=10)
+            try:
+                _, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                raise AssertionError(f"still running 10 s after Ctrl-C: {proc.communicate(timeout=10)[1]}") from None
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -38,6 +38,7 @@ def settings_for(storefront, tmp_path, **overrides) -> MonitorSettings:
                 "retries": 1,
                 "retry_backoff": 0.01,
                 "timeout": 10,
+                "max_clock_skew": float("inf"),  # the storefront travels in time
                 "alert_retry_backoff": 0.01,
             }
             | overrides

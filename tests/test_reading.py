@@ -2,6 +2,8 @@
 says). A site too slow every time ends a stage within about three timeouts however many retries are
 set; a long first try that got its answers does not use them up; a bad answer is not asked again."""
 
+import datetime as dt
+import email.utils
 import json
 import types
 
@@ -89,3 +91,37 @@ def test_a_bad_answer_is_not_asked_again_at_once():
     with pytest.raises(BadAnswer):
         policy(FlowSettings(_env_file=None, retries=5, retry_backoff=0))(bad)
     assert len(calls) == 1
+
+
+class Dated:
+    """Answers every request at once with a Date header ``ahead`` of the real clock."""
+
+    def __init__(self, ahead: dt.timedelta):
+        self.ahead = ahead
+
+    def account(self, label):
+        return ACCOUNT
+
+    def fetch(self, requests, on_answer):
+        date = email.utils.format_datetime(dt.datetime.now(dt.UTC) + self.ahead, usegmt=True)
+        return {label: [Response(key, 200, PAGE, date) for key, _ in asked] for label, asked in requests.items()}
+
+
+@pytest.mark.parametrize(
+    ("ahead", "skew", "trusted"),
+    [
+        (dt.timedelta(hours=23), 86_400, True),  # a site a day off is still the site
+        (dt.timedelta(days=3650), float("inf"), True),  # a storefront travelling in time, trusted
+        (dt.timedelta(days=3650), 86_400, False),
+        (-dt.timedelta(days=2), 86_400, False),
+    ],
+)
+def test_the_sites_clock_is_used_unless_it_is_too_far_from_this_machines(ahead, skew, trusted, caplog, monkeypatch):
+    monkeypatch.setattr(reading, "_SKEWED", set())
+    r = reader(Dated(ahead), max_clock_skew=skew)
+    for _ in range(2):
+        r.lists([ACCOUNT.label])
+        expected = dt.datetime.now(dt.UTC) + (ahead if trusted else dt.timedelta(0))
+        assert abs(r.site_now(ACCOUNT.label) - expected) < dt.timedelta(seconds=5)
+    noted = [m for m in caplog.messages if "this machine's clock is used" in m]
+    assert len(noted) == (0 if trusted else 1)  # said once, not at every answer

@@ -677,3 +677,21 @@ def test_the_windows_an_order_was_judged_with_are_told_apart():
         key(calendar=BusinessCalendar(timezone=_zone("Asia/Shanghai"))),
     ]
     assert len({key(), *others}) == 1 + len(others)
+
+
+@pytest.mark.parametrize("rule", sorted(EVERY_ALERT))
+def test_what_holds_stays_the_same_until_the_moment_the_rules_name(rule):
+    """A view keeps an order's judgement until ``judgement_changes`` (the dashboard does): what holds
+    (rule, level, episode) then is what held when it was judged, at every moment in between."""
+    order = with_computed(EVERY_ALERT[rule][1], CONFIG)
+
+    def holding(at):
+        return {(f.rule, f.level, f.episode) for f in rules.evaluate(order, at, CONFIG)}
+
+    for step in range(0, 120):
+        now = FRIDAY - 5 * D + step * 6 * H
+        until = rules.judgement_changes(order, now, CONFIG)
+        last = (until - dt.timedelta(microseconds=1)) if until else now + 400 * D
+        assert until is None or until > now
+        for at in (now + (last - now) / 3, now + (last - now) * 2 / 3, last):
+            assert holding(at) == holding(now), (now, at, until)

@@ -260,3 +260,25 @@ def _columns(store, table: str) -> set[str]:
     assert isinstance(store, PostgresStore)
     rows = store.conn.execute("select column_name from information_schema.columns where table_name = %s", [table])
     return {row[0] for row in rows}
+
+
+def test_the_stamp_changes_with_every_change_a_view_shows_and_only_then(store):
+    empty = store.stamp()
+    assert store.stamp() == empty
+    created = record(store, [finding()], [order_row()])
+    polled = store.stamp()
+    assert polled != empty and store.stamp() == polled
+    seen = [polled]
+    alert_id, target = created[0].id, TARGETS[0][0]
+    for step in (
+        lambda: store.mark_sending(alert_id, target, 1),
+        lambda: store.mark_failed(alert_id, target, "refused", retry_at=NOW),  # tried again later
+        lambda: store.mark_sending(alert_id, target, 2),
+        lambda: store.mark_delivered(alert_id, target),
+        lambda: store.mark_sending(alert_id, TARGETS[1][0], 1),
+        lambda: store.mark_uncertain(alert_id, TARGETS[1][0]),
+        lambda: record(store),  # a poll that changed nothing is still a poll (its time)
+    ):
+        step()
+        assert store.stamp() not in seen
+        seen.append(store.stamp())

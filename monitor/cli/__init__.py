@@ -17,9 +17,10 @@ class Ordermon(click.Group):
     def main(self, *args, **kwargs):
         from monitor import exits
 
-        from .common import quiet_libraries
+        from .common import quiet_libraries, warnings_to_console
 
         quiet_libraries()
+        warnings_to_console()
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
@@ -45,4 +46,4 @@ def main() -> None:
 
 
 # The commands register themselves on ``cli``.
-from . import database, fleet, site  # noqa: E402, F401
+from . import database, fleet, serve, site  # noqa: E402, F401

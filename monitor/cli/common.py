@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import click
 
@@ -81,15 +82,35 @@ def quiet_libraries() -> None:
         logger.propagate = False
 
 
+class _Console(logging.Handler):
+    """ordermon's own log lines on stderr: whichever stderr is current (click's, under a test)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # logging's own convention: a log line never raises
+            self.handleError(record)
+
+
+_CONSOLE = _Console()
+
+
+def warnings_to_console() -> None:
+    """Every command: ordermon's warnings (a site's clock not used, an unreadable order, a `.env`
+    setting ignored) on stderr, one line each (one handler, however often commands are invoked)."""
+    _CONSOLE.setLevel(logging.WARNING)
+    _CONSOLE.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("ordermon")
+    if _CONSOLE not in logger.handlers:
+        logger.addHandler(_CONSOLE)
+
+
 def _log_to_console() -> None:
     """The long-running monitor's log: ordermon's own lines (retries, stops), no library's."""
-    import logging
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger("ordermon")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    warnings_to_console()
+    _CONSOLE.setLevel(logging.INFO)
+    _CONSOLE.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.getLogger("ordermon").setLevel(logging.INFO)
 
 
 def _echo_json(value) -> None:

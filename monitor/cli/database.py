@@ -1,4 +1,5 @@
-"""The commands that only read the database: status (and its health check), alerts, history, report."""
+"""The commands that only read the database: status (and its health check), alerts, history, report,
+calendar."""
 
 from __future__ import annotations
 
@@ -73,10 +74,12 @@ def _check(db, interval, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @db_option
 def alerts(as_json, db) -> None:
-    """Every alert, with its delivery state."""
+    """Every alert, with its delivery state and whether it is still open (its finding still holds)."""
+    from monitor.accounts import config_of
     from monitor.views import alert_rows
 
-    rows = alert_rows(_store(db))
+    store = _store(db)
+    rows = alert_rows(store, config_of(_monitor_settings(db=db), store))
     if as_json:
         _echo_json(rows)
         return
@@ -131,6 +134,23 @@ def report(out, open_it, db) -> None:
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default="deadlines.ics", show_default=True)
+@db_option
+def calendar(out, db) -> None:
+    """Write every binding deadline of every order as an iCalendar file, to import or subscribe to."""
+    from monitor.accounts import config_of, order_urls
+    from monitor.ics import write_calendar
+
+    settings = _monitor_settings(db=db)
+    try:
+        store = _store(db)
+        count = write_calendar(store, Path(out), config_of(settings, store), order_url=order_urls(settings, store))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {out} ({count} deadline{'' if count == 1 else 's'})")
 
 
 @cli.group(name="db")

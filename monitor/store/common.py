@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,10 @@ class Statements:
 
     def _tuples(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
+
+    def _stream(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows one at a time, where the connection can (else all of them, then one at a time)."""
+        yield from self._tuples(sql, args)
 
     def _writing(self) -> contextlib.AbstractContextManager[None]:
         """A write transaction (taken at its start: writers wait for each other)."""

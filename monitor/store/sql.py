@@ -6,7 +6,7 @@ tests against both."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..order import COLUMNS, GLANCED, Change, Known, Order
@@ -19,6 +19,8 @@ _UPSERT_ORDER = (
     f"on conflict (account, order_id) do update set "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("account", "order_id"))
 )
+#: Every state a delivery can be in (the outbox's transitions: monitor/alerts.py).
+DELIVERY_STATES = ("pending", "sending", "delivered", "failed", "uncertain", "dropped")
 _HISTORY = list(Change._fields)
 _INSERT_CHANGE = f"insert into history ({', '.join(_HISTORY)}) values ({', '.join('?' * len(_HISTORY))})"
 _ALERT = [
@@ -279,6 +281,15 @@ class SqlStore(FleetTables):
         rows = self._rows(f"select * from orders{where} order by account, placed_at desc, order_id", args)
         return [Order.from_row(row) for row in rows]
 
+    def order_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Every order's row as stored (in ``COLUMNS``' order), not typed, one at a time: for a view
+        that types only the orders that changed, and never holds them all."""
+        return self._stream(f"select {', '.join(COLUMNS)} from orders")
+
+    def orders_by_id(self, account: str, order_ids: list[str]) -> list[Order]:
+        """These orders of the account (those it has), typed."""
+        return [Order.from_row(dict(zip(COLUMNS, row, strict=True))) for row in self._full_rows(account, order_ids)]
+
     def history(self, order_id: str, account: str | None = None) -> list[dict[str, Any]]:
         sql = "select * from history where order_id = ?" + (" and account = ?" if account else "")
         return self._rows(sql + " order by id", [order_id] + ([account] if account else []))
@@ -325,6 +336,19 @@ class SqlStore(FleetTables):
     def polls(self, account: str | None = None) -> list[dict[str, Any]]:
         where, args = self._account_filter(account)
         return self._rows(f"select * from polls{where} order by id", args)
+
+    def stamp(self) -> tuple:
+        """A few numbers that change whenever anything a view shows changes (a poll recorded, an
+        alert created, a delivery tried, delivered or given up): a view judged at one stamp is
+        the same until the next. Cheap: three maxima of primary keys and one pass over deliveries
+        (each delivery state counted: every move of a delivery changes a count or its attempts)."""
+        states = ", ".join(f"sum(case when state = '{s}' then 1 else 0 end)" for s in DELIVERY_STATES)
+        return (
+            *self._tuples(
+                "select (select max(id) from polls), (select max(id) from alerts), (select max(id) from history)"
+            )[0],
+            *self._tuples(f"select {states}, sum(attempts) from deliveries")[0],
+        )
 
     def counts(self, account: str | None = None) -> dict[str, int]:
         where, args = self._account_filter(account)

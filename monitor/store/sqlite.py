@@ -147,6 +147,9 @@ class SqliteStore(SqlStore):
     def _tuples(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.execute(sql, list(args)).fetchall()
 
+    def _stream(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        yield from self.db.execute(sql, list(args))
+
     def checkpoint(self) -> None:
         """Move the write-ahead log into the database file (to measure the file's size)."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

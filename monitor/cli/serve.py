@@ -1,0 +1,52 @@
+"""`ordermon serve`: the dashboard and its JSON API (monitor/web)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from . import cli
+from .common import _monitor_settings, db_option
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+@cli.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Listen here (beyond loopback: a token is needed)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8766, show_default=True)
+@db_option
+def serve(host, port, db) -> None:
+    """A read-only dashboard and JSON API on the database, for a web browser (Ctrl-C stops it)."""
+    from flows.errors import SettingsError
+    from monitor.extras import require
+
+    require("serve", "ordermon serve")
+    import uvicorn
+
+    from monitor.web import Board, create_app
+
+    settings = _monitor_settings(db=db)
+    token = settings.serve_token.get_secret_value() if settings.serve_token else None
+    if token is None and not loopback(host):
+        raise SettingsError(f"listening on {host} needs ORDERMON_SERVE_TOKEN (16 characters or more)")
+    board = Board(settings, db or settings.db)
+    try:
+        click.echo(
+            f"ordermon dashboard on http://{host}:{port}/ (API /api/orders, /api/health; "
+            f"{'a token asked' if token else 'this machine only'}; Ctrl-C stops it)",
+            err=True,
+        )
+        uvicorn.run(create_app(board, token=token), host=host, port=port, log_level="warning", server_header=False)
+    finally:
+        board.close()
