@@ -275,3 +275,27 @@ def test_the_board_judges_again_what_changed_or_came_due_as_status_does(polled, 
             ]
     finally:
         board.close()
+
+
+def test_the_board_reads_either_store_as_the_views_do(store_target):
+    """The same board on SQLite and on a fleet's PostgreSQL: the views' rows, alerts that say they
+    are open, and the health judgement (with the fleet's workers on PostgreSQL)."""
+    from test_store import finding, order_row, record
+
+    from monitor.store import open_store
+    from monitor.views import alert_rows, status_rows
+
+    store = open_store(store_target)
+    record(store, [finding()], [order_row(), order_row("8100000000005678", status="awaiting_shipment")])
+    rows, alerts = status_rows(store), alert_rows(store)
+    store.close()
+    board = Board(MonitorSettings(_env_file=None, db=store_target), store_target)
+    try:
+        snap = board.call(board.snapshot)
+        assert board.call(lambda: board.rows(snap.select())) == rows and len(rows) == 2
+        assert snap.alerts == alerts and [a["open"] for a in alerts] == [True]
+        health = board.call(board.health)
+        assert [a["account"] for a in health["accounts"]] == ["a"]
+        assert ("workers" in health) == store_target.startswith("postgresql://")
+    finally:
+        board.close()
