@@ -85,6 +85,7 @@ class Case:
     unreadable: int = 0  # the bad account's orders recorded as unreadable (the rest recorded as usual)
     bad_orders: int | None = None  # the orders the bad account has recorded (None: not checked)
     ahead: float = 0  # seconds the bad account's answers' Date header is ahead of the real clock
+    date: str | None = None  # the bad account's answers' Date header, as it is
     alerts: int | None = None  # the bad account's alerts of its orders (None: not checked)
 
 
@@ -226,6 +227,13 @@ CASES = [
         what="a store name with escapes, bidi and invisible characters",
     ),
     _clock_ahead("clock_ahead", "a Date header 10 years ahead, orders of today", 10),
+    Case(
+        "date_overflow",
+        0,
+        date="Fri, 31 Dec 9999 23:59:59 -1200",
+        bad_orders=2,
+        what="a Date header past the end of any calendar (9999 at -12:00)",
+    ),
 ]
 BY_NAME = {case.name: case for case in CASES}
 
@@ -288,8 +296,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header: the bad account's is the case's time ahead."""
-        ahead = self.server.case.ahead if getattr(self, "bad", False) else 0
-        return super().date_time_string((timestamp or time.time()) + ahead)
+        bad, case = getattr(self, "bad", False), self.server.case
+        if bad and case.date is not None:
+            return case.date
+        return super().date_time_string((timestamp or time.time()) + (case.ahead if bad else 0))
 
     def _answer(self, answer: Callable | dict) -> None:
         if callable(answer):

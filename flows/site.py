@@ -95,7 +95,7 @@ class Site:
             return None
         try:
             return email.utils.parsedate_to_datetime(response.date).astimezone(dt.UTC)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # year 9999 at -1200 is past datetime's end
             return None
 
     def pages(self, first: Response, *, most: int) -> int:

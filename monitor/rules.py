@@ -308,8 +308,10 @@ def judgement_changes(order: Order, now: dt.datetime, config: RuleConfig) -> dt.
     """The first moment after ``now`` at which what holds for the order may change while it stays as
     it is: ``next_moment``, or an event told of while recent growing old (a view that keeps a
     judgement judges again then; the poller need not read the site for it). None: never."""
-    # Told at exactly ``recent`` after it happened, not a microsecond later.
+    # Told at exactly ``recent`` after it happened, not a microsecond later; a deadline is ahead at
+    # its very moment, passed a microsecond later (which deadline comes next then changes).
     moments = [t + config.recent + _TICK for t in _told_while_recent(order)] + [next_moment(order, now, config)]
+    moments += [d.at + _TICK for d in order.deadlines.values() if d.at is not None]
     return min((m for m in moments if m is not None and m > now), default=None)
 
 

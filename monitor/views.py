@@ -123,7 +123,8 @@ def by_need(j: Judged) -> tuple:
     its next binding deadline."""
     first = j.next_deadline
     rank = [Attention.OVERDUE, Attention.WARNING, Attention.NONE].index(j.attention)
-    return (rank, first is None, first.at if first else dt.datetime.max.replace(tzinfo=dt.UTC), j.order.order_id)
+    last = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return (rank, first is None, first.at if first else last, j.order.order_id, j.order.account)
 
 
 def status_row(j: Judged) -> dict[str, Any]:

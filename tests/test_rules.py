@@ -682,14 +682,18 @@ def test_the_windows_an_order_was_judged_with_are_told_apart():
 @pytest.mark.parametrize("rule", sorted(EVERY_ALERT))
 def test_what_holds_stays_the_same_until_the_moment_the_rules_name(rule):
     """A view keeps an order's judgement until ``judgement_changes`` (the dashboard does): what holds
-    (rule, level, episode) then is what held when it was judged, at every moment in between."""
+    (rule, level, episode) then, and which deadline comes next, are what they were when it was
+    judged, at every moment in between."""
+    from monitor.views import judge
+
     order = with_computed(EVERY_ALERT[rule][1], CONFIG)
 
     def holding(at):
-        return {(f.rule, f.level, f.episode) for f in rules.evaluate(order, at, CONFIG)}
+        first = judge(order, at, CONFIG).next_deadline
+        return {(f.rule, f.level, f.episode) for f in rules.evaluate(order, at, CONFIG)}, first and first.name
 
-    for step in range(0, 120):
-        now = FRIDAY - 5 * D + step * 6 * H
+    deadlines = [d.at for d in order.deadlines.values() if d.at is not None]
+    for now in [FRIDAY - 5 * D + step * 6 * H for step in range(120)] + deadlines:  # and at each deadline
         until = rules.judgement_changes(order, now, CONFIG)
         last = (until - dt.timedelta(microseconds=1)) if until else now + 400 * D
         assert until is None or until > now

@@ -101,3 +101,8 @@ def test_every_string_of_an_answer_keys_too_is_cleaned_of_control_bidi_and_invis
     assert list(detail.deadlines) == ["[2J]0;ownedEvilStoreship_by"]
     (listed,) = SITE.orders([page([order(1, store=dirty)])]).orders
     assert listed.store == "[2J]0;ownedEvilStore"
+
+
+@pytest.mark.parametrize("date", ["Fri, 31 Dec 9999 23:59:59 -1200", "not a date", "Mon, 32 Jan 2026 00:00:00 GMT", ""])
+def test_a_date_header_out_of_any_calendar_is_no_clock(date):
+    assert SITE.clock(Response("1", 200, "{}", date)) is None

@@ -175,3 +175,15 @@ def test_the_dispatcher_queues_one_poll_per_due_account_in_one_transaction(postg
     at = now + dt.timedelta(seconds=2)
     assert jobs == [(n, account_lock(n), poll_lock(n), at) for n in ("a", "b")]
     assert nexts["b"] == (now + dt.timedelta(seconds=60)).isoformat()
+
+
+def test_a_readers_connection_refuses_writes_itself(empty_url):
+    """The read commands and `ordermon serve` open the database read-only at the server, not only
+    by writing nothing."""
+    open_store(empty_url).close()  # made
+    reader = open_store(empty_url, read_only=True)
+    try:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            reader._execute("delete from polls")
+    finally:
+        reader.close()

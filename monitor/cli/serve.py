@@ -47,6 +47,8 @@ def serve(host, port, db) -> None:
             f"{'a token asked' if token else 'this machine only'}; Ctrl-C stops it)",
             err=True,
         )
-        uvicorn.run(create_app(board, token=token), host=host, port=port, log_level="warning", server_header=False)
+        uvicorn.run(
+            create_app(board, token=token, host=host), host=host, port=port, log_level="warning", server_header=False
+        )
     finally:
         board.close()

@@ -151,7 +151,9 @@ class PostgresStore(SqlStore):
             if pool is not None:
                 self.conn = pool.getconn()
             else:
-                self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+                # A reader's connection refuses writes itself, whatever its code does.
+                read: dict[str, Any] = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+                self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10, **read)
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreUnreachable(f"cannot reach {self.name}: {str(exc).strip().splitlines()[0]}") from None
         if pool is not None:

@@ -339,13 +339,16 @@ class SqlStore(FleetTables):
 
     def stamp(self) -> tuple:
         """A few numbers that change whenever anything a view shows changes (a poll recorded, an
-        alert created, a delivery tried, delivered or given up): a view judged at one stamp is
-        the same until the next. Cheap: three maxima of primary keys and one pass over deliveries
-        (each delivery state counted: every move of a delivery changes a count or its attempts)."""
+        alert created, a delivery tried, delivered or given up, an account forgotten or added): a
+        view judged at one stamp is the same until the next. Cheap: three maxima of primary keys,
+        two counts of small tables and one pass over deliveries (each delivery state counted: every
+        move of a delivery changes a count or its attempts). Not caught: on PostgreSQL, a poll that
+        commits after a later-numbered one and changed nothing else (the next write shows it)."""
         states = ", ".join(f"sum(case when state = '{s}' then 1 else 0 end)" for s in DELIVERY_STATES)
         return (
             *self._tuples(
-                "select (select max(id) from polls), (select max(id) from alerts), (select max(id) from history)"
+                "select (select max(id) from polls), (select max(id) from alerts), (select max(id) from history), "
+                "(select count(*) from orders), (select count(*) from accounts)"
             )[0],
             *self._tuples(f"select {states}, sum(attempts) from deliveries")[0],
         )

@@ -2,8 +2,9 @@
 
 Read-only: every route reads the ``Board`` (the rules' judgement, as ``ordermon status``
 shows it). With a token, every route but the static files and the sign-in form asks for it:
-``Authorization: Bearer <token>``, or the cookie the sign-in form sets (compared in constant
-time). Every answer carries a content security policy without inline script or style.
+``Authorization: Bearer <token>``, the cookie the sign-in form sets, or for the calendar only
+``?token=`` (compared in constant time); without one, only this machine's names are answered.
+Every answer carries a content security policy without inline script or style.
 """
 
 from __future__ import annotations
@@ -52,15 +53,20 @@ def _session(token: str) -> str:
 
 
 class _Guard(BaseHTTPMiddleware):
-    def __init__(self, app, token: str | None):
+    def __init__(self, app, token: str | None, hosts: list[str]):
         super().__init__(app)
         self.token = token
+        self.hosts = hosts
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        if self.token and not (path.startswith("/static/") or path == "/signin" or self._allowed(request)):
+        if not self.token and request.url.hostname not in self.hosts:
+            # Without a token, only this machine's names: a page elsewhere whose name was made to
+            # point here (DNS rebinding) would otherwise read the orders as if it were this server.
+            response: Response = _JSON({"error": "unknown host"}, 400)
+        elif self.token and not (path.startswith("/static/") or path == "/signin" or self._allowed(request)):
             if path.startswith("/api/") or path.endswith(".ics"):
-                response: Response = _JSON({"error": "a token is needed"}, 401, {"WWW-Authenticate": "Bearer"})
+                response = _JSON({"error": "a token is needed"}, 401, {"WWW-Authenticate": "Bearer"})
             else:
                 response = RedirectResponse("/signin?" + urlencode({"next": request.url.path}), 303)
         else:
@@ -73,18 +79,25 @@ class _Guard(BaseHTTPMiddleware):
         given = request.headers.get("authorization", "")
         if given.lower().startswith("bearer ") and hmac.compare_digest(given[7:].strip().encode(), self.token.encode()):
             return True
+        if request.url.path == "/calendar.ics":  # a calendar app subscribes by URL: it sends no header
+            return hmac.compare_digest(request.query_params.get("token", "").encode(), self.token.encode())
         return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), _session(self.token).encode())
 
 
-def create_app(board: Board, *, token: str | None = None) -> Starlette:
-    """The dashboard on ``board``; ``token``: asked of every request (see the module's docstring)."""
+#: The names of this machine a request may give without a token (and the one it listens on).
+LOOPBACK = ["127.0.0.1", "localhost", "::1"]
+
+
+def create_app(board: Board, *, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
+    """The dashboard on ``board``; ``token``: asked of every request (see the module's docstring);
+    ``host``: where it listens (without a token, a request must name it or this machine)."""
     templates = environment(PackageLoader("monitor.web", "templates"))
     templates.globals.update(NEEDS=NEEDS, needs=needs, status_label=status_label, signed=bool(token))
 
     def page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         template = templates.get_template(name)
         values |= {"request": request, "path": request.url.path}
-        if request.headers.get(PART) == "live":  # the part a poll changes, for the page's script
+        if request.headers.get(PART) == "live" and "live" in template.blocks:  # the part a poll changes
             context = template.new_context(values)
             return HTMLResponse(
                 "".join(template.blocks["live"](context)), status, {"X-Ordermon-Stamp": values["stamp"]}
@@ -220,7 +233,7 @@ def create_app(board: Board, *, token: str | None = None) -> Starlette:
             Route("/calendar.ics", deadlines),
             Mount("/static", static, name="static"),
         ],
-        middleware=[Middleware(_Guard, token=token)],
+        middleware=[Middleware(_Guard, token=token, hosts=[*LOOPBACK, host.strip("[]")])],
     )
 
 

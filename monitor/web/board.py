@@ -196,7 +196,12 @@ class Board:
             now, windows = self._store.site_now(account), config(account)
             for order in self._store.orders_by_id(account, ids):
                 judged[(account, order.order_id)] = status_row(judge(order, now, windows))
-        return [judged[(i.account, i.order_id)] if isinstance(i, Entry) else i for i in chosen]
+        # An order gone since the snapshot (an account forgotten) is not shown rather than guessed.
+        return [
+            judged[(i.account, i.order_id)] if isinstance(i, Entry) else i
+            for i in chosen
+            if not isinstance(i, Entry) or (i.account, i.order_id) in judged
+        ]
 
     def health(self) -> dict[str, Any]:
         """The ``status --check`` judgement, now; with a fleet's workers where the store has them."""
@@ -217,8 +222,10 @@ class Board:
         for label in sorted({e.account for e in snap.entries if e.order_id == order_id}):
             if account and label != account:
                 continue
-            (order,) = self._store.orders_by_id(label, [order_id])
-            j = judge(order, self._store.site_now(label), config(label))
+            orders = self._store.orders_by_id(label, [order_id])
+            if not orders:  # gone since the snapshot
+                continue
+            j = judge(orders[0], self._store.site_now(label), config(label))
             alerts = [a for a in snap.alerts if a["account"] == label and a["order_id"] == order_id]
             found.append(
                 {
