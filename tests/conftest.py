@@ -57,15 +57,20 @@ def cli_env(storefront, tmp_path, request) -> dict[str, str]:
     """The environment of an `ordermon` command run against the storefront fixture. Its data folder
     holds the buyer's kept session, as after a first run, so that a command needs no browser to sign
     in; a test of signing in itself is marked ``fresh_sign_in`` (an empty data folder)."""
-    data = tmp_path / "data"
-    if not request.node.get_closest_marker("fresh_sign_in"):
+    return command_env(storefront, tmp_path, signed_in=not request.node.get_closest_marker("fresh_sign_in"))
+
+
+def command_env(storefront, folder, *, signed_in: bool = True) -> dict[str, str]:
+    """`cli_env` for a folder of one's own (``folder``/data, ``folder``/ordermon.db)."""
+    data = folder / "data"
+    if signed_in:
         keep_session(storefront, data)
     return clean_env() | {
         "ORDERMON_STOREFRONT_URL": storefront.url,
         "ORDERMON_EMAIL": storefront.email,
         "ORDERMON_PASSWORD": storefront.password,
         "ORDERMON_DATA_DIR": str(data),
-        "ORDERMON_DB": str(tmp_path / "ordermon.db"),
+        "ORDERMON_DB": str(folder / "ordermon.db"),
         "ORDERMON_RETRY_BACKOFF": "0.05",
         "ORDERMON_POLL_JITTER": "0",
         "ORDERMON_MAX_CLOCK_SKEW": "inf",  # the storefront fixture travels in time

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, ordermon, ordermon_here
+from conftest import command_env, free_port, ordermon, ordermon_here
 from playwright.sync_api import Page, expect
 
 from monitor.rules import RULES
@@ -49,18 +49,42 @@ def serving(db: str | Path, *, token: str | None = None, **settings):
         board.close()
 
 
-@pytest.fixture
-def polled(cli_env, storefront):
+def record(storefront, env: dict) -> dict:
     """The storefront's orders, a week on (some overdue), recorded by one `ordermon monitor --once`."""
     storefront.admin.advance(days=7)
-    result = ordermon(cli_env, "monitor", "--once")
+    result = ordermon(env, "monitor", "--once")
     assert result.returncode == 0, result.stderr
-    return cli_env
+    return env
 
 
 @pytest.fixture
-def dashboard(polled):
-    with serving(polled["ORDERMON_DB"], poll_interval=900) as url:
+def polled(cli_env, storefront):
+    """A database of the test's own (it polls again, or changes the storefront)."""
+    return record(storefront, cli_env)
+
+
+@pytest.fixture(scope="module")
+def recorded(_ordermon_storefront_server, tmp_path_factory):
+    """One database for the tests that only read it, recorded once per module (and worker) from a
+    fresh storefront: the next test that asks for the storefront gets it reset as usual."""
+    from fixtures.admin_client import AdminClient
+    from fixtures.pytest_plugin import StorefrontHandle
+
+    server = _ordermon_storefront_server
+    server.site.wait_idle()
+    server.site.restore_defaults()
+    server.site.reset(seed=0, orders=40)
+    admin = AdminClient(server.url, server.site.admin_token)
+    try:
+        shop = StorefrontHandle(server.url, server.site.admin_token, admin, server.site)
+        return record(shop, command_env(shop, tmp_path_factory.mktemp("recorded")))
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(recorded):
+    with serving(recorded["ORDERMON_DB"], poll_interval=900) as url:
         yield url
 
 
@@ -82,8 +106,8 @@ def shown(page: Page) -> list[tuple[str, str]]:
             for row in rows]  # fmt: skip
 
 
-def test_the_orders_page_shows_what_status_json_says(page: Page, dashboard, polled):
-    expected = [(r["order_id"], badge(r)) for r in status(polled)]
+def test_the_orders_page_shows_what_status_json_says(page: Page, dashboard, recorded):
+    expected = [(r["order_id"], badge(r)) for r in status(recorded)]
     page.goto(dashboard)
     expect(page.get_by_role("heading", name="Orders")).to_be_visible()
     assert shown(page) == expected  # the same orders, in the same order, needing the same
@@ -91,8 +115,8 @@ def test_the_orders_page_shows_what_status_json_says(page: Page, dashboard, poll
     assert overdue and page.get_by_role("link", name=re.compile(r"overdue$")).inner_text().split()[0] == str(overdue)
 
 
-def test_filters_and_search_narrow_the_orders(page: Page, dashboard, polled):
-    rows = status(polled)
+def test_filters_and_search_narrow_the_orders(page: Page, dashboard, recorded):
+    rows = status(recorded)
     page.goto(dashboard)
     page.get_by_label("Needs").select_option(label="Overdue")
     page.get_by_role("button", name="Filter").click()
@@ -106,8 +130,8 @@ def test_filters_and_search_narrow_the_orders(page: Page, dashboard, polled):
     assert [oid for oid, _ in shown(page)] == [r["order_id"] for r in rows if r["store"] == store]
 
 
-def test_an_orders_page_shows_its_timeline_deadlines_and_alerts(page: Page, dashboard, polled):
-    alerts = json.loads(ordermon_here(polled, "alerts", "--json").stdout)
+def test_an_orders_page_shows_its_timeline_deadlines_and_alerts(page: Page, dashboard, recorded):
+    alerts = json.loads(ordermon_here(recorded, "alerts", "--json").stdout)
     alert = next(a for a in alerts if a["order_id"])
     page.goto(dashboard)
     page.get_by_role("link", name=alert["order_id"], exact=True).click()
@@ -118,14 +142,15 @@ def test_an_orders_page_shows_its_timeline_deadlines_and_alerts(page: Page, dash
     expect(link).to_have_attribute("href", re.compile(re.escape(alert["order_id"]) + "$"))
 
 
-def test_a_new_poll_appears_without_a_reload(page: Page, dashboard, polled, storefront):
-    page.goto(dashboard)
-    page.evaluate("window.sameDocument = true")
-    made = storefront.admin.create_order(status="awaiting_shipment", store="Newly Polled Store")
-    assert ordermon(polled, "monitor", "--once").returncode == 0
-    expect(page.get_by_role("link", name=made["id"], exact=True)).to_be_visible(timeout=15_000)
-    expect(page.get_by_role("status")).to_contain_text("after a new poll")
-    assert page.evaluate("window.sameDocument") is True  # the page was not loaded again
+def test_a_new_poll_appears_without_a_reload(page: Page, polled, storefront):
+    with serving(polled["ORDERMON_DB"]) as url:
+        page.goto(url)
+        page.evaluate("window.sameDocument = true")
+        made = storefront.admin.create_order(status="awaiting_shipment", store="Newly Polled Store")
+        assert ordermon(polled, "monitor", "--once").returncode == 0
+        expect(page.get_by_role("link", name=made["id"], exact=True)).to_be_visible(timeout=15_000)
+        expect(page.get_by_role("status")).to_contain_text("after a new poll")
+        assert page.evaluate("window.sameDocument") is True  # the page was not loaded again
 
 
 def test_health_turns_503_when_polls_stop(page: Page, polled):
@@ -162,8 +187,8 @@ def test_every_control_has_a_name_and_the_keyboard_reaches_it(page: Page, dashbo
 
 
 # ---------------------------------------------------------------------- over HTTP, no browser
-def test_the_api_answers_what_the_commands_say(dashboard, polled):
-    rows = status(polled)
+def test_the_api_answers_what_the_commands_say(dashboard, recorded):
+    rows = status(recorded)
     orders = httpx.get(dashboard + "/api/orders").json()
     assert orders["total"] == len(rows) and orders["orders"] == rows
     narrowed = httpx.get(dashboard + "/api/orders", params={"need": "overdue", "limit": 2}).json()
@@ -173,7 +198,7 @@ def test_the_api_answers_what_the_commands_say(dashboard, polled):
     assert one["order_id"] == rows[0]["order_id"] and one["history"] and one["events"][0]["event"] == "placed"
     assert httpx.get(dashboard + "/api/orders/8100000000000000").status_code == 404
 
-    alerts = json.loads(ordermon_here(polled, "alerts", "--json").stdout)
+    alerts = json.loads(ordermon_here(recorded, "alerts", "--json").stdout)
     assert [a["id"] for a in httpx.get(dashboard + "/api/alerts").json()] == [a["id"] for a in reversed(alerts)]
     overdue = httpx.get(dashboard + "/api/alerts", params={"judged": "overdue", "state": "open"}).json()
     assert {a["rule"] for a in overdue} == {
@@ -182,25 +207,25 @@ def test_the_api_answers_what_the_commands_say(dashboard, polled):
     assert httpx.get(dashboard + "/api/health").status_code == 200
 
 
-def test_the_calendar_holds_every_binding_deadline_as_the_command_writes_it(dashboard, polled, tmp_path):
+def test_the_calendar_holds_every_binding_deadline_as_the_command_writes_it(dashboard, recorded, tmp_path):
     from icalendar import Calendar
 
     served = httpx.get(dashboard + "/calendar.ics")
     assert served.headers["content-type"].startswith("text/calendar")
     events = Calendar.from_ical(served.content).walk("VEVENT")
     binding = [
-        (r["order_id"], name) for r in status(polled) for name, d in r["deadlines"].items()
+        (r["order_id"], name) for r in status(recorded) for name, d in r["deadlines"].items()
         if d["binds"] and d["kind"] == "deadline"
     ]  # fmt: skip
     assert len(events) == len(binding) > 0
-    assert ordermon_here(polled, "calendar", "--out", str(tmp_path / "d.ics")).returncode == 0
+    assert ordermon_here(recorded, "calendar", "--out", str(tmp_path / "d.ics")).returncode == 0
     written = Calendar.from_ical((tmp_path / "d.ics").read_bytes()).walk("VEVENT")
     assert sorted(str(e["UID"]) for e in written) == sorted(str(e["UID"]) for e in events)
-    assert all(str(e["URL"]).startswith(polled["ORDERMON_STOREFRONT_URL"]) for e in written)
+    assert all(str(e["URL"]).startswith(recorded["ORDERMON_STOREFRONT_URL"]) for e in written)
 
 
-def test_a_token_is_asked_of_every_request_and_compared_whole(polled):
-    with serving(polled["ORDERMON_DB"], token=TOKEN) as url, httpx.Client(base_url=url) as client:
+def test_a_token_is_asked_of_every_request_and_compared_whole(recorded):
+    with serving(recorded["ORDERMON_DB"], token=TOKEN) as url, httpx.Client(base_url=url) as client:
         page = client.get("/")
         assert page.status_code == 303 and page.headers["location"] == "/signin?next=%2F"
         assert client.get("/api/orders").status_code == 401
@@ -242,14 +267,14 @@ def test_without_a_token_only_this_machines_names_are_answered(dashboard):
     assert httpx.get(dashboard.replace("127.0.0.1", "localhost") + "/api/orders").status_code == 200
 
 
-def test_ordermon_serve_listens_on_loopback_and_asks_a_token_beyond_it(polled):
-    refused = ordermon_here(polled, "serve", "--host", "0.0.0.0")
+def test_ordermon_serve_listens_on_loopback_and_asks_a_token_beyond_it(recorded):
+    refused = ordermon_here(recorded, "serve", "--host", "0.0.0.0")
     assert refused.returncode == 2 and refused.stderr.strip() == (
         "error: listening on 0.0.0.0 needs ORDERMON_SERVE_TOKEN (16 characters or more)"
     )
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "serve", "--port", str(port)], env=polled,
+        [sys.executable, "-m", "monitor.cli", "serve", "--port", str(port)], env=recorded,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
