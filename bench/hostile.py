@@ -415,10 +415,7 @@ def run_case(case: Case, folder: Path, timeout: float, poll_via: str = "http") -
         env = environment(site.url, folder, timeout, poll_via)
         ran = _ordermon(["monitor", "--once"], env, folder, timeout)
         if case.code == 0:  # orders were recorded: what a user then sees of them, on a terminal
-            shown = subprocess.run(
-                [sys.executable, "-m", "monitor.cli", "status"], env=env, cwd=folder, capture_output=True, timeout=60
-            )
-            (folder / "status").write_bytes(shown.stdout + shown.stderr)
+            (folder / "status").write_bytes(_status(env))
         requests = {f"{'bad' if bad else 'good'} {path}": n for (bad, path), n in sorted(site.seen.items())}
     return {
         "case": case.name,
@@ -430,6 +427,17 @@ def run_case(case: Case, folder: Path, timeout: float, poll_via: str = "http") -
         "secrets": _found(folder, [PASSWORD]),
         "escapes": _found(folder, list(ESCAPES)),
     }
+
+
+def _status(env: dict[str, str]) -> bytes:
+    """What `ordermon status` prints (the same command, in this process: it only reads the database)."""
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ORDERMON_")}
+    shown = CliRunner().invoke(cli, ["status"], env=unset | env, prog_name="ordermon")
+    return shown.stdout_bytes + shown.stderr_bytes
 
 
 def _ordermon(args: list[str], env: dict[str, str], folder: Path, timeout: float) -> dict:
