@@ -333,3 +333,24 @@ def test_the_board_reads_either_store_as_the_views_do(store_target):
         assert ("workers" in health) == store_target.startswith("postgresql://")
     finally:
         board.close()
+
+
+def test_the_board_outlives_a_dropped_database_connection(postgres_url):
+    """PostgreSQL ended the dashboard's connection (a restart): the next request reads on a new one."""
+    import psycopg
+    from test_store import order_row, record
+
+    from monitor.store import open_store
+
+    store = open_store(postgres_url)
+    record(store, orders=[order_row()])
+    store.close()
+    board = Board(MonitorSettings(_env_file=None, db=postgres_url), postgres_url)
+    try:
+        pid = board.call(lambda: board._store.conn.info.backend_pid)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", [pid])
+        assert [a["account"] for a in board.call(board.health)["accounts"]] == ["a"]
+        assert board.call(lambda: board._store.conn.info.backend_pid) != pid
+    finally:
+        board.close()

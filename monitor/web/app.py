@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..html_report import environment
+from ..store import StoreError
 from .board import NEEDS, PAGE_SIZE, Board, needs, status_label
 
 SECURITY_HEADERS = {
@@ -216,6 +217,10 @@ def create_app(board: Board, *, token: str | None = None, host: str = "127.0.0.1
     async def api_stamp(request: Request) -> Response:
         return _JSON({"stamp": await board.run(board.stamp)})
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        """The database out of reach (a PostgreSQL down): one line, 503, and the next request tries again."""
+        return _JSON({"error": str(exc)}, 503)
+
     static = StaticFiles(packages=[("monitor.web", "static")])
     return Starlette(
         routes=[
@@ -234,6 +239,7 @@ def create_app(board: Board, *, token: str | None = None, host: str = "127.0.0.1
             Mount("/static", static, name="static"),
         ],
         middleware=[Middleware(_Guard, token=token, hosts=[*LOOPBACK, host.strip("[]")])],
+        exception_handlers={StoreError: unavailable},
     )
 
 

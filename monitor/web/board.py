@@ -14,13 +14,16 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import datetime as dt
 import gc
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -122,6 +125,7 @@ class Board:
 
     def __init__(self, settings: MonitorSettings, db: str | Path):
         self.settings = settings
+        self.db = db
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordermon-board")
         self._store: Store = self._thread.submit(open_store, db, read_only=True).result()
         self._entries: dict[tuple[str, str], Entry] = {}
@@ -130,16 +134,30 @@ class Board:
         self.call(self.snapshot)  # the first judgement, before the first page asks
 
     def close(self) -> None:
-        self.call(self._store.close)
+        self._thread.submit(self._store.close).result()
         self._thread.shutdown()
 
     async def run(self, work: Callable[[], T]) -> T:
         """``work`` on the store's thread, the event loop free meanwhile."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, partial(self._reconnecting, work))
 
     def call(self, work: Callable[[], T]) -> T:
         """``work`` on the store's thread, waited for (outside the server's event loop)."""
-        return self._thread.submit(work).result()
+        return self._thread.submit(self._reconnecting, work).result()
+
+    def _reconnecting(self, work: Callable[[], T]) -> T:
+        """``work``, once more on a new connection if the database dropped this one (PostgreSQL
+        restarted): the dashboard outlives its database's restarts. Unreachable still: StoreUnreachable."""
+        try:
+            return work()
+        except Exception as exc:
+            psycopg = sys.modules.get("psycopg")
+            if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+                raise
+        with contextlib.suppress(Exception):
+            self._store.close()
+        self._store = open_store(self.db, read_only=True)
+        return work()
 
     # ------------------------------------------------------------ on the store's thread
     def stamp(self) -> str:
