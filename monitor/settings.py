@@ -63,8 +63,15 @@ class MonitorSettings(FlowSettings, Windows):
         30, gt=0, description="a fleet's worker silent this long is dead: its jobs run again"
     )
     serve_token: SecretStr | None = Field(
-        None, min_length=16, description="`ordermon serve` asks for it (needed to listen beyond this machine)"
+        None, description="`ordermon serve` asks for it (needed to listen beyond this machine)"
     )
+
+    @field_validator("serve_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be 16 characters or more")
+        return value
 
     @field_validator("holidays", "alert_urls", mode="before")
     @classmethod

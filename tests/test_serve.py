@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -272,6 +273,9 @@ def test_ordermon_serve_listens_on_loopback_and_asks_a_token_beyond_it(recorded)
     assert refused.returncode == 2 and refused.stderr.strip() == (
         "error: listening on 0.0.0.0 needs ORDERMON_SERVE_TOKEN (16 characters or more)"
     )
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = ordermon_here(recorded, "serve", "--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and busy.stderr.startswith("error: cannot listen on 127.0.0.1:"), busy.stderr
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "serve", "--port", str(port)], env=recorded,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import socket
 
 import click
 
@@ -40,6 +42,11 @@ def serve(host, port, db) -> None:
     token = settings.serve_token.get_secret_value() if settings.serve_token else None
     if token is None and not loopback(host):
         raise SettingsError(f"listening on {host} needs ORDERMON_SERVE_TOKEN (16 characters or more)")
+    # Bound here, not by uvicorn: a port taken is one line and exit 2, not uvicorn's log and its own code.
+    try:
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     board = Board(settings, db or settings.db)
     try:
         click.echo(
@@ -47,8 +54,10 @@ def serve(host, port, db) -> None:
             f"{'a token asked' if token else 'this machine only'}; Ctrl-C stops it)",
             err=True,
         )
-        uvicorn.run(
-            create_app(board, token=token, host=host), host=host, port=port, log_level="warning", server_header=False
-        )
+        app = create_app(board, token=token, host=host)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped: exit 0
+            server.run(sockets=[listening])
     finally:
         board.close()
+        listening.close()
