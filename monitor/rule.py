@@ -22,6 +22,14 @@ class Judged(StrEnum):
     HEALTH = "health"  # about ordermon itself, not an order
 
 
+class Severity(StrEnum):
+    """How soon a person should hear of a finding: money at risk now, a warning, or news."""
+
+    URGENT = "urgent"
+    WARNING = "warning"
+    INFO = "info"
+
+
 class Attention(StrEnum):
     """What an order needs, as its rules judge it now."""
 
@@ -50,6 +58,10 @@ class Finding:
     @property
     def attention(self) -> Attention:
         return self.declared.attention
+
+    @property
+    def severity(self) -> Severity:
+        return self.declared.severity_of(self.level)
 
     @property
     def declared(self) -> Rule:
@@ -88,6 +100,17 @@ class Rule:
     leads: Callable[[RuleConfig], tuple[float, ...]] | None = None  # warning: days ahead; None: the whole time
     levels: bool = False  # each lead is a level of its own, warned once each ("14d", "7d", "3d")
     finder: Finder | None = None  # event: the findings of the order's timeline
+    severity: Severity | None = None  # None: urgent when overdue, else a warning
+    urgent_within: float | None = None  # a level this many days or fewer from its deadline is urgent
+
+    def severity_of(self, level: str = "") -> Severity:
+        """How urgent this rule's finding at ``level`` ("3d": three days before its deadline) is."""
+        days = level.removesuffix("d")
+        if self.urgent_within is not None and days.replace(".", "", 1).isdigit() and float(days) <= self.urgent_within:
+            return Severity.URGENT
+        if self.severity is not None:
+            return self.severity
+        return Severity.URGENT if self.judged is Judged.OVERDUE else Severity.WARNING
 
     def applies(self, order: Order) -> bool:
         """Whether the order is in a state this rule watches (whatever the time)."""

@@ -25,10 +25,12 @@ from flows.domain import DEADLINE_LABELS, CompletedBy, Deadline, Event, Status
 from .deadlines import format_duration
 from .facts import refund_expected_by
 from .order import Order
-from .rule import README_WORDS, Attention, Finding, Judged, Rule, words
+from .rule import README_WORDS, Attention, Finding, Judged, Rule, Severity, words
 from .windows import RuleConfig
 
-__all__ = ["ORDER_RULES", "RULES", "TITLES", "Attention", "Finding", "Judged", "Rule", "evaluate", "next_moment"]
+__all__ = [
+    "ORDER_RULES", "RULES", "TITLES", "Attention", "Finding", "Judged", "Rule", "Severity", "evaluate", "next_moment",
+]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- what happened
@@ -172,6 +174,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         frozenset({Status.AWAITING_DELIVERY}),
         leads=lambda c: c.protection_warning_days,
         levels=True,
+        urgent_within=3,
     ),
     Rule(
         "unpaid_closing",
@@ -218,6 +221,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         Deadline.DELIVERY_EXPECTED_BY,
         frozenset({Status.AWAITING_DELIVERY}),
         finder=_shipped_while_cancelling,
+        severity=Severity.URGENT,
     ),
     Rule(
         "refund_arrived",
@@ -230,6 +234,7 @@ ORDER_RULES: tuple[Rule, ...] = (
         condition=lambda o: o.refund_status == "completed",
         attention=Attention.NONE,
         finder=_refund_arrived,
+        severity=Severity.INFO,
     ),
 )
 
@@ -250,6 +255,7 @@ MONITOR_RECOVERED = Rule(
     "the monitor of {account} works again",
     "nothing: alerts that came due meanwhile follow",
     attention=Attention.NONE,
+    severity=Severity.INFO,
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in (*ORDER_RULES, MONITOR_FAILING, MONITOR_RECOVERED)}
@@ -344,8 +350,8 @@ def _readme_words(template: str) -> str:
 def table() -> str:
     """The README's rule table, from the declarations (``python -m monitor.rules``)."""
     lines = [
-        "| rule | title | watches | fires when | the order then needs | next step it gives |",
-        "|---|---|---|---|---|---|",
+        "| rule | title | watches | fires when | the order then needs | severity | next step it gives |",
+        "|---|---|---|---|---|---|---|",
     ]
     for rule in RULES.values():
         if rule.deadline is None:  # the health rules
@@ -355,8 +361,12 @@ def table() -> str:
         else:
             watches = DEADLINE_LABELS[rule.deadline]
         needs = "—" if rule.judged is Judged.HEALTH else rule.attention.value
+        severity = rule.severity_of().value
+        if rule.urgent_within is not None:
+            severity += f", {Severity.URGENT.value} within {rule.urgent_within:g} days"
         lines.append(
-            f"| `{rule.id}` | {rule.title} | {watches} | {rule.when} | {needs} | {_readme_words(rule.next_step)} |"
+            f"| `{rule.id}` | {rule.title} | {watches} | {rule.when} | {needs} | {severity} "
+            f"| {_readme_words(rule.next_step)} |"
         )
     return "\n".join(lines)
 

@@ -202,6 +202,7 @@ def alert_rows(
         holding = {(j.order.account, j.order.order_id): held(j) for j in judged_orders(store, config_of)}
     rows = []
     for a in store.alerts():
+        rule = rules.RULES.get(a["rule"])
         states = sorted(set(a["states"].split(","))) if a["states"] else []
         rows.append(
             {
@@ -209,7 +210,8 @@ def alert_rows(
                 "account": a["account"],
                 "order_id": a["order_id"] or None,
                 "rule": a["rule"],
-                "judged": rules.RULES[a["rule"]].judged.value if a["rule"] in rules.RULES else None,
+                "judged": rule.judged.value if rule else None,
+                "severity": rule.severity_of(a["level"] or "").value if rule else None,
                 "title": a["title"],
                 "level": a["level"] or None,
                 "deadline": a["deadline"],

@@ -699,3 +699,21 @@ def test_what_holds_stays_the_same_until_the_moment_the_rules_name(rule):
         assert until is None or until > now
         for at in (now + (last - now) / 3, now + (last - now) * 2 / 3, last):
             assert holding(at) == holding(now), (now, at, until)
+
+
+def test_each_rule_says_how_urgent_its_findings_are():
+    """Money at risk now is urgent (the overdue rules, protection in its last 3 days, a parcel shipped
+    while cancelling); the other warnings warn; a refund that arrived and a monitor that recovered
+    are news."""
+    urgent = {r.id for r in rules.ORDER_RULES if r.judged is rules.Judged.OVERDUE} | {"shipped_while_cancelling"}
+    info = {"refund_arrived", "monitor_recovered"}
+    for rule in rules.RULES.values():
+        expected = "urgent" if rule.id in urgent else "info" if rule.id in info else "warning"
+        assert rule.severity_of() == expected, rule.id
+    protection = rules.RULES["protection_expiring"]
+    assert [protection.severity_of(level) for level in ("14d", "7d", "3d", "1d")] == [
+        "warning", "warning", "urgent", "urgent",
+    ]  # fmt: skip
+    (finding,) = [f for f in evaluate(EVERY_ALERT["shipped_while_cancelling"][1], FRIDAY + 6 * H, CONFIG)
+                  if f.rule == "shipped_while_cancelling"]  # fmt: skip
+    assert finding.severity == "urgent"

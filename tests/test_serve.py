@@ -201,6 +201,8 @@ def test_the_api_answers_what_the_commands_say(dashboard, recorded):
 
     alerts = json.loads(ordermon_here(recorded, "alerts", "--json").stdout)
     assert [a["id"] for a in httpx.get(dashboard + "/api/alerts").json()] == [a["id"] for a in reversed(alerts)]
+    urgent = httpx.get(dashboard + "/api/alerts", params={"severity": "urgent"}).json()
+    assert [a["id"] for a in urgent] == [a["id"] for a in reversed(alerts) if a["severity"] == "urgent"] and urgent
     overdue = httpx.get(dashboard + "/api/alerts", params={"judged": "overdue", "state": "open"}).json()
     assert {a["rule"] for a in overdue} == {
         a["rule"] for a in alerts if a["open"] and RULES[a["rule"]].judged == "overdue"

@@ -109,7 +109,8 @@ def create_app(board: Board, *, token: str | None = None, host: str = "127.0.0.1
         return {k: request.query_params.get(k, "")[:200] for k in ("need", "status", "account", "q")}
 
     def alert_filters(request: Request) -> dict[str, str]:
-        return {k: request.query_params.get(k, "")[:200] for k in ("rule", "judged", "account", "delivery", "state")}
+        keys = ("rule", "severity", "judged", "account", "delivery", "state")
+        return {k: request.query_params.get(k, "")[:200] for k in keys}
 
     def offset(request: Request) -> int:
         try:
@@ -248,13 +249,16 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
-def _alerts(alerts: list[dict], *, rule: str, judged: str, account: str, delivery: str, state: str) -> list[dict]:
-    """The alerts a filter keeps: by rule, how the rule judges, account, a delivery state, open or
-    settled; newest first."""
+def _alerts(
+    alerts: list[dict], *, rule: str, severity: str, judged: str, account: str, delivery: str, state: str
+) -> list[dict]:
+    """The alerts a filter keeps: by rule, severity, how the rule judges, account, a delivery state,
+    open or settled; newest first."""
     return [
         a
         for a in reversed(alerts)
         if (not rule or a["rule"] == rule)
+        and (not severity or a["severity"] == severity)
         and (not judged or a["judged"] == judged)
         and (not account or a["account"] == account)
         and (not delivery or delivery in a["delivery"].split(","))
