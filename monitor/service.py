@@ -18,8 +18,6 @@ never holds back a delivery.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
 import gc
 import logging
@@ -44,6 +42,7 @@ from flows.reading import Progress, SiteReader, Transport
 from . import exits
 from .alerts import Notifier
 from .lock import monitor_lock
+from .memory import hand_back_pages
 from .poller import Poller, PollResult
 from .settings import MonitorSettings
 from .store import Store, StoreError, open_store
@@ -317,16 +316,4 @@ def _give_back_memory() -> None:
     """A poll of thousands of orders takes memory the monitor does not need while it waits
     (minutes): collect it, and hand the freed pages back to the system."""
     gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _libc():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc: nothing to trim
-        return None
-
-
-_LIBC = _libc()
+    hand_back_pages()

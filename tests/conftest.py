@@ -40,6 +40,14 @@ def buyer_http(storefront):
         yield client
 
 
+@pytest.fixture
+def victim(tmp_path):
+    """A file of the user's that a planted link points at: it must come out as it went in."""
+    path = tmp_path / "victim.txt"
+    path.write_text("the user's own file\n")
+    return path
+
+
 def free_port() -> int:
     """A loopback port nobody listens on (at the moment of asking)."""
     with socket.socket() as sock:

@@ -135,14 +135,6 @@ def test_an_order_page_is_the_events_url(db):
     assert "URL" not in built(db)["81000000000003", "protection_ends"]
 
 
-@pytest.fixture
-def victim(tmp_path):
-    """A file of the user's that a planted link points at: it must come out as it went in."""
-    path = tmp_path / "victim.txt"
-    path.write_text("the user's own file\n")
-    return path
-
-
 def test_the_command_writes_the_calendar_readable_by_its_owner_only(db, tmp_path):
     out = tmp_path / "deadlines.ics"
     result = CliRunner().invoke(cli, ["calendar", "--db", str(db.path), "--out", str(out)], env=clean_env())

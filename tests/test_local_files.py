@@ -17,14 +17,6 @@ ACCOUNT = Account("http://127.0.0.1:1", "buyer@example.com", SecretStr("pw"))
 STATE = {"cookies": [{"name": "sid", "value": "v", "domain": "127.0.0.1", "path": "/"}], "origins": []}
 
 
-@pytest.fixture
-def victim(tmp_path):
-    """A file of the user's that a planted link points at: it must come out as it went in."""
-    path = tmp_path / "victim.txt"
-    path.write_text("the user's own file\n")
-    return path
-
-
 def test_a_planted_link_at_the_kept_sessions_temporary_name_receives_nothing(tmp_path, victim):
     settings = FlowSettings(_env_file=None, data_dir=tmp_path / "data")
     state = StateFile(settings, ACCOUNT)

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,21 +32,17 @@ def serving(db: str | Path, *, token: str | None = None, **settings):
     import uvicorn
 
     board = Board(MonitorSettings(_env_file=None, db=str(db), **settings), db)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(board, token=token), host="127.0.0.1", port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+    listening = socket.create_server(("127.0.0.1", 0))  # listening now: a request waits for uvicorn to take it
+    server = uvicorn.Server(uvicorn.Config(create_app(board, token=token), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:  # uvicorn says when it listens; nothing to wait on but its flag
-            assert thread.is_alive() and time.monotonic() < deadline, "the dashboard did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{server.config.port}"
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(10)
         board.close()
+        listening.close()
 
 
 def record(storefront, env: dict) -> dict:
@@ -284,15 +279,9 @@ def test_ordermon_serve_listens_on_loopback_and_asks_a_token_beyond_it(recorded)
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        said = proc.stderr.readline()
+        said = proc.stderr.readline()  # said once the port is bound: a request waits for uvicorn to take it
         assert f"http://127.0.0.1:{port}/" in said, said
-        for _ in range(300):  # the banner comes just before uvicorn binds
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/api/health")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
-        assert answer.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 200
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
     finally:

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 
 import click
 
 from . import cli
 from .common import _monitor_settings, db_option
-
-
-def loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to anything
 
 
 @cli.command()
@@ -37,6 +26,7 @@ def serve(host, port, db) -> None:
     import uvicorn
 
     from monitor.web import Board, create_app
+    from monitor.web.app import loopback
 
     settings = _monitor_settings(db=db)
     token = settings.serve_token.get_secret_value() if settings.serve_token else None

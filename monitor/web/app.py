@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -53,15 +54,26 @@ def _session(token: str) -> str:
     return hmac.new(token.encode(), b"ordermon serve session", hashlib.sha256).hexdigest()
 
 
+def loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
 class _Guard(BaseHTTPMiddleware):
-    def __init__(self, app, token: str | None, hosts: list[str]):
+    def __init__(self, app, token: str | None, host: str):
         super().__init__(app)
         self.token = token
-        self.hosts = hosts
+        self.host = host.strip("[]")
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        if not self.token and request.url.hostname not in self.hosts:
+        named = request.url.hostname or ""
+        if not self.token and not (loopback(named) or named == self.host):
             # Without a token, only this machine's names: a page elsewhere whose name was made to
             # point here (DNS rebinding) would otherwise read the orders as if it were this server.
             response: Response = _JSON({"error": "unknown host"}, 400)
@@ -83,10 +95,6 @@ class _Guard(BaseHTTPMiddleware):
         if request.url.path == "/calendar.ics":  # a calendar app subscribes by URL: it sends no header
             return hmac.compare_digest(request.query_params.get("token", "").encode(), self.token.encode())
         return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), _session(self.token).encode())
-
-
-#: The names of this machine a request may give without a token (and the one it listens on).
-LOOPBACK = ["127.0.0.1", "localhost", "::1"]
 
 
 def create_app(board: Board, *, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
@@ -239,7 +247,7 @@ def create_app(board: Board, *, token: str | None = None, host: str = "127.0.0.1
             Route("/calendar.ics", deadlines),
             Mount("/static", static, name="static"),
         ],
-        middleware=[Middleware(_Guard, token=token, hosts=[*LOOPBACK, host.strip("[]")])],
+        middleware=[Middleware(_Guard, token=token, host=host)],
         exception_handlers={StoreError: unavailable},
     )
 

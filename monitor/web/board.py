@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import gc
 import sys
@@ -32,6 +31,7 @@ from flows.domain import STATUS_LABELS, Status
 from .. import ics, rules
 from ..accounts import config_of, order_urls
 from ..html_report import order_view
+from ..memory import hand_back_pages
 from ..order import COLUMNS, Order
 from ..settings import MonitorSettings
 from ..store import Store, open_store
@@ -169,7 +169,7 @@ class Board:
             self._snapshot = None  # the last one's memory free for this one's
             with _no_collection():
                 self._snapshot = self._judge(stamp)
-            _give_back()
+            hand_back_pages()
         return self._snapshot
 
     def _judge(self, stamp: str) -> Snapshot:
@@ -269,7 +269,7 @@ class Board:
                 judged = judged_orders(self._store, config_of(self.settings, self._store))
                 made = ics.calendar(judged, order_url=order_urls(self.settings, self._store))
             self._calendar = (stamp, made)
-            _give_back()
+            hand_back_pages()
         return self._calendar[1]
 
 
@@ -302,15 +302,6 @@ def _no_collection() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def _give_back() -> None:
-    """The memory a judgement freed, back to the system: glibc's allocator would keep the peak of
-    the judgement of every order for as long as the dashboard runs."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def status_label(status: str | None) -> str:
