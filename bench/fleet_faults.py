@@ -185,7 +185,7 @@ class FleetCampaign:
     def _round(self, during: Callable[[], None] = lambda: None) -> None:
         """Every account due now, ``during()`` while the polls run, every account polled (or counted
         late), then nothing under way: the clock may move."""
-        moment = dt.datetime.now(dt.UTC)
+        moment = self.round_began = dt.datetime.now(dt.UTC)
         self._schedule(moment - dt.timedelta(seconds=1))
         during()
         deadline = time.monotonic() + ROUND
@@ -301,11 +301,13 @@ class FleetCampaign:
             os.killpg(proc.pid, signal.SIGSTOP)
             self.echo(f"froze {proc.pid}")
             self.admin.faults(clear=True)
-            moment = dt.datetime.now(dt.UTC)
             deadline = time.monotonic() + ROUND
-            # Every account polled by the others (the frozen one's poll too, once its job is retried).
-            while set(self.names) - self._polled_since(moment) and time.monotonic() < deadline:
+            # Every account of the round polled by the others: the frozen one's too, once its job is
+            # retried (it cannot record its own while frozen).
+            while (missing := set(self.names) - self._polled_since(self.round_began)) and time.monotonic() < deadline:
                 time.sleep(0.05)
+            # Polled only once it wakes is late: its jobs were never handed on.
+            self.late[self.kind] += len(missing)
             self.kills["stopped"] += 1
             os.killpg(proc.pid, signal.SIGCONT)
 
