@@ -104,6 +104,7 @@ def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) ->
         "ORDERMON_ALERT_RETRY_BACKOFF": "0.05",
         "ORDERMON_ALERT_MAX_ATTEMPTS": "1000",
         "ORDERMON_DIGEST_OVER": "1000",
+        "ORDERMON_REMIND_HOURS": "0",  # reminders: not yet in the oracle
         "ORDERMON_GRACE_MINUTES": str(w["grace_minutes"]),
         "ORDERMON_RECENT_DAYS": str(w["recent_days"]),
         "ORDERMON_UNPAID_WARNING_DAYS": str(w["unpaid_warning_days"]),

@@ -23,7 +23,7 @@ from flows.session import AccountSession, sign_in, sign_in_with_browser
 from flows.site import SITE
 from monitor.poller import Poller
 from monitor.settings import AccountSettings, MonitorSettings
-from monitor.store import SqliteStore
+from monitor.store import SqliteStore, everywhere
 
 from .env import (
     BareClient,
@@ -73,7 +73,7 @@ def poller_on(urls: list[str], tmp: Path, via: str = "http"):
         reader = SiteReader(ms, transport)
         store = SqliteStore(ms.db)
         try:
-            yield Poller(ms, store, reader, accounts, targets=[]), accounts, store
+            yield Poller(ms, store, reader, accounts, route=everywhere([])), accounts, store
         finally:
             store.close()
 

@@ -32,7 +32,7 @@ def load_settings(cls: type[FlowSettings] = FlowSettings, **overrides) -> FlowSe
 def describe_settings_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     name = ".".join(str(p) for p in err["loc"])
-    return f"bad setting ORDERMON_{name.upper()}: {err['msg']}"
+    return f"bad setting ORDERMON_{name.upper()}: {err['msg'].removeprefix('Value error, ')}"
 
 
 def describe_source_error(exc: PydanticSettingsError) -> str:

@@ -29,7 +29,7 @@ def check_http_url(value: str) -> str:
 
 #: What a `.env` in the working directory may not set (the environment only): a folder's file must not
 #: choose the program ordermon runs with the password in reach, nor where its alerts go.
-ENVIRONMENT_ONLY = ("browser_path", "browser_endpoint", "alert_urls")
+ENVIRONMENT_ONLY = ("browser_path", "browser_endpoint", "alert_urls", "apprise_config", "routes")
 
 
 class _EnvironmentOnly:

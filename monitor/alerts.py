@@ -12,13 +12,18 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.errors import SettingsError
 
-from .deadlines import label
+from .deadlines import label, relative
 from .redact import SCHEME, describe_target, scrub
-from .store import Store
+from .rule import REMINDER, REMINDER_TITLE
+from .store import Routed, Store, parse
+
+if TYPE_CHECKING:
+    from .routing import Router
+    from .rule import Finding
 
 log = logging.getLogger("ordermon.alerts")
 
@@ -50,24 +55,35 @@ def delivery_schemes(urls: Iterable[str]) -> list[str]:
 
 
 class Notifier:
-    def __init__(self, urls: list[str], *, backoff: float = 30, max_attempts: int = 8):
+    def __init__(self, targets: Router | list[str], *, backoff: float = 30, max_attempts: int = 8):
+        """``targets``: where alerts go (a Router: ``MonitorSettings.router()``), or URLs that get
+        every alert."""
+        from .routing import Router, Target
+
         self.backoff = backoff
         self.max_attempts = max_attempts
+        self.router = targets if isinstance(targets, Router) else Router([Target(url) for url in targets])
         self._apprise: dict[str, Any] = {}  # an Apprise per target
         self._labels: dict[str, str] = {}
         self._urls: dict[str, str] = {}
-        if urls:  # Apprise is large: loaded only where a target is given
+        if self.router.targets:  # Apprise is large: loaded only where a target is given
             from ._apprise import apprise, captured
-        for url in urls:
+        for target in self.router.targets:
+            url, key = target.url, target.key
+            if key in self._apprise:  # one target for several accounts
+                continue
             instance = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=SERVICE_TIMEOUT))
             with captured(logging.DEBUG):  # its warnings may quote the URL
                 added = instance.add(url)
             if not added:
                 raise SettingsError(f"bad setting ORDERMON_ALERT_URLS: cannot use {describe_target(url)}")
-            key = target_key(url)
             self._apprise[key] = instance
-            self._labels[key] = describe_target(url)
+            self._labels[key] = target.label
             self._urls[key] = url
+
+    def route(self, account: str, finding: Finding, now: dt.datetime) -> list[Routed]:
+        """Where and when the account's finding goes (the store's Route)."""
+        return self.router.route(account, finding, now)
 
     def targets(self) -> list[tuple[str, str]]:
         return list(self._labels.items())
@@ -110,7 +126,7 @@ class Notifier:
         """Send one due delivery (``row`` as ``Store.due_deliveries`` gives it), marked ``sending``
         first: whether it was delivered, and when to try again if not (None: not again)."""
         attempts = row["attempts"] + 1
-        title, body = compose(row, store.digest(row["alert_id"]) if row["digest_of"] else [])
+        title, body = compose(row, store.carried(row["alert_id"], row["target"]) if row["carries"] else [])
         store.mark_sending(row["alert_id"], row["target"], attempts)
         error = self._send(self._apprise[row["target"]], title, body)
         if error is None:
@@ -142,20 +158,29 @@ class Notifier:
         return (lines[-1] if lines else "delivery failed")[:300]
 
 
-def compose(row: dict, digest: list[dict]) -> tuple[str, str]:
-    """A notification's title and body. The alert's id closes the body: a receiver can tell a
-    resend (there should be none)."""
-    if digest:
-        ids = f"#{digest[0]['id']}-#{digest[-1]['id']}"
-        lines = [
-            f"- {a['order_id'] or a['account']}: {a['title']}; {label(a['deadline_name'] or 'Deadline')} "
-            f"{a['deadline'][:16].replace('T', ' ')} UTC"
-            for a in digest
-        ]
-        return (
-            f"{len(digest)} new alerts for {row['account']}",
-            "\n".join(lines) + f"\n\n`ordermon alerts` shows each with its next step. (ordermon alerts {ids})",
+def compose(row: dict, carried: list[dict]) -> tuple[str, str]:
+    """A notification's title and body: one alert, or the alerts it carries (a digest: the new alerts
+    of a poll, its reminders, what the quiet hours held), one line each. The alerts' ids close the
+    body: a receiver can tell a resend (there should be none)."""
+    if len(carried) > 1:
+        reminders = all(a["level"].startswith(REMINDER) for a in carried)
+        orders = len({a["order_id"] for a in carried})
+        title = (
+            f"{REMINDER_TITLE}{orders} order{'s' * (orders != 1)} of {row['account']}"
+            if reminders
+            else f"{len(carried)} new alerts for {row['account']}"
         )
+        lines = []
+        for a in carried:
+            deadline, now = parse(a["deadline"]), parse(a["site_now"])
+            when = f" ({relative(deadline, now)})" if deadline and now else ""
+            level = f" ({a['level']})" if a["level"] else ""  # which warning, which reminder
+            lines.append(
+                f"- {a['order_id'] or a['account']}: {a['title']}{level}; {label(a['deadline_name'] or 'Deadline')} "
+                f"{a['deadline'][:16].replace('T', ' ')} UTC{when}. Next step: {a['next_step']}"
+            )
+        ids = ", ".join(f"#{a['id']}" for a in carried)
+        return title, "\n".join(lines) + f"\n\n(ordermon alerts {ids})"
     title = f"{row['title']} \N{EM DASH} order {row['order_id']}" if row["order_id"] else row["title"]
     page = f"\n\nOrder page: {row['url']}" if row["url"] else ""
     return title, f"{row['message']}{page}\n\n(ordermon alert #{row['alert_id']})"

@@ -119,8 +119,11 @@ class Fleet:
                 name="ordermon-jobs",
             )  # fmt: skip
         self.vault = Vault(settings.secret_key.get_secret_value() if settings.secret_key else None)
+        # The accounts are the database's: a route may name any of them.
         self.notifier = Notifier(
-            settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
+            settings.router(accounts=None),
+            backoff=settings.alert_retry_backoff,
+            max_attempts=settings.alert_max_attempts,
         )
 
     @contextlib.contextmanager
@@ -166,7 +169,7 @@ class Fleet:
             lease = self.lease.budget if self.lease is not None else None
             transport = HttpTransport(self.settings, [account], sign_in=elsewhere, lease=lease)
             reader = SiteReader(self.settings, transport)
-            poller = Poller(self.settings, store, reader, [account], self.notifier.targets(), {name: config})
+            poller = Poller(self.settings, store, reader, [account], self.notifier.route, {name: config})
             (result,) = poller.poll_all([account])
             return result
 
@@ -178,7 +181,7 @@ class Fleet:
             try:
                 sign_in_with_browser(self.settings, account)
             except Exception as exc:  # recorded as the account's failed poll (its outage, monitor_failing)
-                poller = Poller(self.settings, store, _NoReader(), [account], self.notifier.targets())
+                poller = Poller(self.settings, store, _NoReader(), [account], self.notifier.route)
                 poller.fail(account, exc)
                 raise
 

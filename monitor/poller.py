@@ -26,7 +26,7 @@ from .merge import change, merge
 from .order import Change, Known, Plan
 from .rule import Finding
 from .settings import MonitorSettings
-from .store import LeaseLost, Store, iso, parse
+from .store import LeaseLost, Route, Store, iso, parse
 from .windows import RuleConfig
 
 log = logging.getLogger("ordermon.poller")
@@ -75,14 +75,15 @@ class Poller:
         store: Store,
         reader: Reader,
         accounts: list[Account],
-        targets: list[tuple[str, str]],
+        route: Route,
         configs: dict[str, RuleConfig] | None = None,
     ):
-        """``configs``: each account's windows (a fleet's, from its database); by default the settings'."""
+        """``route``: where and when each alert goes (``Notifier.route``); ``configs``: each account's
+        windows (a fleet's, from its database); by default the settings'."""
         self.settings = settings
         self.store = store
         self.reader = reader
-        self.targets = targets
+        self.route = route
         self.configs = configs or {a.label: settings.rule_config(a.label) for a in accounts}
         self.keys = {label: rules.judged_with(config) for label, config in self.configs.items()}
 
@@ -136,6 +137,8 @@ class Poller:
             judged.moved += [(summary.id, name.value, order.deadlines[name].episode) for name in names]
             if (row := change(before, order, now)) is not None:
                 judged.changes.append(row)
+            # Reminded only of what an earlier poll alerted: a first look at a long-overdue order alerts once.
+            found += [r for r in rules.reminders(found, config) if (r.order_id, r.rule, "", r.episode) in known.alerted]
             judged.findings += [f for f in found if (f.order_id, f.rule, f.level, f.episode) not in known.alerted]
         if known.outage and known.outage["alerted"]:
             judged.findings.append(rules.monitor_recovered(label, parse(known.outage["since"]) or now, now))
@@ -154,7 +157,7 @@ class Poller:
             orders=judged.orders,
             changes=judged.changes,
             findings=judged.findings,
-            targets=self.targets,
+            route=self.route,
             moved=judged.moved,
             urls=judged.urls,
             digest_over=self.settings.digest_over,
@@ -185,9 +188,7 @@ class Poller:
         if outage["failures"] + 1 >= self.settings.failure_threshold and not outage["alerted"]:
             since = parse(outage["since"]) or started
             findings.append(rules.monitor_failing(label, since, dt.datetime.now(dt.UTC), outage["failures"] + 1, error))
-        created = self.store.record_failure(
-            label, started=started, error=error, findings=findings, targets=self.targets
-        )
+        created = self.store.record_failure(label, started=started, error=error, findings=findings, route=self.route)
         return PollResult(label, error=error, failure=failure, alerts=[a.message for a in created])
 
 

@@ -38,6 +38,11 @@ class Attention(StrEnum):
     NONE = "none"
 
 
+#: A reminder's level ("reminder 2") and how its title begins.
+REMINDER = "reminder "
+REMINDER_TITLE = "Still open: "
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -53,7 +58,13 @@ class Finding:
 
     @property
     def title(self) -> str:
-        return self.declared.title
+        return f"{REMINDER_TITLE}{self.declared.title}" if self.reminder else self.declared.title
+
+    @property
+    def reminder(self) -> int:
+        """Which reminder of an overdue finding this is (0: the finding itself)."""
+        number = self.level.removeprefix(REMINDER)
+        return int(number) if number != self.level and number.isdigit() else 0
 
     @property
     def attention(self) -> Attention:
@@ -104,7 +115,10 @@ class Rule:
     urgent_within: float | None = None  # a level this many days or fewer from its deadline is urgent
 
     def severity_of(self, level: str = "") -> Severity:
-        """How urgent this rule's finding at ``level`` ("3d": three days before its deadline) is."""
+        """How urgent this rule's finding at ``level`` ("3d": three days before its deadline) is. A
+        reminder is a warning: its finding went out at once, the reminder may wait out quiet hours."""
+        if level.startswith(REMINDER):
+            return Severity.WARNING
         days = level.removesuffix("d")
         if self.urgent_within is not None and days.replace(".", "", 1).isdigit() and float(days) <= self.urgent_within:
             return Severity.URGENT

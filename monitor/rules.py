@@ -19,13 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import string
+from dataclasses import replace
 
 from flows.domain import DEADLINE_LABELS, CompletedBy, Deadline, Event, Status
 
 from .deadlines import format_duration
 from .facts import refund_expected_by
 from .order import Order
-from .rule import README_WORDS, Attention, Finding, Judged, Rule, Severity, words
+from .rule import README_WORDS, REMINDER, Attention, Finding, Judged, Rule, Severity, words
 from .windows import RuleConfig
 
 __all__ = [
@@ -294,11 +295,30 @@ def next_moment(order: Order, now: dt.datetime, config: RuleConfig) -> dt.dateti
     deadlines passes (the site may have moved it: read it again), an overdue rule's grace ends, a
     warning level is reached. None: nothing will come due until the order changes."""
     moments = [d.at for d in order.deadlines.values() if d.at is not None]
+    every = config.remind_every
     for rule in ORDER_RULES:
         d = order.deadline(rule.deadline)
         if d is not None and d.at is not None and rule.applies(order):
             moments += rule.moments(d.at, config)
+            if every and rule.judged is Judged.OVERDUE and now >= (overdue := d.at + config.grace):
+                moments.append(overdue + ((now - overdue) // every + 1) * every)  # its next reminder
     return min((m for m in moments if m > now), default=None)
+
+
+def reminders(findings: list[Finding], config: RuleConfig) -> list[Finding]:
+    """A reminder of each overdue finding still holding, numbered by the ``remind_hours`` passed since
+    it became overdue (its deadline plus the grace): "reminder 1" a day on, "reminder 2" two days on.
+    None where ``remind_hours`` is 0. (The poller reminds only of what it has alerted already.)"""
+    every = config.remind_every
+    if every is None:
+        return []
+    found = []
+    for f in findings:
+        if f.declared.judged is Judged.OVERDUE and not f.reminder:
+            number = (f.now - (f.deadline + config.grace)) // every
+            if number >= 1:
+                found.append(replace(f, level=f"{REMINDER}{number}"))
+    return found
 
 
 _TICK = dt.timedelta(microseconds=1)

@@ -91,7 +91,9 @@ class Monitor:
         self.on_poll = on_poll or (lambda result: None)
         self.progress = progress
         self.notifier = Notifier(
-            settings.alert_urls, backoff=settings.alert_retry_backoff, max_attempts=settings.alert_max_attempts
+            settings.router([a.label for a in self.accounts]),
+            backoff=settings.alert_retry_backoff,
+            max_attempts=settings.alert_max_attempts,
         )
         self._lock = monitor_lock(settings.db)
         self._one_pass = threading.Lock()  # two passes at once would both send what is due
@@ -129,7 +131,7 @@ class Monitor:
 
                 transport = HttpTransport(self.settings, self.accounts, self._sign_in)
             reader = SiteReader(self.settings, transport, progress=self.progress)
-            self.poller = Poller(self.settings, self.store, reader, self.accounts, self.notifier.targets())
+            self.poller = Poller(self.settings, self.store, reader, self.accounts, self.notifier.route)
         except BaseException:
             self.close()
             raise

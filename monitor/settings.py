@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from flows.account import Account
@@ -17,16 +17,55 @@ from flows.settings import FlowSettings, check_http_url
 
 from .windows import AccountWindows, RuleConfig, Windows
 
+if TYPE_CHECKING:
+    from .routing import Router
+
+
+class AlertTarget(BaseModel):
+    """An Apprise URL with the tags routes choose it by (``ORDERMON_ROUTES``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+
+
+#: ``ORDERMON_ALERT_URLS`` and an account's ``alert_urls``: URLs, or targets with their tags.
+AlertUrls = Annotated[list[str | AlertTarget], NoDecode]
+
+
+def _apprise_urls(value: list[str | AlertTarget]) -> list[str | AlertTarget]:
+    from .redact import describe_target, plugin_for
+
+    for entry in value:
+        url = entry if isinstance(entry, str) else entry.url
+        if plugin_for(url) is None:
+            raise ValueError(f"not an Apprise URL this install can use: {describe_target(url)}")
+    return value
+
+
+def _quiet_hours(value: str | None) -> str | None:
+    from .routing import QuietHours
+
+    return None if value is None or not value.strip() else str(QuietHours.parse(value))
+
 
 class AccountSettings(AccountWindows):
-    """One buyer account; ``name`` keys its rows in the database (default: email@host)."""
+    """One buyer account; ``name`` keys its rows in the database (default: email@host). Its own alert
+    targets (``alert_urls``: its alerts only), route tags (``tags``) and quiet hours, beside the
+    monitor's."""
 
     name: str | None = None
     storefront_url: str
     email: str = Field(min_length=1)
     password: SecretStr
+    alert_urls: list[str | AlertTarget] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    quiet_hours: str | None = None
 
     _storefront_url = field_validator("storefront_url")(check_http_url)
+    _alert_urls = field_validator("alert_urls")(_apprise_urls)
+    _quiet = field_validator("quiet_hours")(_quiet_hours)
 
     def account(self) -> Account:
         return Account(self.storefront_url, self.email, self.password, name=self.name)
@@ -51,7 +90,12 @@ class MonitorSettings(FlowSettings, Windows):
     timezone: str = "UTC"
     holiday_country: str | None = None
     holidays: Annotated[list[dt.date], NoDecode] = Field(default_factory=list)
-    alert_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Apprise URLs")
+    alert_urls: AlertUrls = Field(default_factory=list, description='Apprise URLs, or {"url": ..., "tags": [...]}')
+    apprise_config: Path | None = Field(None, description="an Apprise configuration file (YAML or TEXT) of targets")
+    routes: dict[str, list[str | list[str]]] = Field(
+        default_factory=dict, description="severity, rule or account -> Apprise tags of the targets it goes to"
+    )
+    quiet_hours: str | None = Field(None, description="HH:MM-HH:MM: alerts below urgent wait for its end")
     alert_retry_backoff: float = Field(30, gt=0, description="seconds, doubled per failed delivery")
     alert_max_attempts: int = Field(8, ge=1)
     failure_threshold: int = Field(3, ge=1, description="failed polls in a row before monitor_failing")
@@ -88,15 +132,8 @@ class MonitorSettings(FlowSettings, Windows):
     _timezone = field_validator("timezone")(check_timezone)
     _holiday_country = field_validator("holiday_country")(check_holiday_country)
 
-    @field_validator("alert_urls")
-    @classmethod
-    def _apprise_urls(cls, value: list[str]) -> list[str]:
-        from .redact import describe_target, plugin_for
-
-        for url in value:
-            if plugin_for(url) is None:
-                raise ValueError(f"not an Apprise URL this install can use: {describe_target(url)}")
-        return value
+    _alert_urls = field_validator("alert_urls")(_apprise_urls)
+    _quiet = field_validator("quiet_hours")(_quiet_hours)
 
     @model_validator(mode="after")
     def _default_account(self) -> MonitorSettings:
@@ -108,6 +145,48 @@ class MonitorSettings(FlowSettings, Windows):
 
     def calendar(self) -> BusinessCalendar:
         return BusinessCalendar(self.holiday_country, self.holidays, ZoneInfo(self.timezone))
+
+    def urls(self) -> list[str]:
+        """Every alert target's URL (the monitor's and its accounts'), each once."""
+        entries = [*self.alert_urls, *(e for a in self.accounts for e in a.alert_urls)]
+        return list(dict.fromkeys(e if isinstance(e, str) else e.url for e in entries))
+
+    def router(self, accounts: list[str] | None = None) -> Router:
+        """Where each account's alerts go (``accounts``: the labels routes may name; None: any)."""
+        from .routing import QuietHours, Router, Target, targets_from_config
+        from .rule import Severity
+        from .rules import RULES
+
+        def targets(entries: list[str | AlertTarget], account: str | None = None) -> list[Target]:
+            return [Target(e, account=account) if isinstance(e, str) else Target(e.url, frozenset(e.tags), account)
+                    for e in entries]  # fmt: skip
+
+        found = targets(self.alert_urls)
+        if self.apprise_config is not None:
+            found += targets_from_config(self.apprise_config)
+        labels = {entry.account().label: entry for entry in self.accounts}
+        for label, entry in labels.items():
+            found += targets(entry.alert_urls, label)
+        if accounts is None and self.accounts:
+            accounts = list(labels)
+        if accounts is not None:
+            known = {s.value for s in Severity} | set(RULES) | set(accounts)
+            if unknown := sorted(set(self.routes) - known):
+                raise SettingsError(
+                    f"bad setting ORDERMON_ROUTES: {', '.join(unknown)}: neither a severity "
+                    "(urgent, warning, info), a rule, nor an account"
+                )
+        quiet: dict[str | None, QuietHours | None] = {
+            None: QuietHours.parse(self.quiet_hours) if self.quiet_hours else None
+        }
+        quiet |= {label: QuietHours.parse(e.quiet_hours) for label, e in labels.items() if e.quiet_hours}
+        return Router(
+            found,
+            routes=self.routes,
+            account_tags={label: e.tags for label, e in labels.items() if e.tags},
+            quiet=quiet,
+            zone=ZoneInfo(self.timezone),
+        )
 
     def account_list(self) -> list[Account]:
         if not self.accounts:

@@ -18,6 +18,7 @@ from typing import Any
 from . import rules
 from .deadlines import format_duration, label, relative
 from .order import Kind, Order, TrackedDeadline
+from .rule import REMINDER
 from .rules import Attention, Finding
 from .store import Store, parse
 from .windows import RuleConfig
@@ -200,6 +201,18 @@ def alert_rows(
     alert is never open."""
     if holding is None:
         holding = {(j.order.account, j.order.order_id): held(j) for j in judged_orders(store, config_of)}
+    went: dict[int, list[dict]] = {}
+    for d in store.deliveries():
+        went.setdefault(d["alert_id"], []).append(
+            {
+                "target": d["label"],
+                "state": d["state"],
+                "attempts": d["attempts"],
+                "held_until": d["next_attempt"] if d["state"] == "held" else None,
+                "carried_by": d["carried_by"],
+                "said": delivery_said(d),
+            }
+        )
     rows = []
     for a in store.alerts():
         rule = rules.RULES.get(a["rule"])
@@ -223,7 +236,7 @@ def alert_rows(
                 "created": a["created"],
                 "site_now": a["site_now"],
                 "superseded": bool(a["superseded"]),
-                "digest": a["digest_of"],
+                "deliveries": went.get(a["id"], []),
                 "delivered": bool(a["targets"]) and a["targets"] == a["delivered_to"],
                 "delivery": ",".join(states) if states else "console",
                 "open": not a["superseded"] and _still_open(store, a, holding),
@@ -232,11 +245,23 @@ def alert_rows(
     return rows
 
 
+def delivery_said(d: dict) -> str:
+    """Where a delivery went and how, in words (``ordermon alerts``, the report, the dashboard)."""
+    said = f"{d['label']}: {d['state']}"
+    if d["state"] == "held":
+        said = f"{d['label']}: held until {d['next_attempt'][:16].replace('T', ' ')} UTC (quiet hours)"
+    if d["carried_by"] is not None:
+        said += f", in the digest of #{d['carried_by']}"
+    return said + (f" ({d['attempts']} tries)" if d["attempts"] > 1 else "")
+
+
 def _still_open(store: Store, alert: dict, holding: Mapping[tuple[str, str], set]) -> bool:
     found = holding.get((alert["account"], alert["order_id"]))
     if found is None:  # an account's alert (the monitor failing), or an order no longer listed
         return alert["rule"] == "monitor_failing" and store.outage(alert["account"]) is not None
-    return (alert["rule"], alert["level"] or "", alert["episode"]) in found
+    # A reminder is open while what it reminds of is.
+    level = "" if (alert["level"] or "").startswith(REMINDER) else alert["level"] or ""
+    return (alert["rule"], level, alert["episode"]) in found
 
 
 def health(store: Store, interval: float, accounts: list[str] | None = None, now: dt.datetime | None = None) -> dict:

@@ -43,6 +43,9 @@ class Windows(BaseModel):
     )
     grace_minutes: float = Field(60.0, ge=0, description="platforms act in batches, late: overdue rules wait this")
     recent_days: float = Field(7.0, ge=0, description="an event older than this when first seen raises no alert")
+    remind_hours: float = Field(
+        24.0, ge=0, description="remind of what stays overdue this often until resolved; 0: never"
+    )
 
     @field_validator("refund_business_days", mode="after")
     @classmethod
@@ -63,6 +66,10 @@ class Windows(BaseModel):
     @property
     def recent(self) -> dt.timedelta:
         return dt.timedelta(days=self.recent_days)
+
+    @property
+    def remind_every(self) -> dt.timedelta | None:
+        return dt.timedelta(hours=self.remind_hours) if self.remind_hours else None
 
     def windows(self) -> Windows:
         """The windows alone (a settings object or a config is more), as they were validated."""

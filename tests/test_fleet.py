@@ -164,7 +164,7 @@ def sent_once(receiver, store) -> bool:
     import re
 
     ids = [int(m) for n in receiver.received for m in re.findall(r"alert #(\d+)", n["message"])]
-    delivered = {a["id"] for a in store.alerts() if a["states"] == "delivered" and a["digest_of"] in (None, a["id"])}
+    delivered = {d["alert_id"] for d in store.deliveries() if d["state"] == "delivered" and d["carried_by"] is None}
     return len(ids) == len(set(ids)) and set(ids) == delivered
 
 

@@ -17,7 +17,7 @@ from monitor.facts import with_computed
 from monitor.ics import calendar, uid
 from monitor.order import Order
 from monitor.rules import RULES
-from monitor.store import SqliteStore
+from monitor.store import SqliteStore, everywhere
 from monitor.views import judged_orders
 from monitor.windows import RuleConfig
 
@@ -58,7 +58,7 @@ def record(store: SqliteStore, *orders: Order, at: dt.datetime = NOW) -> None:
     ]
     store.record_poll(
         "a", started=at, site_now=at, orders_seen=len(rows), details_read=0, orders=rows, changes=[], findings=[],
-        targets=[],
+        route=everywhere([]),
     )  # fmt: skip
 
 

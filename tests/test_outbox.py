@@ -17,7 +17,7 @@ from flows.errors import SettingsError
 from monitor.alerts import Notifier, delivery_schemes, target_key
 from monitor.redact import describe_target
 from monitor.rules import Finding
-from monitor.store import SqliteStore
+from monitor.store import SqliteStore, everywhere
 
 ORDER = "8100000000001234"
 OTHER = "8100000000005678"
@@ -58,7 +58,7 @@ def record(store, findings, targets, **extra):
         orders=[],
         changes=[],
         findings=list(findings),
-        targets=targets,
+        route=everywhere(targets),
         **extra,
     )
 
@@ -155,6 +155,7 @@ def test_a_new_alert_is_recorded_whole_with_one_unattempted_delivery_per_target_
             "last_error": None,
             "next_attempt": alert["created"],
             "delivered": None,
+            "carried_by": None,
         }
         for target, label in TARGETS
     ]
@@ -163,7 +164,7 @@ def test_a_new_alert_is_recorded_whole_with_one_unattempted_delivery_per_target_
 
 def test_a_failed_polls_alert_takes_the_time_it_was_found_at(store):
     store.record_failure(
-        "a", started=SITE_NOW, error="down", findings=[finding("", "monitor_failing")], targets=TARGETS
+        "a", started=SITE_NOW, error="down", findings=[finding("", "monitor_failing")], route=everywhere(TARGETS)
     )
     (alert,) = store.alerts()
     assert (alert["site_now"], alert["url"], alert["order_id"]) == (FOUND_AT.isoformat(), None, "")
@@ -173,10 +174,11 @@ def test_a_failed_polls_alert_takes_the_time_it_was_found_at(store):
 def test_as_many_new_alerts_as_the_digest_limit_go_out_one_by_one_and_one_more_as_a_digest(store):
     few = record(store, [finding(order_id=f"81000000000012{n:02}") for n in range(3)], TARGETS, digest_over=3)
     assert [len(store.deliveries(a.id)) for a in few] == [2, 2, 2]
-    assert {a["digest_of"] for a in store.alerts()} == {None}
+    assert {d["carried_by"] for d in store.deliveries()} == {None}
     many = record(store, [finding(order_id=f"81000000000013{n:02}") for n in range(4)], TARGETS, digest_over=3)
-    assert [len(store.deliveries(a.id)) for a in many] == [2, 0, 0, 0]
-    assert [a["order_id"] for a in store.digest(many[0].id)] == [f"81000000000013{n:02}" for n in range(4)]
+    assert [[d["state"] for d in store.deliveries(a.id)] for a in many] == [["pending"] * 2] + [["carried"] * 2] * 3
+    for target, _ in TARGETS:  # one notification to each target carries the four
+        assert [a["order_id"] for a in store.carried(many[0].id, target)] == [f"81000000000013{n:02}" for n in range(4)]
 
 
 # ---------------------------------------------------------------- sending
@@ -312,10 +314,12 @@ def test_a_digest_goes_out_as_one_notification_naming_every_alert(store, notifie
     ((title, message),) = [(n["title"], n["message"]) for n in alert_receiver.received]
     assert title == "3 new alerts for a"
     assert message == (
-        f"- {ORDER}: Refund hasn't arrived; Refund expected by 2026-11-20 10:30 UTC\n"
-        f"- {OTHER}: Seller hasn't answered your cancellation; Seller must answer by 2026-11-20 15:37 UTC\n"
-        "- a: ordermon can't read your orders; Deadline 2026-11-20 15:37 UTC\n\n"
-        f"`ordermon alerts` shows each with its next step. (ordermon alerts #{created[0].id}-#{created[2].id})"
+        f"- {ORDER}: Refund hasn't arrived; Refund expected by 2026-11-20 10:30 UTC (2d 0h overdue). "
+        "Next step: check your card\n"
+        f"- {OTHER}: Seller hasn't answered your cancellation; Seller must answer by 2026-11-20 15:37 UTC "
+        "(1d 18h overdue). Next step: check your card\n"
+        "- a: ordermon can't read your orders; Deadline 2026-11-20 15:37 UTC (1d 18h overdue). "
+        f"Next step: check your card\n\n(ordermon alerts #{created[0].id}, #{created[1].id}, #{created[2].id})"
     )
     assert [a["states"] for a in store.alerts()] == ["delivered"] * 3
     assert delivery(store, created[0].id, target)["attempts"] == 1

@@ -21,7 +21,7 @@ from conftest import free_port
 from monitor.alerts import Notifier
 from monitor.redact import describe_target, plugin_for, scrub
 from monitor.rules import Finding
-from monitor.store import SqliteStore
+from monitor.store import SqliteStore, everywhere
 
 SECRETS = [  # the examples: a token, a user key, a secret topic, a password, a webhook path
     ("tgram://123456789:AAHtelegramsecret0123/987654", ["AAHtelegramsecret0123"], "Telegram"),
@@ -199,7 +199,7 @@ def test_the_database_holds_labels_and_scrubbed_errors(tmp_path):
         findings=[
             Finding("refund_overdue", "8100000000001234", now, now, "late", "check", episode="refund_expected_by:0")
         ],
-        targets=notifier.targets(),
+        route=everywhere(notifier.targets()),
     )
     assert notifier.deliver_due(store) == {"delivered": 0, "failed": 1}
     (delivery,) = store.deliveries(store.alerts()[0]["id"])

@@ -607,8 +607,11 @@ def test_refund_arrived_without_an_amount_or_right_on_time():
 
 
 # ---------------------------------------------------------------- when to look again
-def moments(order, now, config=CONFIG):
-    """Every moment next_moment names from ``now`` on, until it names none."""
+UNREMINDED = RuleConfig(remind_hours=0)
+
+
+def moments(order, now, config=UNREMINDED):
+    """Every moment next_moment names from ``now`` on, until it names none (reminders off: they never end)."""
     found = []
     while (now := next_moment(order, now, config)) is not None:
         found.append(now)
@@ -643,7 +646,21 @@ def test_next_moment_is_strictly_after_now():
     order = facts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
     assert next_moment(order, deadline - SECOND, CONFIG) == deadline
     assert next_moment(order, deadline, CONFIG) == deadline + GRACE
-    assert next_moment(order, deadline + GRACE, CONFIG) is None
+    assert next_moment(order, deadline + GRACE, UNREMINDED) is None
+    assert next_moment(order, deadline + GRACE, CONFIG) == deadline + GRACE + D  # its first reminder
+
+
+def test_an_overdue_finding_is_reminded_every_remind_hours_since_it_became_overdue_and_looked_at_then():
+    order = facts("1", Status.AWAITING_CANCELLATION, cancel_requested_at=FRIDAY)
+    overdue = FRIDAY + 72 * H + GRACE
+    every_12h = RuleConfig(remind_hours=12)
+    assert next_moment(order, overdue + 13 * H, every_12h) == overdue + 24 * H
+    (finding,) = evaluate(order, overdue + 25 * H, every_12h)
+    (reminder,) = rules.reminders([finding], every_12h)
+    assert (reminder.level, reminder.reminder, reminder.title) == ("reminder 2", 2, f"Still open: {finding.title}")
+    assert (finding.severity.value, reminder.severity.value) == ("urgent", "warning")  # told at once; reminded
+    assert rules.reminders([finding], UNREMINDED) == []
+    assert rules.reminders(evaluate(order, overdue + 11 * H, every_12h), every_12h) == []  # not yet a reminder
 
 
 def test_the_readmes_rule_table_is_the_declarations():

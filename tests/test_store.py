@@ -7,7 +7,7 @@ import pytest
 
 from monitor.order import COLUMNS, JSON_COLUMNS, Change, Order
 from monitor.rules import Finding
-from monitor.store import PostgresStore, SqliteStore, open_store
+from monitor.store import PostgresStore, Routed, SqliteStore, everywhere, open_store
 
 NOW = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 TARGETS = [("t1", "json://receiver-1"), ("t2", "json://receiver-2")]
@@ -60,7 +60,7 @@ def record(store, findings=(), orders=(), changes=()):
         orders=[order.row() for order in orders],
         changes=list(changes),
         findings=list(findings),
-        targets=TARGETS,
+        route=everywhere(TARGETS),
     )
 
 
@@ -112,7 +112,7 @@ def test_a_deadline_the_site_moved_supersedes_the_alerts_of_its_earlier_episodes
         orders=[],
         changes=[],
         findings=[],
-        targets=TARGETS,
+        route=everywhere(TARGETS),
         moved=[("8100000000001234", "protection_ends", 1)],
     )
     superseded = {a["rule"]: a["superseded"] for a in store.alerts()}
@@ -130,14 +130,18 @@ def test_more_new_alerts_than_the_limit_go_out_as_one_digest(store):
         orders=[],
         changes=[],
         findings=many,
-        targets=TARGETS,
+        route=everywhere(TARGETS),
         digest_over=5,
     )
-    assert len(created) == 7 and store.counts()["deliveries"] == 2  # one per target, for all seven
-    assert [a["order_id"] for a in store.digest(created[0].id)] == [f.order_id for f in many]
+    assert (
+        len(created) == 7 and len(store.due_deliveries(dt.datetime.now(dt.UTC))) == 2
+    )  # one per target, for all seven
+    assert [a["order_id"] for a in store.carried(created[0].id, "t1")] == [f.order_id for f in many]
     store.mark_sending(created[0].id, "t1", attempts=1)
     store.mark_delivered(created[0].id, "t1")
-    assert {a["states"] for a in store.alerts()} == {"delivered,pending"}  # every alert shows its digest's delivery
+    # Every alert shows the state of the notification that carries it, to each target.
+    states = [sorted(a["states"].split(",")) for a in store.alerts()]
+    assert states == [["delivered", "pending"]] + [["carried", "delivered"]] * 6
     few = store.record_poll(
         "a",
         started=NOW,
@@ -147,16 +151,80 @@ def test_more_new_alerts_than_the_limit_go_out_as_one_digest(store):
         orders=[],
         changes=[],
         findings=[finding(order_id="8100000000009999")],
-        targets=TARGETS,
+        route=everywhere(TARGETS),
         digest_over=5,
     )
     assert len(store.deliveries(few[0].id)) == 2
 
 
+QUIET_END = NOW + dt.timedelta(hours=8)
+FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def phone_now_mail_later(account, finding, now):
+    """t1 gets every alert at once; t2 (an e-mail) only once the quiet hours end."""
+    return [Routed("t1", "phone", None), Routed("t2", "mail", QUIET_END)]
+
+
+def poll_at(store, site_now, findings=(), route=phone_now_mail_later):
+    return store.record_poll(
+        "a", started=site_now, site_now=site_now, orders_seen=0, details_read=0, orders=[], changes=[],
+        findings=list(findings), route=route,
+    )  # fmt: skip
+
+
+def test_held_deliveries_wait_for_a_poll_at_the_end_of_the_quiet_hours_then_go_as_one_per_target(target):
+    store = open_store(target)
+    created = poll_at(store, NOW, [finding(order_id=f"81000000000012{n:02}") for n in range(3)])
+    assert [d["target"] for d in store.due_deliveries(FAR)] == ["t1"] * 3  # the phone's at once, one by one
+    assert {d["state"] for d in store.deliveries() if d["target"] == "t2"} == {"held"}
+    store.close()  # a restart inside the quiet hours
+    store = open_store(target)
+    assert store.recover_deliveries(["t1", "t2"]) == {"uncertain": 0, "dropped": 0}
+    poll_at(store, QUIET_END - dt.timedelta(seconds=1))
+    assert [d["target"] for d in store.due_deliveries(FAR)] == ["t1"] * 3  # still held, on the site's clock
+    poll_at(store, QUIET_END)
+    (mail,) = [d for d in store.due_deliveries(FAR) if d["target"] == "t2"]
+    assert (mail["alert_id"], mail["carries"]) == (created[0].id, 2)
+    assert [a["id"] for a in store.carried(created[0].id, "t2")] == [a.id for a in created]
+    poll_at(store, QUIET_END + dt.timedelta(hours=1))
+    assert len(store.due_deliveries(FAR)) == 4  # released once
+    store.mark_sending(created[0].id, "t2", attempts=1)
+    store.mark_failed(created[0].id, "t2", "HTTP 500", retry_at=NOW)
+    assert {d["alert_id"]: d["state"] for d in store.deliveries() if d["target"] == "t2"} == {
+        created[0].id: "pending",
+        created[1].id: "carried",
+        created[2].id: "carried",
+    }
+    store.mark_sending(created[0].id, "t2", attempts=2)
+    store.mark_delivered(created[0].id, "t2")
+    assert {d["state"] for d in store.deliveries() if d["target"] == "t2"} == {"delivered"}
+    store.close()
+
+
+def test_a_polls_reminders_to_one_target_go_as_one_digest_its_new_alerts_one_by_one(store):
+    reminders = [finding(order_id=f"81000000000012{n:02}", level="reminder 2") for n in range(2)]
+    created = record(store, [finding(order_id="8100000000009999"), *reminders])
+    due = store.due_deliveries(FAR)
+    assert [(d["alert_id"], d["carries"]) for d in due if d["target"] == "t1"] == [
+        (created[0].id, 0),
+        (created[1].id, 1),
+    ]
+    one = record(store, [finding(order_id="8100000000009999", level="reminder 3")])
+    assert [d["state"] for d in store.deliveries(one[0].id)] == ["pending", "pending"]  # a lone reminder: itself
+
+
+def test_held_deliveries_to_a_target_no_longer_configured_are_dropped(store):
+    poll_at(store, NOW, [finding()])
+    assert store.recover_deliveries(["t1"]) == {"uncertain": 0, "dropped": 1}
+    poll_at(store, QUIET_END)
+    assert [d["target"] for d in store.due_deliveries(FAR)] == ["t1"]
+
+
 def test_failures_grow_an_outage_that_a_recorded_poll_ends(store):
-    store.record_failure("a", started=NOW, error="down", findings=[], targets=TARGETS)
+    store.record_failure("a", started=NOW, error="down", findings=[], route=everywhere(TARGETS))
     store.record_failure(
-        "a", started=NOW, error="still down", findings=[finding("", "monitor_failing")], targets=TARGETS
+        "a", started=NOW, error="still down", findings=[finding("", "monitor_failing")], route=everywhere(TARGETS)
     )
     outage = store.outage("a")
     assert (outage["failures"], outage["alerted"], outage["last_error"]) == (2, 1, "still down")
@@ -222,7 +290,7 @@ def test_the_views_name_each_account_apart(store):
     change = Change("a", "8100000000001234", NOW, None, "closed", None, "pending", None)
     record(store, [finding()], [order_row()], [change])
     store.record_poll("b", started=NOW, site_now=NOW + dt.timedelta(hours=1), orders_seen=0, details_read=0,
-                      orders=[], changes=[], findings=[], targets=TARGETS)  # fmt: skip
+                      orders=[], changes=[], findings=[], route=everywhere(TARGETS))  # fmt: skip
     assert [o.order_id for o in store.orders("a")] == ["8100000000001234"] and store.orders("b") == []
     assert (store.site_now("a"), store.site_now("b"), store.site_now("c")) == (NOW, NOW + dt.timedelta(hours=1), None)
     assert [h["account"] for h in store.history("8100000000001234", "a")] == ["a"]

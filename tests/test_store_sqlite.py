@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.order import COLUMNS, TrackedDeadline
-from monitor.store import SCHEMA_VERSION, SqliteStore, StoreError
+from monitor.store import SCHEMA_VERSION, SqliteStore, StoreError, everywhere
 
 NOW = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 V1_SCHEMA = (Path(__file__).parent / "data" / "schema_v1.sql").read_text()
@@ -56,6 +56,8 @@ def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
         conn.execute("drop table sessions")
         conn.execute("drop table accounts")
         conn.execute("drop table unreadable")  # and what version 9 added
+        conn.execute("alter table deliveries drop column carried_by")  # and version 10's
+        conn.execute("alter table alerts add column digest_of integer")
         v4 = {
             "ship_by": {"site": shown, "computed": gone, "episode": 2},
             "pay_by": {"site": gone, "computed": None, "episode": 0, "shown": False},
@@ -71,6 +73,32 @@ def test_a_version_4_database_keeps_the_last_deadline_its_page_showed(tmp_path):
     assert order.deadlines["ship_by"].site == NOW and order.deadlines["ship_by"].episode == 2
     assert order.deadlines["pay_by"].site is None and order.deadlines["pay_by"].last_shown == NOW - dt.timedelta(days=2)
     assert order.deadline("pay_by") is None  # remembered, no longer a deadline
+    store.close()
+
+
+def test_a_version_9_digest_becomes_deliveries_its_first_alert_carries(tmp_path):
+    path = tmp_path / "v9.db"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("alter table deliveries drop column carried_by")
+        conn.execute("alter table alerts add column digest_of integer")
+        conn.executemany(
+            "insert into alerts (id, account, order_id, rule, digest_of) values (?, 'a', ?, 'r', ?)",
+            [(1, "1", 1), (2, "2", 1), (3, "3", None)],
+        )
+        conn.executemany(
+            "insert into deliveries (alert_id, target, label, state, attempts) values (?, ?, 'json://r', ?, 1)",
+            [(1, "t1", "delivered"), (1, "t2", "failed"), (3, "t1", "pending")],
+        )
+        conn.execute("PRAGMA user_version = 9")
+    conn.close()
+    store = SqliteStore(path)
+    got = [(d["alert_id"], d["target"], d["state"], d["carried_by"]) for d in store.deliveries()]
+    assert got == [(1, "t1", "delivered", None), (1, "t2", "failed", None), (2, "t1", "delivered", 1),
+                   (2, "t2", "failed", 1), (3, "t1", "pending", None)]  # fmt: skip
+    assert [a["id"] for a in store.carried(1, "t1")] == [1, 2] and "digest_of" not in store.alerts()[0]
+    with pytest.raises(sqlite3.IntegrityError):  # alerts stay unique per situation
+        store.db.execute("insert into alerts (account, order_id, rule) values ('a', '1', 'r')")
     store.close()
 
 
@@ -130,7 +158,7 @@ def test_two_connections_write_in_turn_without_database_is_locked(tmp_path):
         store = SqliteStore(path)
         while time.monotonic() < until:
             try:
-                store.record_failure("a", started=NOW, error="x", findings=[], targets=[])
+                store.record_failure("a", started=NOW, error="x", findings=[], route=everywhere([]))
             except sqlite3.OperationalError as exc:
                 errors.append(str(exc))
         store.close()

@@ -15,7 +15,7 @@ from monitor import html_report, rules
 from monitor.cli import cli
 from monitor.facts import with_computed
 from monitor.rules import Attention
-from monitor.store import SqliteStore
+from monitor.store import SqliteStore, everywhere
 from monitor.views import status_rows
 from monitor.windows import RuleConfig
 
@@ -99,7 +99,7 @@ def db(tmp_path_factory):
     rows = [o.row() for o in orders]
     store.record_poll(
         "a", started=NOW, site_now=NOW, orders_seen=len(rows), details_read=0, orders=rows, changes=[], findings=[],
-        targets=[],
+        route=everywhere([]),
     )  # fmt: skip
     store.close()
     return path

@@ -87,6 +87,8 @@ def alerts(as_json, db) -> None:
         mark = "delivered" if r["delivered"] else (r["delivery"] or "pending")
         superseded = " (superseded: the site moved its deadline)" if r["superseded"] else ""
         click.echo(f"[{mark}] {r['rule']}: {r['message']}{superseded}")
+        for d in r["deliveries"]:
+            click.echo(f"    to {d['said']}")
     if not rows:
         click.echo("no alerts", err=True)
 

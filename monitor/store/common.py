@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,25 @@ class Statements:
 class NewAlert:
     id: int
     message: str
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A target an alert goes to (its key and its label), and until when the quiet hours hold it
+    (None: it is due now)."""
+
+    target: str
+    label: str
+    held_until: dt.datetime | None = None
+
+
+#: Where and when an account's finding goes: (account, finding, the site's now) -> its deliveries.
+Route = Callable[[str, Any, dt.datetime], list[Routed]]
+
+
+def everywhere(targets: list[tuple[str, str]]) -> Route:
+    """Every finding to each of these targets ((key, label)), due now: no routes, no quiet hours."""
+    return lambda account, finding, now: [Routed(key, label) for key, label in targets]
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..order import COLUMNS
 from .common import DatabaseBusy, LeaseLost, StoreError, StoreUnreachable, iso
-from .schema import SCHEMA_VERSION
+from .schema import CARRIED_BY_DIGEST, SCHEMA_VERSION
 from .sql import SqlStore
 
 VERSION_TABLE = "ordermon_schema"
@@ -95,7 +95,14 @@ def _v9(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS = {5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}
+def _v10(conn: psycopg.Connection) -> None:
+    """A delivery may carry others to its target (SQLite's tenth)."""
+    conn.execute("alter table deliveries add column carried_by bigint")
+    conn.execute(CARRIED_BY_DIGEST)
+    conn.execute("alter table alerts drop column digest_of")
+
+
+MIGRATIONS = {5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10}
 FIRST = min(MIGRATIONS)
 
 

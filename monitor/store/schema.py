@@ -227,7 +227,24 @@ def _v9(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9}
+#: Every alert a digest carried gets a delivery of its own to each target of the digest's first,
+#: carried by it (the digest's first alert stays the one sent).
+CARRIED_BY_DIGEST = (
+    "insert into deliveries (alert_id, target, label, state, attempts, last_error, next_attempt, delivered, "
+    "carried_by) select a.id, d.target, d.label, d.state, d.attempts, d.last_error, d.next_attempt, d.delivered, "
+    "a.digest_of from alerts a join deliveries d on d.alert_id = a.digest_of where a.id != a.digest_of"
+)
+
+
+def _v10(db: sqlite_utils.Database) -> None:
+    """A delivery may carry others to its target (a digest per target, not per alert: routing sends
+    an account's alerts to different targets): ``carried_by``; ``alerts.digest_of`` becomes that."""
+    db.table("deliveries").add_column("carried_by", int)
+    db.execute(CARRIED_BY_DIGEST)
+    db.table("alerts").transform(drop={"digest_of"})
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7, 8: _v8, 9: _v9, 10: _v10}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..order import COLUMNS, GLANCED, Change, Known, Order
 from ..rules import Finding
-from .common import DROPPED, UNCERTAIN, NewAlert, iso, parse
+from .common import DROPPED, UNCERTAIN, NewAlert, Route, iso, parse
 from .fleet_tables import FleetTables
 
 _UPSERT_ORDER = (
@@ -19,8 +19,12 @@ _UPSERT_ORDER = (
     f"on conflict (account, order_id) do update set "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("account", "order_id"))
 )
-#: Every state a delivery can be in (the outbox's transitions: monitor/alerts.py).
-DELIVERY_STATES = ("pending", "sending", "delivered", "failed", "uncertain", "dropped")
+#: Every state a delivery can be in (the outbox's transitions: monitor/alerts.py). ``held``: until
+#: the quiet hours end; ``carried``: it goes in another alert's notification to the same target (a
+#: digest), and follows that delivery's state once it is sent.
+DELIVERY_STATES = ("pending", "held", "carried", "sending", "delivered", "failed", "uncertain", "dropped")
+#: A delivery and those it carries (``?``: its alert id, twice, then its target).
+_CARRIED = "(alert_id = ? or carried_by = ?) and target = ?"
 _HISTORY = list(Change._fields)
 _INSERT_CHANGE = f"insert into history ({', '.join(_HISTORY)}) values ({', '.join('?' * len(_HISTORY))})"
 _ALERT = [
@@ -95,19 +99,21 @@ class SqlStore(FleetTables):
         orders: list[dict[str, Any]],
         changes: list[Change],
         findings: Iterable[Finding],
-        targets: list[tuple[str, str]],
+        route: Route,
         moved: Iterable[tuple[str, str, int]] = (),
         urls: dict[str, str] | None = None,
         digest_over: int | None = None,
         unreadable: Iterable[tuple[str, str]] = (),
     ) -> list[NewAlert]:
         """One transaction: the changed orders (as ``Order.row()`` writes them), their history rows,
-        the new alerts with their deliveries, the poll itself, the orders it could not read (order id,
+        the new alerts with their deliveries (``route``: where and when each goes), the deliveries
+        held until ``site_now`` released, the poll itself, the orders it could not read (order id,
         why: they replace the last poll's); a recorded poll also ends the account's outage.
 
         ``moved``: (order id, deadline name, new episode) of deadlines the site moved: the
         alerts of their earlier episodes are superseded. More than ``digest_over`` new
-        alerts go out as one digest (the first alert's deliveries carry them all).
+        alerts to one target go out to it as one digest, and so do its reminders and what the
+        quiet hours held.
         """
         with self._writing():
             if orders:
@@ -128,7 +134,8 @@ class SqlStore(FleetTables):
                     "on conflict (account, order_id) do update set why = excluded.why",
                     rows,
                 )
-            created = self._add_alerts(account, findings, site_now, targets, urls or {}, digest_over)
+            created = self._add_alerts(account, findings, site_now, route, urls or {}, digest_over)
+            self._release_held(account, site_now)
             self._add_poll(
                 account,
                 started,
@@ -141,7 +148,7 @@ class SqlStore(FleetTables):
         return created
 
     def record_failure(
-        self, account: str, *, started: dt.datetime, error: str, findings: Iterable, targets: list[tuple[str, str]]
+        self, account: str, *, started: dt.datetime, error: str, findings: Iterable, route: Route
     ) -> list[NewAlert]:
         """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted."""
         findings = list(findings)
@@ -153,7 +160,7 @@ class SqlStore(FleetTables):
                 "alerted = case when outages.alerted = 1 or excluded.alerted = 1 then 1 else 0 end",
                 [account, iso(started), error, int(bool(findings))],
             )
-            created = self._add_alerts(account, findings, None, targets)
+            created = self._add_alerts(account, findings, None, route)
             self._add_poll(account, started, None, error=error, alerts_created=len(created))
         return created
 
@@ -169,14 +176,18 @@ class SqlStore(FleetTables):
     def _add_alerts(
         self,
         account: str,
-        findings: Iterable,
+        findings: Iterable[Finding],
         site_now: dt.datetime | None,
-        targets: list[tuple[str, str]],
+        route: Route,
         urls: dict[str, str] | None = None,
         digest_over: int | None = None,
     ) -> list[NewAlert]:
-        """New alerts (ones already recorded are ignored), and the deliveries that carry them."""
+        """New alerts (ones already recorded are ignored), and a delivery for each target ``route``
+        chooses: held until the quiet hours end, or due now; more than ``digest_over`` of them to
+        one target (more than one reminder) carried by the first of them."""
         created = []
+        due: dict[tuple[str, str, bool], list[int]] = {}  # (target, label, reminders) -> alert ids
+        rows = []
         now = iso(dt.datetime.now(dt.UTC))
         for f in findings:
             url = (urls or {}).get(f.order_id)
@@ -184,21 +195,43 @@ class SqlStore(FleetTables):
                       f.message, f.next_step, url, now, iso(site_now or f.now)]  # fmt: skip
             for (alert_id,) in self._tuples(_INSERT_ALERT, values):
                 created.append(NewAlert(alert_id, f.message))
-        carriers = created
-        if digest_over is not None and len(created) > digest_over:
-            carriers = created[:1]
-            self._execute(
-                f"update alerts set digest_of = ? where id in ({','.join('?' * len(created))})",
-                [created[0].id, *(a.id for a in created)],
-            )
-        deliveries = [(alert.id, target, label) for alert in carriers for target, label in targets]
+                for d in route(account, f, site_now or f.now):
+                    if d.held_until is not None:
+                        rows.append([alert_id, d.target, d.label, "held", iso(d.held_until), None])
+                    else:
+                        due.setdefault((d.target, d.label, f.reminder > 0), []).append(alert_id)
+        carriers = []
+        for (target, label, reminders), ids in due.items():
+            together = len(ids) > (1 if reminders else digest_over if digest_over is not None else len(ids))
+            rows += [[i, target, label, "carried" if together and i != ids[0] else "pending", now,
+                      ids[0] if together and i != ids[0] else None] for i in ids]  # fmt: skip
+            carriers += [(ids[0], target)] if together else [(i, target) for i in ids]
         self._many(
-            "insert into deliveries (alert_id, target, label, state, attempts, next_attempt) "
-            "values (?, ?, ?, 'pending', 0, ?)",
-            ([alert_id, target, label, now] for alert_id, target, label in deliveries),
+            "insert into deliveries (alert_id, target, label, state, attempts, next_attempt, carried_by) "
+            "values (?, ?, ?, ?, 0, ?, ?)",
+            rows,
         )
-        self._deliveries_added([(alert_id, target) for alert_id, target, _ in deliveries])
+        self._deliveries_added(carriers)
         return created
+
+    def _release_held(self, account: str, site_now: dt.datetime) -> None:
+        """The account's deliveries held until ``site_now`` (the site's clock, as every rule's) or
+        before, due now: one notification per target, the first carrying the others."""
+        held = self._tuples(
+            "select d.alert_id, d.target from deliveries d join alerts a on a.id = d.alert_id "
+            "where a.account = ? and d.state = 'held' and d.next_attempt <= ? order by d.alert_id",
+            [account, iso(site_now)],
+        )
+        first: dict[str, int] = {}
+        now = iso(dt.datetime.now(dt.UTC))
+        for alert_id, target in held:
+            carrier = first.setdefault(target, alert_id)
+            self._execute(
+                "update deliveries set state = ?, next_attempt = ?, carried_by = ? where alert_id = ? and target = ?",
+                ["pending" if carrier == alert_id else "carried", now, None if carrier == alert_id else carrier,
+                 alert_id, target],
+            )  # fmt: skip
+        self._deliveries_added([(alert_id, target) for target, alert_id in first.items()])
 
     def _deliveries_added(self, deliveries: list[tuple[int, str]]) -> None:
         """In the transaction that added them: a store whose workers deliver defers their jobs here."""
@@ -214,66 +247,71 @@ class SqlStore(FleetTables):
             )
             kept = f" and target not in ({','.join('?' * len(configured))})" if configured else ""
             dropped = self._execute(
-                f"update deliveries set state = 'dropped', last_error = ? where state = 'pending'{kept}",
+                f"update deliveries set state = 'dropped', last_error = ? "
+                f"where state in ('pending', 'held', 'carried'){kept}",
                 [DROPPED, *configured],
             )
         return {"uncertain": uncertain, "dropped": dropped}
 
+    _DELIVERY = (
+        "select d.alert_id, d.target, d.attempts, d.state, a.rule, a.level, a.order_id, a.message, a.account, "
+        "a.title, a.url, (select count(*) from deliveries c where c.carried_by = d.alert_id and c.target = d.target) "
+        "as carries from deliveries d join alerts a on a.id = d.alert_id "
+    )
+
     def due_deliveries(self, now: dt.datetime) -> list[dict[str, Any]]:
         return self._rows(
-            "select d.alert_id, d.target, d.attempts, a.rule, a.level, a.order_id, a.message, a.account, a.title, "
-            "a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
-            "where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
+            f"{self._DELIVERY}where d.state = 'pending' and (d.next_attempt is null or d.next_attempt <= ?) "
             "order by d.alert_id",
             [iso(now)],
         )
 
     def delivery(self, alert_id: int, target: str) -> dict[str, Any] | None:
         """One delivery with its alert, as ``due_deliveries`` gives each, and its state."""
-        rows = self._rows(
-            "select d.alert_id, d.target, d.attempts, d.state, a.rule, a.level, a.order_id, a.message, a.account, "
-            "a.title, a.url, a.digest_of from deliveries d join alerts a on a.id = d.alert_id "
-            "where d.alert_id = ? and d.target = ?",
-            [alert_id, target],
-        )
+        rows = self._rows(f"{self._DELIVERY}where d.alert_id = ? and d.target = ?", [alert_id, target])
         return rows[0] if rows else None
 
+    def carried(self, alert_id: int, target: str) -> list[dict[str, Any]]:
+        """The alerts one notification to ``target`` carries: its own and those it carries, in order."""
+        return self._rows(
+            "select a.* from alerts a join deliveries d on d.alert_id = a.id "
+            "where (d.alert_id = ? or d.carried_by = ?) and d.target = ? order by a.id",
+            [alert_id, alert_id, target],
+        )
+
     def mark_uncertain(self, alert_id: int, target: str) -> None:
-        """A delivery whose sender died mid-send: never sent again."""
+        """A delivery whose sender died mid-send (and those it carried): never sent again."""
         with self._writing():
             self._execute(
-                "update deliveries set state = 'uncertain', last_error = ? where alert_id = ? and target = ? "
-                "and state = 'sending'",
-                [UNCERTAIN, alert_id, target],
+                f"update deliveries set state = 'uncertain', last_error = ? where {_CARRIED} and state = 'sending'",
+                [UNCERTAIN, alert_id, alert_id, target],
             )
-
-    def digest(self, first: int) -> list[dict[str, Any]]:
-        """The alerts one digest notification carries (``first``: its first alert)."""
-        return self._rows("select * from alerts where digest_of = ? order by id", [first])
 
     def mark_sending(self, alert_id: int, target: str, attempts: int) -> None:
         """Committed before the target is called: a crash from here on leaves ``sending``."""
         with self._writing():
             self._execute(
-                "update deliveries set state = 'sending', attempts = ? where alert_id = ? and target = ?",
-                [attempts, alert_id, target],
+                f"update deliveries set state = 'sending', attempts = ? where {_CARRIED}",
+                [attempts, alert_id, alert_id, target],
             )
 
     def mark_delivered(self, alert_id: int, target: str) -> None:
         with self._writing():
             self._execute(
-                "update deliveries set state = 'delivered', delivered = ?, last_error = null "
-                "where alert_id = ? and target = ?",
-                [iso(dt.datetime.now(dt.UTC)), alert_id, target],
+                f"update deliveries set state = 'delivered', delivered = ?, last_error = null where {_CARRIED}",
+                [iso(dt.datetime.now(dt.UTC)), alert_id, alert_id, target],
             )
 
     def mark_failed(self, alert_id: int, target: str, error: str, *, retry_at: dt.datetime | None) -> None:
-        """A failed attempt: pending again until ``retry_at``, or ``failed`` for good (no retry_at)."""
+        """A failed attempt: pending again until ``retry_at`` (what it carries, carried again), or
+        ``failed`` for good (no retry_at)."""
         with self._writing():
             self._execute(
-                "update deliveries set state = ?, last_error = ?, next_attempt = ? where alert_id = ? and target = ?",
-                ["pending" if retry_at else "failed", error, iso(retry_at), alert_id, target],
-            )
+                f"update deliveries set state = case when alert_id = ? then ? else ? end, last_error = ?, "
+                f"next_attempt = ? where {_CARRIED}",
+                [alert_id, "pending" if retry_at else "failed", "carried" if retry_at else "failed", error,
+                 iso(retry_at), alert_id, alert_id, target],
+            )  # fmt: skip
 
     # ---------------------------------------------------------------- views
     def orders(self, account: str | None = None) -> list[Order]:
@@ -295,20 +333,21 @@ class SqlStore(FleetTables):
         return self._rows(sql + " order by id", [order_id] + ([account] if account else []))
 
     def alerts(self, account: str | None = None) -> list[dict[str, Any]]:
-        """Every alert with the deliveries that carry it (its own, or its digest's): ``targets``,
-        ``delivered_to``, ``states`` (comma-separated)."""
+        """Every alert with its deliveries: ``targets``, ``delivered_to``, ``states`` (comma-separated)."""
         where, args = self._account_filter(account, "a.")
-        carrier = "d.alert_id = coalesce(a.digest_of, a.id)"
+        own = "d.alert_id = a.id"
         return self._rows(
-            f"select a.*, (select count(*) from deliveries d where {carrier}) as targets, "
-            f"(select count(*) from deliveries d where {carrier} and d.state = 'delivered') as delivered_to, "
-            f"(select {self.STATES} from deliveries d where {carrier}) as states "
+            f"select a.*, (select count(*) from deliveries d where {own}) as targets, "
+            f"(select count(*) from deliveries d where {own} and d.state = 'delivered') as delivered_to, "
+            f"(select {self.STATES} from deliveries d where {own}) as states "
             f"from alerts a{where} order by a.id",
             args,
         )
 
-    def deliveries(self, alert_id: int) -> list[dict[str, Any]]:
-        return self._rows("select * from deliveries where alert_id = ? order by target", [alert_id])
+    def deliveries(self, alert_id: int | None = None) -> list[dict[str, Any]]:
+        """An alert's deliveries (every alert's: None), by alert and target."""
+        where, args = (" where alert_id = ?", [alert_id]) if alert_id is not None else ("", [])
+        return self._rows(f"select * from deliveries{where} order by alert_id, target", args)
 
     def site_now(self, account: str) -> dt.datetime | None:
         """The site's clock at the account's last recorded poll."""

@@ -250,7 +250,7 @@ class Board:
                     "row": status_row(j),
                     "view": order_view(j),
                     "history": self._store.history(order_id, label),
-                    "alerts": [a | {"deliveries": self._store.deliveries(a["digest"] or a["id"])} for a in alerts],
+                    "alerts": alerts,
                     "url": self._order_url(label, order_id, alerts),
                 }
             )
