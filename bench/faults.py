@@ -87,6 +87,7 @@ def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) ->
     # The run's own settings only; a planted bug (bench/planted/) goes to every process of the run.
     base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERMON_") or k == "ORDERMON_BENCH_PLANT"}
     w = oracle.WINDOWS
+    at = receiver.url.removesuffix("/alerts")  # one receiver, a path per target
     return base | {
         "ORDERMON_STOREFRONT_URL": shop.url,
         "ORDERMON_EMAIL": DEFAULT_EMAIL,
@@ -94,7 +95,15 @@ def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) ->
         "ORDERMON_DB": str(tmp / "ordermon.db"),
         "ORDERMON_DATA_DIR": str(tmp / "data"),
         "ORDERMON_POLL_VIA": poll_via,
-        "ORDERMON_ALERT_URLS": f"{receiver.url}?rto={RECEIVER_TIMEOUT}&cto={RECEIVER_TIMEOUT}",
+        "ORDERMON_ALERT_URLS": json.dumps(
+            [
+                {"url": f"{at}{path}?rto={RECEIVER_TIMEOUT}&cto={RECEIVER_TIMEOUT}", "tags": [path.strip("/")]}
+                for path in (oracle.PHONE, oracle.MAILBOX)
+            ]
+        ),
+        "ORDERMON_ROUTES": json.dumps(oracle.ROUTES),
+        "ORDERMON_QUIET_HOURS": "{:02}:00-{:02}:00".format(*oracle.QUIET),
+        "ORDERMON_REMIND_HOURS": str(oracle.REMIND_HOURS),
         "ORDERMON_TIMEOUT": str(TIMEOUT),
         "ORDERMON_RETRIES": "2",
         "ORDERMON_RETRY_BACKOFF": "0.05",
@@ -104,7 +113,6 @@ def _env(shop: Storefront, tmp: Path, receiver: AlertReceiver, poll_via: str) ->
         "ORDERMON_ALERT_RETRY_BACKOFF": "0.05",
         "ORDERMON_ALERT_MAX_ATTEMPTS": "1000",
         "ORDERMON_DIGEST_OVER": "1000",
-        "ORDERMON_REMIND_HOURS": "0",  # reminders: not yet in the oracle
         "ORDERMON_GRACE_MINUTES": str(w["grace_minutes"]),
         "ORDERMON_RECENT_DAYS": str(w["recent_days"]),
         "ORDERMON_UNPAID_WARNING_DAYS": str(w["unpaid_warning_days"]),
@@ -338,11 +346,14 @@ class Campaign:
             try:
                 self.admin, self.receiver = shop.admin, receiver
                 self.admin.clock(freeze=True)  # then whole seconds, as the Date header the monitor reads
-                self.admin.clock(
-                    set=self.admin.now().replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-                )
+                self.admin.clock(set=oracle.first_night(self.admin.now()))
                 self.env = _env(shop, tmp, receiver, self.poll_via)
                 self.settings = _settings(self.env)
+                # A refund overdue about now that arrives a business day late: reminded, then resolved.
+                self.admin.create_order(
+                    status="closed", refund_started_at=(self.admin.now() - dt.timedelta(days=29)).isoformat(),
+                    refund_business_days=21,
+                )  # fmt: skip
                 self._open_monitor()
                 self._poll()
                 plan = list(self.plan) if self.plan else self._schedule()
@@ -369,6 +380,8 @@ class Campaign:
         monitor = self.monitor
         assert monitor is not None, "run() opens the monitor before it verifies"
         self.admin.faults(clear=True)
+        if (morning := oracle.quiet_until(self.admin.now())) is not None:
+            self.admin.clock(set=morning)  # what the night held goes out at the next poll
         for _ in range(5):  # a clean poll, then every pending alert delivered
             if all(not r.error for r in monitor.poll_once()):
                 break
@@ -379,7 +392,7 @@ class Campaign:
             monitor.deliver()
         state = self.admin.state()
         orders, db = state["orders"], tmp / "ordermon.db"
-        judged = oracle.judge(orders, db, list(self.receiver.received))
+        judged = oracle.judge(orders, db, self.receiver.taken())
         moments = judged.pop("moments")
         # More Submits than flows asked, or one the site refused (a flow submits only what it just
         # read as cancellable, so each of its Submits is accepted): a Submit sent twice.

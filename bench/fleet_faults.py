@@ -362,8 +362,7 @@ class FleetCampaign:
             try:
                 self.pg, self.receiver, self.admin = pg, receiver, shop.admin
                 self.admin.clock(freeze=True)
-                hour = self.admin.now().replace(minute=0, second=0, microsecond=0)
-                self.admin.clock(set=hour + dt.timedelta(hours=1))
+                self.admin.clock(set=oracle.first_night(self.admin.now()))
                 buyers = self.admin.add_buyers(ACCOUNTS, orders=6, signed_in=True)
                 self.db = pg.create_database("fleet")
                 key = new_key()
@@ -398,6 +397,8 @@ class FleetCampaign:
 
     def _verify(self, tmp: Path) -> dict:
         self.admin.faults(clear=True)
+        if (morning := oracle.quiet_until(self.admin.now())) is not None:
+            self.admin.clock(set=morning)  # what the night held goes out at the next polls
         self._round()
         deadline = time.monotonic() + 60
         while (oracle.deliveries_in(self.db, "pending") or oracle.deliveries_in(self.db, "sending")) and (
@@ -407,7 +408,7 @@ class FleetCampaign:
         state = self.admin.state()
         orders = [o for o in state["orders"] if o["account"] in self.owner]
         owner = lambda order: self.owner[order["account"]]  # noqa: E731
-        judged = oracle.judge(orders, self.db, list(self.receiver.received), owner)
+        judged = oracle.judge(orders, self.db, self.receiver.taken(), owner)
         moments = judged.pop("moments")
         unexplained = {(a, t) for a, t, _, _ in oracle.deliveries_in(self.db, "uncertain")} - self.sending_at_kills
         why: dict[str, dict] = {}

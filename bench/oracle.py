@@ -7,6 +7,11 @@ time) and which deliveries it marked uncertain; the receiver says what arrived. 
 situations are docs/domain.md's ("What a buyer wants to be told"), in this file's own words, with
 the windows the campaign gives the monitor (``WINDOWS``). An alert is owed for every situation
 that held at a moment the monitor looked: once per order, situation and warning level (or event).
+
+The campaign also routes, holds and reminds (``ROUTES``, ``QUIET``, ``REMIND_HOURS``): what puts money
+at risk now goes to the phone, the rest to the mailbox, and the mailbox's wait out the night; an
+overdue situation still holding is reminded every ``REMIND_HOURS`` counted from its deadline's grace,
+from the first such moment after it was first told. Each alert is owed to its one target.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ WINDOWS: Windows = {
     "protection_warning_days": (14, 7, 3),
 }
 
+#: The campaign's targets (the receiver's paths), the tags routes send to them, and its quiet night.
+PHONE, MAILBOX = "/phone", "/mailbox"
+ROUTES = {"urgent": ["phone"], "warning": ["mailbox"], "info": ["mailbox"]}
+QUIET = (22, 6)  # from 22:00 to 06:00, UTC: the mailbox's alerts wait for the morning
+REMIND_HOURS = 6  # often: a short campaign sees several
+REMINDED = "Still open: "  # how a reminder's title begins
+
 #: Situation -> the title a buyer gets for it (what the receiver shows).
 TITLES = {
     "no_answer": "Seller hasn't answered your cancellation",
@@ -62,9 +74,38 @@ OVERDUE = {
     "parcel_late": ("awaiting_delivery", "delivery_expected_by"),
     "refund_late": (None, "refund_expected_by"),
 }
+#: What wakes the buyer at night: money at risk now (and protection's last warning, ``_to``).
+URGENT = {*OVERDUE, "shipped_anyway"}
 ALERT_ID = re.compile(r"\(ordermon alert #(\d+)\)\s*$")
+DIGEST_IDS = re.compile(r"\(ordermon alerts ((?:#\d+(?:, )?)+)\)\s*$")
 TITLE = re.compile(r"^(?P<title>.+?) \N{EM DASH} order (?P<order>\d+)$")
 LEVEL = re.compile(r"ends within (\d+) days")
+_TITLES = "|".join(re.escape(t) for t in [*TITLES.values(), *HEALTH])
+#: A digest's line: "- 8100...: Still open: Refund hasn't arrived (reminder 2); Refund expected by ..."
+LINE = re.compile(rf"^- (?P<order>.+?): (?P<reminder>{REMINDED})?(?P<title>{_TITLES})(?: \((?P<level>[^()]*)\))?; ")
+
+
+def quiet_until(at: dt.datetime) -> dt.datetime | None:
+    """When the quiet night that holds at ``at`` ends (None: it does not hold then)."""
+    start, end = QUIET
+    if at.hour >= start:
+        return (at + dt.timedelta(days=1)).replace(hour=end, minute=0, second=0, microsecond=0)
+    if at.hour < end:
+        return at.replace(hour=end, minute=0, second=0, microsecond=0)
+    return None
+
+
+def first_night(now: dt.datetime) -> dt.datetime:
+    """The campaign's start: the next whole hour an hour into the quiet night, so that its first
+    poll's alerts (a long history's) wait for the morning, and the quiet hours are tried every run."""
+    start = now.replace(hour=(QUIET[0] + 1) % 24, minute=0, second=0, microsecond=0)
+    return start if start > now else start + dt.timedelta(days=1)
+
+
+def _to(situation: str, level: str) -> str:
+    """The target an alert is owed to: the phone for what is urgent, the mailbox for the rest."""
+    last = str(min(WINDOWS["protection_warning_days"]))
+    return PHONE if situation in URGENT or (situation == "protection_ending" and level == last) else MAILBOX
 
 
 def _t(text: str | None) -> dt.datetime | None:
@@ -137,6 +178,28 @@ def owed_at(order: dict, pages: list[Page], at: dt.datetime) -> set[tuple]:
     return owed
 
 
+def reminders_owed(order: dict, pages: list[Page], looks: list[dt.datetime]) -> set[tuple]:
+    """The reminders a monitor looking at ``looks`` owes for this order: (order, situation, number).
+    Reminder n of an overdue situation falls ``n * REMIND_HOURS`` after its deadline's grace ended; it
+    is owed at a look where the situation still holds with that deadline, once its moment came after
+    the look that first told it (a first look at a long-overdue order tells it once, then reminds)."""
+    every, grace = dt.timedelta(hours=REMIND_HOURS), dt.timedelta(minutes=WINDOWS["grace_minutes"])
+    told: dict[tuple[str, str], dt.datetime] = {}  # (situation, its deadline) -> the look that told it
+    owed: set[tuple] = set()
+    for at in looks:
+        page = _page_at(pages, at)
+        for oid, situation, _ in owed_at(order, pages, at):
+            if situation not in OVERDUE or page is None:
+                continue
+            deadline = page.deadlines[OVERDUE[situation][1]]
+            first = told.setdefault((situation, deadline), at)
+            overdue = _at(deadline) + grace
+            number = (at - overdue) // every
+            if number >= 1 and overdue + number * every > first:
+                owed.add((oid, situation, number))
+    return owed
+
+
 Db = Path | str  # the monitor's database: a SQLite file, or a postgresql:// URL (the fleet's)
 
 
@@ -182,47 +245,95 @@ def _moments_of(moments: dict[str, list[dt.datetime]], order: dict, owner: Calla
     return moments.get(owner(order), [])
 
 
-def _received_key(item: dict) -> tuple | None:
-    """(order, situation, level) of a notification; None for one about ordermon itself."""
-    title = item.get("title") or ""
+def told(item: dict) -> list[tuple[str, str, str]]:
+    """What one notification tells, per alert: (order or account, situation, level). A situation
+    is "health" for an alert about ordermon itself, "reminder:<situation>" for a reminder (its
+    number left out: the oracle counts them), "unknown" for a title it does not know."""
+    title, message = item.get("title") or "", item.get("message") or ""
+    if DIGEST_IDS.search(message):  # a digest: one line per alert
+        found = []
+        for line in message.splitlines():
+            if not line.startswith("- "):
+                continue
+            m = LINE.match(line)
+            if m is None:
+                found.append((line, "unknown", ""))
+            elif m["title"] in HEALTH:
+                found.append((m["order"], "health", ""))
+            else:
+                found.append(_situation(m["order"], m["title"], m["level"] or "", bool(m["reminder"])))
+        return found
     if title in HEALTH:
-        return None
-    found = TITLE.match(title)
-    situation = next((s for s, words in TITLES.items() if found and found["title"] == words), "unknown")
-    level = LEVEL.search(item.get("message") or "")
-    return (
-        found["order"] if found else title,
-        situation,
-        level.group(1) if situation == "protection_ending" and level else "",
-    )
+        return [(title, "health", "")]
+    m = TITLE.match(title)
+    if m is None:
+        return [(title, "unknown", "")]
+    level = LEVEL.search(message)
+    words = m["title"].removeprefix(REMINDED)
+    return [_situation(m["order"], words, f"{level.group(1)}d" if level else "", words != m["title"])]
 
 
-def judge(orders: list[dict], db: Db, received: list[dict], owner: Callable[[dict], str] | None = None) -> dict:
+def _situation(order: str, title: str, level: str, reminder: bool) -> tuple[str, str, str]:
+    situation = next((s for s, words in TITLES.items() if words == title), "unknown")
+    if reminder:
+        return (order, f"reminder:{situation}", "")
+    return (order, situation, level.removesuffix("d") if situation == "protection_ending" else "")
+
+
+def alert_ids(item: dict) -> list[str]:
+    """The ids of the alerts a notification carries (a digest carries several)."""
+    message = item.get("message") or ""
+    if m := DIGEST_IDS.search(message):
+        return re.findall(r"#(\d+)", m.group(1))
+    return [m.group(1)] if (m := ALERT_ID.search(message)) else []
+
+
+def judge(
+    orders: list[dict], db: Db, received: list[tuple[str, dict]], owner: Callable[[dict], str] | None = None
+) -> dict:
     """missed, false, duplicate and uncertain deliveries, and the states the monitor lost.
+    ``received``: (the path it was posted to, the notification) of everything the receiver took;
     ``owner``: the account (as the database names it) of an order, where the monitor has several."""
     moments = looked(db)
     owed: set[tuple] = set()
+    reminded: Counter[tuple] = Counter()
     for order in orders:
         pages = [Page(_at(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
-        for at in _moments_of(moments, order, owner):
+        looks = _moments_of(moments, order, owner)
+        for at in looks:
             owed |= owed_at(order, pages, at)
-    # An alert is one per order, situation and level (an event's alerts: one per event).
-    wanted = Counter((o, s, lvl if s == "protection_ending" else "") for o, s, lvl in owed)
-    got = Counter(k for k in map(_received_key, received) if k is not None)
+        for oid, situation, _ in reminders_owed(order, pages, looks):
+            reminded[(MAILBOX, oid, f"reminder:{situation}", "")] += 1
+    # An alert is one per order, situation and level (an event's alerts: one per event), to one target.
+    wanted = Counter((_to(s, lvl), o, s, lvl if s == "protection_ending" else "") for o, s, lvl in owed) + reminded
+    got: Counter[tuple] = Counter()
+    health = 0
+    for path, item in received:
+        for who, situation, level in told(item):
+            if situation == "health":
+                health += 1
+            else:
+                got[(path, who, situation, level)] += 1
     unsure: Counter[tuple[str, str]] = Counter()
     titles = {words: s for s, words in TITLES.items()}
     for _, _, order_id, title in deliveries_in(db, "uncertain"):
-        unsure[(order_id, titles.get(title, "unknown"))] += 1
-    ids = Counter(m.group(1) for item in received if (m := ALERT_ID.search(item.get("message") or "")))
+        unsure[(order_id, titles.get(title.removeprefix(REMINDED), "unknown"))] += 1
+    ids = Counter((path, n) for path, item in received for n in alert_ids(item))
     missed = wanted - got
-    missed = Counter({k: n for k, n in missed.items() if unsure[k[:2]] == 0})
+    missed = Counter({k: n for k, n in missed.items() if unsure[(k[1], k[2].removeprefix("reminder:"))] == 0})
     return {
         "alerts_owed": sum(wanted.values()),
         "missed_alerts": sum(missed.values()),
         "false_alerts": sum((got - wanted).values()),
         "duplicate_deliveries": sum(n - 1 for n in ids.values() if n > 1),
-        "uncertain_deliveries": sum(unsure.values()),
-        "health_alerts": sum(1 for item in received if item.get("title") in HEALTH),
+        # Notifications a crash left unsure (a digest is one, however many alerts it carries).
+        "uncertain_deliveries": rows(
+            db, "select count(*) from deliveries where state = 'uncertain' and carried_by is null"
+        )[0][0],
+        "health_alerts": health,
+        "reminders_owed": sum(reminded.values()),
+        "digests": sum(1 for _, item in received if len(alert_ids(item)) > 1),  # the night's, the reminders'
+        "to_phone": sum(1 for path, _ in received if path == PHONE),
         "examples": {"missed": sorted(missed)[:5], "false": sorted(got - wanted)[:5]},
         "moments": moments,
     }

@@ -17,6 +17,8 @@ PLANTS = {
     "skips_a_page": ("lost_states", "http_500,receiver_500"),
     "rule_never_fires": ("missed_alerts", "receiver_500,http_500,receiver_refused,http_500"),
     "fires_early": ("false_alerts", "http_500,receiver_500"),
+    "holds_twice": ("duplicate_deliveries", "http_500,receiver_500"),  # the first night's held alerts
+    "reminds_after_resolution": ("false_alerts", "http_500,receiver_500,latency"),  # the late refund's
 }
 ROOT = Path(__file__).parent.parent
 

@@ -13,8 +13,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
+from playwright.sync_api import ProxySettings
 from pydantic import SecretStr
 
 from .errors import LocalStateError, SettingsError
@@ -38,6 +39,25 @@ class Account:
     #: Where its session is kept: a file of the data folder by default (``StateFile``); a fleet keeps
     #: it in its database, sealed, for every worker.
     keeper: Keeper | None = field(default=None, repr=False, compare=False)
+    #: Every request of the account goes through it (sign-in, polls, cancels): a secret, its
+    #: credentials with it.
+    proxy: SecretStr | None = field(default=None, repr=False, compare=False)
+
+    def browser_proxy(self) -> ProxySettings | None:
+        """The proxy as a Playwright context takes it: the server, and its credentials apart."""
+        if self.proxy is None:
+            return None
+        parts = urlsplit(self.proxy.get_secret_value())
+        found: ProxySettings = {
+            "server": f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        }
+        if parts.username:
+            found |= {"username": unquote(parts.username), "password": unquote(parts.password or "")}
+        return found
+
+    def http_proxy(self) -> str | None:
+        """The proxy as httpx takes it."""
+        return None if self.proxy is None else self.proxy.get_secret_value()
 
     @property
     def label(self) -> str:
@@ -54,7 +74,7 @@ class Account:
         if email is None or password is None:
             missing = [name for name, value in (("email", email), ("password", password)) if value is None]
             raise SettingsError("missing setting " + " and ".join(f"ORDERMON_{m.upper()}" for m in missing))
-        return cls(settings.storefront_url, email, password)
+        return cls(settings.storefront_url, email, password, proxy=settings.proxy)
 
 
 def private_folder(path: Path) -> None:

@@ -181,6 +181,7 @@ class HttpTransport:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         return httpx.AsyncClient(
             base_url=self.account(label).storefront_url,
+            proxy=self.account(label).http_proxy(),
             cookies=self.cookies[label].jar,
             limits=limits,
             timeout=self.settings.timeout,

@@ -55,7 +55,7 @@ class AccountSession:
         try:
             if context is None:
                 context = browser.browser.new_context(
-                    base_url=self.base_url, storage_state=state, service_workers="block"
+                    base_url=self.base_url, storage_state=state, service_workers="block", proxy=account.browser_proxy()
                 )
             elif state:
                 context.add_cookies(state["cookies"])
@@ -151,7 +151,9 @@ class AccountSession:
 def sign_in(pw_browser, settings: FlowSettings, account: Account) -> dict:
     """Sign in in a separate, short-lived context that is never traced (a typed password can reach
     no trace); keep its cookies in the storage state (mode 0600); return that state."""
-    context = pw_browser.new_context(base_url=account.storefront_url, service_workers="block")
+    context = pw_browser.new_context(
+        base_url=account.storefront_url, service_workers="block", proxy=account.browser_proxy()
+    )
     context.set_default_timeout(settings.timeout * 1000)
     try:
         page = context.new_page()

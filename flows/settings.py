@@ -27,9 +27,31 @@ def check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+PROXY_SCHEMES = ("http", "https", "socks5")
+
+
+def check_proxy_url(value: SecretStr | None) -> SecretStr | None:
+    """A settings validator: a proxy URL (``http://``, ``https://`` or ``socks5://``, credentials
+    allowed: the value is a secret, and no message quotes it)."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    parts = urlsplit(value.get_secret_value().strip())
+    if parts.scheme not in PROXY_SCHEMES:
+        raise ValueError(f"must start with {', '.join(s + '://' for s in PROXY_SCHEMES)}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    if not parts.hostname or port == 0:
+        raise ValueError("has no host" if not parts.hostname else "has port 0")
+    if parts.scheme == "socks5" and parts.username:
+        raise ValueError("a SOCKS proxy with a user name: Chromium cannot sign in to one (use http:// for those)")
+    return SecretStr(value.get_secret_value().strip())
+
+
 #: What a `.env` in the working directory may not set (the environment only): a folder's file must not
 #: choose the program ordermon runs with the password in reach, nor where its alerts go.
-ENVIRONMENT_ONLY = ("browser_path", "browser_endpoint", "alert_urls", "apprise_config", "routes")
+ENVIRONMENT_ONLY = ("browser_path", "browser_endpoint", "alert_urls", "apprise_config", "routes", "proxy")
 
 
 class _EnvironmentOnly:
@@ -63,6 +85,7 @@ class FlowSettings(BaseSettings):
     storefront_url: str = Field("http://127.0.0.1:8765", description="the site's base URL")
     email: str | None = Field(None, description="the buyer account's e-mail")
     password: SecretStr | None = Field(None, description="the buyer account's password")
+    proxy: SecretStr | None = Field(None, description="http://, https:// or socks5:// proxy of the account (a secret)")
     browser_path: str | None = Field(None, description="Chromium executable")
     browser_endpoint: str | None = Field(
         None, description="ws:// of a `playwright run-server`, or http(s):// of a CDP endpoint"
@@ -92,6 +115,7 @@ class FlowSettings(BaseSettings):
     )
 
     _storefront_url = field_validator("storefront_url")(check_http_url)
+    _proxy = field_validator("proxy")(check_proxy_url)
 
     @field_validator("email", "password")
     @classmethod

@@ -213,14 +213,15 @@ class Plan(NamedTuple):
 @dataclass
 class Known:
     """What the store knew of one account when a poll began: a glance at every order (``GLANCED``,
-    in that order), the alerts already created, an open outage. An order's full row is read, and
+    in that order), the alerts already created (and when), an open outage. An order's full row is read, and
     typed, only when the poll needs it (``full_rows``: the rows of these order ids, in ``COLUMNS``'
     order): thousands of unchanged orders cost a glance each."""
 
     account: str
     rows: dict[str, tuple[Any, ...]]
     full_rows: Callable[[list[str]], list[tuple[Any, ...]]]
-    alerted: set[tuple[str, str, str, str]] = field(default_factory=set)
+    #: (order id, rule, level, episode) of every alert -> the site's time it was made at.
+    alerted: dict[tuple[str, str, str, str], dt.datetime | None] = field(default_factory=dict)
     outage: dict[str, Any] | None = None
 
     def stored(self, order_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:

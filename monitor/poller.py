@@ -137,8 +137,7 @@ class Poller:
             judged.moved += [(summary.id, name.value, order.deadlines[name].episode) for name in names]
             if (row := change(before, order, now)) is not None:
                 judged.changes.append(row)
-            # Reminded only of what an earlier poll alerted: a first look at a long-overdue order alerts once.
-            found += [r for r in rules.reminders(found, config) if (r.order_id, r.rule, "", r.episode) in known.alerted]
+            found += rules.reminders(found, config, known.alerted)
             judged.findings += [f for f in found if (f.order_id, f.rule, f.level, f.episode) not in known.alerted]
         if known.outage and known.outage["alerted"]:
             judged.findings.append(rules.monitor_recovered(label, parse(known.outage["since"]) or now, now))

@@ -4,11 +4,12 @@ deadline is judged by it. The rules themselves are declared in ``monitor.rules``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.domain import Deadline, PaymentMethod, Status
+from flows.domain import DEADLINE_LABELS, Deadline, PaymentMethod, Status
 
 from .deadlines import label, relative
 from .order import Order, TrackedDeadline
@@ -206,3 +207,33 @@ README_WORDS = {
     "days": "N",
     "urgency": "watch, soon, urgent",
 }
+
+
+# ---------------------------------------------------------------------- the README's table
+def _readme_words(template: str) -> str:
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return template.format(**{name: README_WORDS[name] for name in fields})
+
+
+def rule_table(rules: Iterable[Rule]) -> str:
+    """The README's rule table of these declarations."""
+    lines = [
+        "| rule | title | watches | fires when | the order then needs | severity | next step it gives |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rule in rules:
+        if rule.deadline is None:  # the health rules
+            watches = "ordermon's own polls"
+        elif rule.judged is Judged.EVENT:
+            watches = f"its timeline ({DEADLINE_LABELS[rule.deadline]} shown)"
+        else:
+            watches = DEADLINE_LABELS[rule.deadline]
+        needs = "—" if rule.judged is Judged.HEALTH else rule.attention.value
+        severity = rule.severity_of().value
+        if rule.urgent_within is not None:
+            severity += f", {Severity.URGENT.value} within {rule.urgent_within:g} days"
+        lines.append(
+            f"| `{rule.id}` | {rule.title} | {watches} | {rule.when} | {needs} | {severity} "
+            f"| {_readme_words(rule.next_step)} |"
+        )
+    return "\n".join(lines)

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import string
+from collections.abc import Mapping
 from dataclasses import replace
 
-from flows.domain import DEADLINE_LABELS, CompletedBy, Deadline, Event, Status
+from flows.domain import CompletedBy, Deadline, Event, Status
 
 from .deadlines import format_duration
 from .facts import refund_expected_by
 from .order import Order
-from .rule import README_WORDS, REMINDER, Attention, Finding, Judged, Rule, Severity, words
+from .rule import REMINDER, Attention, Finding, Judged, Rule, Severity, rule_table, words
 from .windows import RuleConfig
 
 __all__ = [
@@ -305,19 +305,29 @@ def next_moment(order: Order, now: dt.datetime, config: RuleConfig) -> dt.dateti
     return min((m for m in moments if m > now), default=None)
 
 
-def reminders(findings: list[Finding], config: RuleConfig) -> list[Finding]:
-    """A reminder of each overdue finding still holding, numbered by the ``remind_hours`` passed since
-    it became overdue (its deadline plus the grace): "reminder 1" a day on, "reminder 2" two days on.
-    None where ``remind_hours`` is 0. (The poller reminds only of what it has alerted already.)"""
+def reminders(
+    findings: list[Finding], config: RuleConfig, alerted: Mapping[tuple[str, str, str, str], dt.datetime | None]
+) -> list[Finding]:
+    """A reminder of each overdue finding still holding whose alert an earlier poll made (``alerted``:
+    (order, rule, level, episode) -> the site's time it was made at), numbered by the ``remind_hours``
+    passed since it became overdue (its deadline plus the grace): "reminder 1" a day on, "reminder 2"
+    two days on; only a number whose moment came after the alert (a first look at a long-overdue order
+    alerts once, then reminds a day later). None where ``remind_hours`` is 0."""
     every = config.remind_every
     if every is None:
         return []
     found = []
     for f in findings:
-        if f.declared.judged is Judged.OVERDUE and not f.reminder:
-            number = (f.now - (f.deadline + config.grace)) // every
-            if number >= 1:
-                found.append(replace(f, level=f"{REMINDER}{number}"))
+        if f.declared.judged is not Judged.OVERDUE or f.reminder:
+            continue
+        key = (f.order_id, f.rule, "", f.episode)
+        if key not in alerted:
+            continue
+        overdue = f.deadline + config.grace
+        number = (f.now - overdue) // every
+        made = alerted[key]
+        if number >= 1 and (made is None or overdue + number * every > made):
+            found.append(replace(f, level=f"{REMINDER}{number}"))
     return found
 
 
@@ -361,36 +371,6 @@ def monitor_recovered(account: str, since: dt.datetime, now: dt.datetime) -> Fin
     )
 
 
-# ---------------------------------------------------------------------- the README's table
-def _readme_words(template: str) -> str:
-    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-    return template.format(**{name: README_WORDS[name] for name in fields})
-
-
-def table() -> str:
-    """The README's rule table, from the declarations (``python -m monitor.rules``)."""
-    lines = [
-        "| rule | title | watches | fires when | the order then needs | severity | next step it gives |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for rule in RULES.values():
-        if rule.deadline is None:  # the health rules
-            watches = "ordermon's own polls"
-        elif rule.judged is Judged.EVENT:
-            watches = f"its timeline ({DEADLINE_LABELS[rule.deadline]} shown)"
-        else:
-            watches = DEADLINE_LABELS[rule.deadline]
-        needs = "—" if rule.judged is Judged.HEALTH else rule.attention.value
-        severity = rule.severity_of().value
-        if rule.urgent_within is not None:
-            severity += f", {Severity.URGENT.value} within {rule.urgent_within:g} days"
-        lines.append(
-            f"| `{rule.id}` | {rule.title} | {watches} | {rule.when} | {needs} | {severity} "
-            f"| {_readme_words(rule.next_step)} |"
-        )
-    return "\n".join(lines)
-
-
 def judged_with(config: RuleConfig) -> str:
     """A fingerprint of the windows and calendar an order was judged with: an order judged with
     others is judged again (its own deadlines computed anew), without reading the site."""
@@ -406,6 +386,11 @@ def judge(order: Order, now: dt.datetime, config: RuleConfig, key: str) -> tuple
         order.model_copy(update={"next_due": next_moment(order, now, config), "judged_with": key}),
         evaluate(order, now, config),
     )
+
+
+def table() -> str:
+    """The README's rule table, from the declarations (``python -m monitor.rules``)."""
+    return rule_table(RULES.values())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pydantic_settings import NoDecode
 from flows.account import Account
 from flows.calendar import BusinessCalendar, check_holiday_country, check_timezone
 from flows.errors import SettingsError
-from flows.settings import FlowSettings, check_http_url
+from flows.settings import FlowSettings, check_http_url, check_proxy_url
 
 from .windows import AccountWindows, RuleConfig, Windows
 
@@ -62,13 +62,15 @@ class AccountSettings(AccountWindows):
     alert_urls: list[str | AlertTarget] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     quiet_hours: str | None = None
+    proxy: SecretStr | None = None
 
     _storefront_url = field_validator("storefront_url")(check_http_url)
+    _proxy = field_validator("proxy")(check_proxy_url)
     _alert_urls = field_validator("alert_urls")(_apprise_urls)
     _quiet = field_validator("quiet_hours")(_quiet_hours)
 
     def account(self) -> Account:
-        return Account(self.storefront_url, self.email, self.password, name=self.name)
+        return Account(self.storefront_url, self.email, self.password, name=self.name, proxy=self.proxy)
 
 
 class MonitorSettings(FlowSettings, Windows):
@@ -139,7 +141,9 @@ class MonitorSettings(FlowSettings, Windows):
     def _default_account(self) -> MonitorSettings:
         if not self.accounts and self.email and self.password:
             self.accounts = [
-                AccountSettings(storefront_url=self.storefront_url, email=self.email, password=self.password)
+                AccountSettings(
+                    storefront_url=self.storefront_url, email=self.email, password=self.password, proxy=self.proxy
+                )
             ]
         return self
 

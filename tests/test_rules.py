@@ -19,6 +19,7 @@ H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
 CONFIG = RuleConfig()
 GRACE = CONFIG.grace
 SECOND = dt.timedelta(seconds=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 def evaluate(order, now, config):
@@ -656,11 +657,18 @@ def test_an_overdue_finding_is_reminded_every_remind_hours_since_it_became_overd
     every_12h = RuleConfig(remind_hours=12)
     assert next_moment(order, overdue + 13 * H, every_12h) == overdue + 24 * H
     (finding,) = evaluate(order, overdue + 25 * H, every_12h)
-    (reminder,) = rules.reminders([finding], every_12h)
+    base = (finding.order_id, finding.rule, "", finding.episode)
+    (reminder,) = rules.reminders([finding], every_12h, {base: overdue + H})  # alerted an hour after
     assert (reminder.level, reminder.reminder, reminder.title) == ("reminder 2", 2, f"Still open: {finding.title}")
     assert (finding.severity.value, reminder.severity.value) == ("urgent", "warning")  # told at once; reminded
-    assert rules.reminders([finding], UNREMINDED) == []
-    assert rules.reminders(evaluate(order, overdue + 11 * H, every_12h), every_12h) == []  # not yet a reminder
+    assert rules.reminders([finding], UNREMINDED, {base: overdue + H}) == []
+    assert rules.reminders([finding], every_12h, {}) == []  # never alerted: no reminder, the alert comes first
+    first_look = overdue + 25 * H - MINUTE  # a first look, long overdue: reminded from the next moment on
+    assert rules.reminders([finding], every_12h, {base: first_look}) == []
+    (later,) = evaluate(order, overdue + 36 * H, every_12h)
+    assert [r.level for r in rules.reminders([later], every_12h, {base: first_look})] == ["reminder 3"]
+    soon = evaluate(order, overdue + 11 * H, every_12h)
+    assert rules.reminders(soon, every_12h, {base: overdue}) == []  # not yet a reminder
 
 
 def test_the_readmes_rule_table_is_the_declarations():

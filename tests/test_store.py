@@ -71,7 +71,7 @@ def test_a_poll_writes_orders_history_alerts_and_one_delivery_per_target(store):
     known = store.known("a")
     assert known.order("8100000000001234") == order_row()  # the typed order, as it was written
     assert [h["status_to"] for h in store.history("8100000000001234")] == ["closed"]
-    assert known.alerted == {("8100000000001234", "refund_overdue", "", "refund_expected_by:0")}
+    assert known.alerted == {("8100000000001234", "refund_overdue", "", "refund_expected_by:0"): NOW}  # when, site time
     assert [d["state"] for d in store.deliveries(created[0].id)] == ["pending", "pending"]
     assert store.counts() == {"orders": 1, "history": 1, "polls": 1, "alerts": 1, "deliveries": 2}
     assert store.site_now("a") == NOW

@@ -75,3 +75,48 @@ elif PLANT == "fires_early":  # overdue rules fire three days before their deadl
         return _rule_config(self, account).model_copy(update={"grace_minutes": -3 * 24 * 60})
 
     _plant(MonitorSettings, "rule_config", rule_config)
+
+elif PLANT == "holds_twice":  # what the quiet hours held goes out in its digest, and each alone again
+    from monitor.store.common import iso
+    from monitor.store.sql import SqlStore
+
+    _release = SqlStore._release_held
+
+    def _release_held(self, account, site_now):
+        held = self._tuples(
+            "select d.alert_id, d.target from deliveries d join alerts a on a.id = d.alert_id "
+            "where a.account = ? and d.state = 'held' and d.next_attempt <= ?",
+            [account, iso(site_now)],
+        )
+        _release(self, account, site_now)
+        self._many(
+            "update deliveries set state = 'pending' where alert_id = ? and target = ? and state = 'carried'", held
+        )
+
+    _plant(SqlStore, "_release_held", _release_held)
+
+elif (
+    PLANT == "reminds_after_resolution"
+):  # reminders come from the alerts made, not from the orders as the site shows them now
+    import monitor.rules
+    from monitor.poller import Poller
+    from monitor.rule import Finding
+    from monitor.store.common import parse
+
+    _judge = Poller._judge
+
+    def _judge_(self, poll, reading):
+        judged = _judge(self, poll, reading)
+        label = poll.known.account
+        now = judged.now
+        made = [
+            Finding(a["rule"], a["order_id"], parse(a["deadline"]) or now, now, a["message"], a["next_step"], "",
+                    a["episode"], a["deadline_name"])
+            for a in self.store.alerts(label)
+            if not a["level"] and not a["superseded"] and monitor.rules.RULES[a["rule"]].judged.value == "overdue"
+        ]  # fmt: skip
+        reminders = monitor.rules.reminders(made, self.configs[label], poll.known.alerted)
+        judged.findings += [r for r in reminders if (r.order_id, r.rule, r.level, r.episode) not in poll.known.alerted]
+        return judged
+
+    _plant(Poller, "_judge", _judge_)

@@ -70,9 +70,12 @@ class SqlStore(FleetTables):
                 row[0]: row
                 for row in self._tuples(f"select {', '.join(GLANCED)} from orders where account = ?", [account])
             }
-            alerted = set(
-                self._tuples("select order_id, rule, level, episode from alerts where account = ?", [account])
-            )
+            alerted = {
+                (order_id, rule, level, episode): parse(site_now)
+                for order_id, rule, level, episode, site_now in self._tuples(
+                    "select order_id, rule, level, episode, site_now from alerts where account = ?", [account]
+                )
+            }
             return Known(account, rows, lambda ids: self._full_rows(account, ids), alerted, self.outage(account))
 
     def _full_rows(self, account: str, order_ids: list[str]) -> list[tuple[Any, ...]]:
