@@ -53,7 +53,7 @@ def self_test(as_json: bool, echo) -> int:
         caught[plant] = {"counter": counter, "value": result[counter], "caught": result[counter] > 0}
         if not as_json:
             print(
-                f"{plant:20} {counter:22} {result[counter]:>4}  {'caught' if result[counter] else 'MISSED'}", flush=True
+                f"{plant:24} {counter:22} {result[counter]:>4}  {'caught' if result[counter] else 'MISSED'}", flush=True
             )
     if as_json:
         print(json.dumps(caught))
