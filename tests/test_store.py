@@ -214,6 +214,16 @@ def test_a_polls_reminders_to_one_target_go_as_one_digest_its_new_alerts_one_by_
     assert [d["state"] for d in store.deliveries(one[0].id)] == ["pending", "pending"]  # a lone reminder: itself
 
 
+def test_a_failed_poll_after_the_quiet_hours_releases_what_they_held(store):
+    poll_at(store, NOW, [finding()])
+    store.record_failure(
+        "a", started=QUIET_END - dt.timedelta(seconds=1), error="down", findings=[], route=everywhere([])
+    )
+    assert [d["target"] for d in store.due_deliveries(FAR)] == ["t1"]
+    store.record_failure("a", started=QUIET_END, error="down", findings=[], route=everywhere([]))
+    assert [d["target"] for d in store.due_deliveries(FAR)] == ["t1", "t2"]
+
+
 def test_held_deliveries_to_a_target_no_longer_configured_are_dropped(store):
     poll_at(store, NOW, [finding()])
     assert store.recover_deliveries(["t1"]) == {"uncertain": 0, "dropped": 1}

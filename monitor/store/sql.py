@@ -164,6 +164,8 @@ class SqlStore(FleetTables):
                 [account, iso(started), error, int(bool(findings))],
             )
             created = self._add_alerts(account, findings, None, route)
+            # An outage must not keep what the quiet hours held (its own alert among them) past their end.
+            self._release_held(account, started)
             self._add_poll(account, started, None, error=error, alerts_created=len(created))
         return created
 
