@@ -152,7 +152,7 @@ def titles(receiver: AlertReceiver) -> list[str]:
 
 @pytest.mark.storefront(orders=0)
 def test_urgent_goes_to_the_phone_at_once_the_rest_waits_out_the_quiet_hours_and_comes_once_in_a_digest(
-    storefront, monitor_at, phone, mail, cli_env
+    storefront, monitor_at, phone, mail, cli_env, tmp_path
 ):
     admin = storefront.admin
     admin.clock(set=dt.datetime(2027, 1, 5, 23, 0, tzinfo=dt.UTC), freeze=True)  # a Tuesday night
@@ -170,8 +170,12 @@ def test_urgent_goes_to_the_phone_at_once_the_rest_waits_out_the_quiet_hours_and
     polled(monitor)
     assert titles(phone) == [f"Refund hasn't arrived \N{EM DASH} order {stuck['id']}"]
     assert mail.received == []
-    shown = ordermon_here(cli_env | {"ORDERMON_DB": str(monitor.settings.db)}, "alerts").stdout
+    env = cli_env | {"ORDERMON_DB": str(monitor.settings.db)}
+    shown = ordermon_here(env, "alerts").stdout
     assert shown.count("held until 2027-01-06 07:30 UTC (quiet hours)") == 2, shown
+    report = tmp_path / "report.html"
+    assert ordermon_here(env, "report", "--out", str(report)).returncode == 0
+    assert report.read_text().count("held until 2027-01-06 07:30 UTC (quiet hours)") == 2
     assert f"to {phone.url.split('/')[2]}" not in shown  # targets by their masked labels only
 
     admin.clock(set=dt.datetime(2027, 1, 6, 7, 29, tzinfo=dt.UTC))
