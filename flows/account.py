@@ -55,6 +55,12 @@ class Account:
             found |= {"username": unquote(parts.username), "password": unquote(parts.password or "")}
         return found
 
+    @property
+    def proxy_label(self) -> str | None:
+        """The proxy as it may be shown (errors, logs): its server, never its credentials."""
+        found = self.browser_proxy()
+        return None if found is None else found["server"]
+
     def http_proxy(self) -> str | None:
         """The proxy as httpx takes it."""
         return None if self.proxy is None else self.proxy.get_secret_value()

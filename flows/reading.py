@@ -271,9 +271,11 @@ class _Stage:
         return {label: asked for label, asked in again.items() if label not in self.failed}
 
     def _why(self, label: str, request: Request, response: Response) -> SiteUnavailable:
-        where = self.transport.account(label).storefront_url
+        account = self.transport.account(label)
+        where = account.storefront_url
         if response.status == 0:
-            return SiteUnavailable(f"{where} unavailable: {first_line(response.text) or 'no answer'}")
+            via = f" through its proxy {account.proxy_label}" if account.proxy else ""
+            return SiteUnavailable(f"{where} unavailable{via}: {first_line(response.text) or 'no answer'}")
         return SiteUnavailable(f"{where}{request[1].split('?')[0]} answered HTTP {response.status}")
 
 

@@ -4,7 +4,7 @@ HTTP) passes its proxy, another account's never do, and the proxy's credentials 
 import json
 
 import pytest
-from conftest import command_env, one_line_error, ordermon
+from conftest import command_env, free_port, keep_session, one_line_error, ordermon
 from counting_proxy import MARK, CountingProxy
 
 from monitor.service import Monitor
@@ -66,6 +66,21 @@ def test_a_cancel_goes_through_the_accounts_proxy_and_its_credentials_show_nowhe
     assert mine and all(MARK in v["agent"] for v in mine)
     assert storefront.admin.order(order["id"])["cancel_submits"] == 1
     assert SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.storefront(orders=0)
+def test_a_proxy_that_refuses_is_named_by_its_server_alone(storefront, tmp_path, browser):
+    keep_session(storefront, tmp_path / "data")
+    port = free_port()  # nothing listens there
+    settings = MonitorSettings(
+        _env_file=None, storefront_url=storefront.url, email=storefront.email, password=storefront.password,
+        proxy=f"http://{USER}:{SECRET}@127.0.0.1:{port}", db=tmp_path / "ordermon.db", data_dir=tmp_path / "data",
+        poll_via="http", retries=0, timeout=5, max_clock_skew=float("inf"),
+    )  # fmt: skip
+    with Monitor(settings, browser=browser) as monitor:
+        (result,) = monitor.poll_once()
+    assert f"{storefront.url} unavailable through its proxy http://127.0.0.1:{port}: " in result.error
+    assert SECRET not in result.error and USER not in result.error
 
 
 @pytest.mark.parametrize(
