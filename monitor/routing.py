@@ -168,10 +168,6 @@ class Router:
         until = self.held_until(account, finding, now)
         return [Routed(t.key, t.label, until) for t in self.chosen(account, finding)]
 
-    def labels(self) -> list[tuple[str, str]]:
-        """(key, label) of every target, each once."""
-        return list({t.key: t.label for t in self.targets}.items())
-
 
 def _listed(tags: str | Tags | Iterable) -> list[str | Sequence[str]]:
     return [tags] if isinstance(tags, str) else list(tags)
