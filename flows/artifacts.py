@@ -93,9 +93,16 @@ SECRET_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-auth
 
 
 def _scrubbed(value):
-    """The recorded network without cookies or credentials (a shared trace must not be a session)."""
+    """The recorded network without cookies or credentials (a shared trace must not be a session),
+    and the context's options without its proxy's (the server alone stays; Playwright records the
+    proxy's user and password as ``httpCredentials`` as well)."""
     if isinstance(value, dict):
-        return {k: ([] if k == "cookies" else _scrubbed(v)) for k, v in value.items()}
+        return {
+            k: [] if k in ("cookies", "httpCredentials")
+            else {"server": v.get("server")} if k == "proxy" and isinstance(v, dict)
+            else _scrubbed(v)
+            for k, v in value.items()
+        }  # fmt: skip
     if isinstance(value, list):
         return [
             _scrubbed(v)

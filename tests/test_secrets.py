@@ -1,4 +1,5 @@
-"""The buyer's password never reaches a log, trace, screenshot, artifact, the database or output."""
+"""The buyer's password, and its proxy's, never reach a log, trace, screenshot, artifact, the database
+or output."""
 
 import json
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ordermon as run
+from counting_proxy import CountingProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -27,10 +29,20 @@ def all_bytes(path: Path):
                     yield f"{file}!{name}", archive.read(name)
 
 
+PROXY_SECRET = "proxy-pa55word-Q7"
+
+
+@pytest.fixture
+def proxy():
+    with CountingProxy("proxy-user", PROXY_SECRET) as counting:
+        yield counting
+
+
 @pytest.mark.long
-def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env):
+def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env, proxy):
     password = storefront.password
     env = cli_env | {"ORDERMON_ALERT_URLS": alert_receiver.url, "ORDERMON_DEBUG": ""}
+    env["ORDERMON_PROXY"] = f"http://proxy-user:{PROXY_SECRET}@{proxy.address}"  # every request through it
     outputs = []
     order = storefront.admin.create_order(status="awaiting_shipment", seller="silent")
     outputs.append(run(env, "cancel", order["id"], "--reason", "wrong", "--json"))
@@ -49,13 +61,14 @@ def test_password_is_nowhere(storefront, tmp_path, alert_receiver, cli_env):
 
     artifacts = list((tmp_path / "data" / "artifacts").iterdir())
     assert any(p.name.endswith(".trace.zip") for p in artifacts) and any(p.suffix == ".png" for p in artifacts)
-    for result in outputs:
-        assert password not in result.stdout and password not in result.stderr
-    secret = password.encode()
-    for where, data in all_bytes(tmp_path):
-        assert secret not in data, where
-    for item in alert_receiver.received:
-        assert password not in str(item)
+    assert proxy.passed > 0
+    for secret in (password, PROXY_SECRET):
+        for result in outputs:
+            assert secret not in result.stdout and secret not in result.stderr
+        for where, data in all_bytes(tmp_path):
+            assert secret.encode() not in data, where
+        for item in alert_receiver.received:
+            assert secret not in str(item)
 
     private = [tmp_path / "ordermon.db", *artifacts, *(tmp_path / "data").glob("state-*.json")]
     for path in private:
