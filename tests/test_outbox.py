@@ -325,6 +325,27 @@ def test_a_digest_goes_out_as_one_notification_naming_every_alert(store, notifie
     assert delivery(store, created[0].id, target)["attempts"] == 1
 
 
+def test_a_polls_reminders_go_out_as_one_notification_saying_what_is_still_open(store, notifier, alert_receiver):
+    reminders = [
+        dataclasses.replace(finding(order_id), level=f"reminder {n}") for n, order_id in ((2, ORDER), (1, OTHER))
+    ]
+    created = record(store, reminders, notifier.targets())
+    assert notifier.deliver_due(store) == {"delivered": 1, "failed": 0}
+    ((title, message),) = [(n["title"], n["message"]) for n in alert_receiver.received]
+    assert title == "Still open: 2 orders of a"
+    assert message.splitlines()[:2] == [
+        f"- {ORDER}: Still open: Refund hasn't arrived (reminder 2); Refund expected by 2026-11-20 10:30 UTC "
+        "(2d 0h overdue). Next step: check your card",
+        f"- {OTHER}: Still open: Refund hasn't arrived (reminder 1); Refund expected by 2026-11-20 10:30 UTC "
+        "(2d 0h overdue). Next step: check your card",
+    ]
+    assert message.endswith(f"(ordermon alerts #{created[0].id}, #{created[1].id})")
+    one = record(store, [dataclasses.replace(finding(ORDER), level="reminder 3")], notifier.targets())
+    notifier.deliver_due(store)
+    assert alert_receiver.received[-1]["title"] == f"Still open: Refund hasn't arrived \N{EM DASH} order {ORDER}"
+    assert alert_receiver.received[-1]["message"].endswith(f"(ordermon alert #{one[0].id})")
+
+
 # ---------------------------------------------------------------- why a send failed
 class Target:
     """Stands in for an Apprise instance whose plugin does what ``notify`` does here."""
