@@ -69,7 +69,8 @@ EQUIVALENT: dict[str, str] = {
         f"monitor.store.sql.xǁSqlStoreǁ{name}": "SQLite and PostgreSQL read keywords, table and column names in any case"
         for name in (
             "_add_alerts__mutmut_42",
-            "digest__mutmut_6",
+            "carried__mutmut_6",
+            "carried__mutmut_8",
             "due_deliveries__mutmut_6",
             "due_deliveries__mutmut_8",
             "due_deliveries__mutmut_12",
@@ -81,6 +82,7 @@ EQUIVALENT: dict[str, str] = {
         (
             "monitor.store.sql.xǁSqlStoreǁ_add_alerts__mutmut_4",
             "monitor.store.sql.xǁSqlStoreǁmark_delivered__mutmut_10",
+            "monitor.store.sql.xǁSqlStoreǁmark_delivered__mutmut_6",
             "monitor.alerts.xǁNotifierǁdeliver_due__mutmut_3",
         ),
         "now(None) is the same instant in local time, and iso() converts it to UTC (astimezone)",

@@ -19,7 +19,7 @@ from flows.errors import SettingsError
 from .deadlines import label, relative
 from .redact import SCHEME, describe_target, scrub
 from .rule import REMINDER, REMINDER_TITLE
-from .store import Routed, Store, parse
+from .store import Routed, Store
 
 if TYPE_CHECKING:
     from .routing import Router
@@ -162,7 +162,7 @@ def compose(row: dict, carried: list[dict]) -> tuple[str, str]:
     """A notification's title and body: one alert, or the alerts it carries (a digest: the new alerts
     of a poll, its reminders, what the quiet hours held), one line each. The alerts' ids close the
     body: a receiver can tell a resend (there should be none)."""
-    if len(carried) > 1:
+    if carried:  # a digest: its own alert and at least one more
         reminders = all(a["level"].startswith(REMINDER) for a in carried)
         orders = len({a["order_id"] for a in carried})
         title = (
@@ -172,12 +172,12 @@ def compose(row: dict, carried: list[dict]) -> tuple[str, str]:
         )
         lines = []
         for a in carried:
-            deadline, now = parse(a["deadline"]), parse(a["site_now"])
-            when = f" ({relative(deadline, now)})" if deadline and now else ""
+            # Every alert has a deadline and the site's time it was found at (a failed poll's: ordermon's).
+            when = relative(dt.datetime.fromisoformat(a["deadline"]), dt.datetime.fromisoformat(a["site_now"]))
             level = f" ({a['level']})" if a["level"] else ""  # which warning, which reminder
             lines.append(
                 f"- {a['order_id'] or a['account']}: {a['title']}{level}; {label(a['deadline_name'] or 'Deadline')} "
-                f"{a['deadline'][:16].replace('T', ' ')} UTC{when}. Next step: {a['next_step']}"
+                f"{a['deadline'][:16].replace('T', ' ')} UTC ({when}). Next step: {a['next_step']}"
             )
         ids = ", ".join(f"#{a['id']}" for a in carried)
         return title, "\n".join(lines) + f"\n\n(ordermon alerts {ids})"

@@ -10,6 +10,7 @@ import pytest
 from conftest import keep_session, one_line_error, ordermon, ordermon_here
 
 from fixtures.receiver import AlertReceiver
+from monitor.alerts import Notifier
 from monitor.routing import QuietHours, Router, Target, targets_from_config
 from monitor.rules import RULES
 from monitor.service import Monitor
@@ -69,6 +70,9 @@ def test_apprise_tags_choose_the_targets_untagged_ones_get_everything_and_an_acc
     assert chosen("b", "refund_arrived") == [log, mail, own, phone]  # b's tags, and b's own target
     assert chosen("a", "refund_arrived") == [log, mail]
     assert Router([Target(phone, frozenset({"urgent"}))]).chosen("a", finding_of("refund_overdue")) == []
+    noon = dt.datetime(2027, 1, 6, 12, tzinfo=dt.UTC)
+    routed = Notifier(router).route("b", finding_of("refund_arrived"), noon)  # the outbox asks the router
+    assert sorted(r.target for r in routed) == sorted(Target(url).key for url in (log, mail, own, phone))
 
 
 def test_an_apprise_configuration_file_gives_its_targets_with_their_tags(tmp_path):

@@ -212,6 +212,13 @@ def test_a_polls_reminders_to_one_target_go_as_one_digest_its_new_alerts_one_by_
     ]
     one = record(store, [finding(order_id="8100000000009999", level="reminder 3")])
     assert [d["state"] for d in store.deliveries(one[0].id)] == ["pending", "pending"]  # a lone reminder: itself
+    store.mark_sending(created[1].id, "t1", attempts=8)
+    store.mark_failed(created[1].id, "t1", "HTTP 500", retry_at=None)  # given up: what it carries too
+    assert [d["state"] for d in store.deliveries() if d["target"] == "t1" and d["alert_id"] != one[0].id] == [
+        "pending",
+        "failed",
+        "failed",
+    ]
 
 
 def test_a_failed_poll_after_the_quiet_hours_releases_what_they_held(store):
