@@ -19,9 +19,8 @@ _UPSERT_ORDER = (
     f"on conflict (account, order_id) do update set "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("account", "order_id"))
 )
-#: Every state a delivery can be in (the outbox's transitions: monitor/alerts.py). ``held``: until
-#: the quiet hours end; ``carried``: it goes in another alert's notification to the same target (a
-#: digest), and follows that delivery's state once it is sent.
+#: Every state a delivery can be in (the outbox's transitions: monitor/alerts.py). ``held``: until the quiet
+#: hours end; ``carried``: in another alert's notification to its target (a digest), whose state it follows.
 DELIVERY_STATES = ("pending", "held", "carried", "sending", "delivered", "failed", "uncertain", "dropped")
 #: A delivery and those it carries (``?``: its alert id, twice, then its target).
 _CARRIED = "(alert_id = ? or carried_by = ?) and target = ?"
@@ -153,18 +152,17 @@ class SqlStore(FleetTables):
     def record_failure(
         self, account: str, *, started: dt.datetime, error: str, findings: Iterable, route: Route
     ) -> list[NewAlert]:
-        """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted."""
+        """A failed poll: the outage grows by one; ``findings`` (monitor_failing) mark it alerted; what
+        the quiet hours held is released as by a poll (an outage keeps nothing held past their end)."""
         findings = list(findings)
         with self._writing():
             self._execute(
-                "insert into outages (account, since, failures, last_error, alerted) values (?, ?, 1, ?, ?) "
-                "on conflict (account) do update set failures = outages.failures + 1, "
-                "last_error = excluded.last_error, "
+                "insert into outages (account, since, failures, last_error, alerted) values (?, ?, 1, ?, ?) on "
+                "conflict (account) do update set failures = outages.failures + 1, last_error = excluded.last_error, "
                 "alerted = case when outages.alerted = 1 or excluded.alerted = 1 then 1 else 0 end",
                 [account, iso(started), error, int(bool(findings))],
             )
             created = self._add_alerts(account, findings, None, route)
-            # An outage must not keep what the quiet hours held (its own alert among them) past their end.
             self._release_held(account, started)
             self._add_poll(account, started, None, error=error, alerts_created=len(created))
         return created
