@@ -154,7 +154,7 @@ def run_demo(
             "alerts_delivered": sum(1 for a in alerts if a["targets"] and a["targets"] == a["delivered_to"]),
             "delivered_to_receiver": len(receiver.received),
             "notifications": len(sent),  # to every target; a digest is one
-            "schemes": delivery_schemes(settings.urls()),
+            "schemes": delivery_schemes(t.url for t in settings.router().targets),
             "db": str(db),
         }
         store.close()

@@ -150,11 +150,6 @@ class MonitorSettings(FlowSettings, Windows):
     def calendar(self) -> BusinessCalendar:
         return BusinessCalendar(self.holiday_country, self.holidays, ZoneInfo(self.timezone))
 
-    def urls(self) -> list[str]:
-        """Every alert target's URL (the monitor's and its accounts'), each once."""
-        entries = [*self.alert_urls, *(e for a in self.accounts for e in a.alert_urls)]
-        return list(dict.fromkeys(e if isinstance(e, str) else e.url for e in entries))
-
     def router(self, accounts: list[str] | None = None) -> Router:
         """Where each account's alerts go (``accounts``: the labels routes may name; None: any)."""
         from .routing import QuietHours, Router, Target, targets_from_config
