@@ -349,7 +349,8 @@ def lost_states(
     """Orders whose recorded history is not what the site showed at the moments the monitor looked:
     a status (or refund status) the page showed at one of them and the history lacks, or one it
     records that the page never showed then, or a last state other than the site's. ``why``, if
-    given, gets each such order's states: seen, recorded, last recorded, and the site's."""
+    given, gets each such order's states: seen (the page last shown at each moment), recorded, last
+    recorded, and the site's."""
     history = rows(db, "select order_id, status_to, refund_to from history order by id")
     last = {o: (s, r) for o, s, r in rows(db, "select order_id, status, refund_status from orders")}
     recorded: dict[str, list] = {}
@@ -358,18 +359,56 @@ def lost_states(
     lost = []
     for order in orders:
         pages = [Page(_at(p["from"]), p["status"], p["refund_status"], p["deadlines"]) for p in order["pages"]]
-        seen: list[tuple[str, str]] = []
-        for at in _moments_of(moments, order, owner):
-            page = _page_at(pages, at)
-            if page and (not seen or seen[-1] != (page.status, page.refund)):
-                seen.append((page.status, page.refund))
-        if recorded.get(order["id"], []) != seen or last.get(order["id"]) != (order["status"], order["refund_status"]):
+        looks = _moments_of(moments, order, owner)
+        kept = recorded.get(order["id"], [])
+        if not _could_record(pages, looks, kept) or last.get(order["id"]) != (order["status"], order["refund_status"]):
             lost.append(order["id"])
             if why is not None:
+                seen: list[tuple[str, str]] = []
+                for at in looks:
+                    if (page := _page_at(pages, at)) and (not seen or seen[-1] != (page.status, page.refund)):
+                        seen.append((page.status, page.refund))
                 why[order["id"]] = {
-                    "seen": seen, "recorded": recorded.get(order["id"], []), "last": last.get(order["id"]),
+                    "seen": seen, "recorded": kept, "last": last.get(order["id"]),
                     "site": (order["status"], order["refund_status"]),
                     "pages": [(str(p.since), p.status, p.refund) for p in pages],
-                    "looked": [str(at) for at in _moments_of(moments, order, owner)],
+                    "looked": [str(at) for at in looks],
                 }  # fmt: skip
     return lost
+
+
+def _shown_at(pages: list[Page], at: dt.datetime) -> list[int | None]:
+    """The pages (their indexes; None: the order not there yet) a look at ``at`` may have found.
+    The site's clock, as the monitor reads it (the Date header), has whole seconds: at the second
+    of a change the look may have come before it or after, so the page shown before that second
+    and every page that second showed are all possible; after it, only the last."""
+    shown = [i for i, p in enumerate(pages) if p.since <= at]
+    if not shown:
+        return [None]
+    if pages[shown[-1]].since < at:
+        return [shown[-1]]
+    changed = [i for i in shown if pages[i].since == at]
+    return [changed[0] - 1 if changed[0] else None, *changed]
+
+
+def _could_record(pages: list[Page], looks: list[dt.datetime], recorded: list[tuple[str, str]]) -> bool:
+    """Whether ``recorded`` is the history of some looks at the ``looks`` moments: each found one
+    of the pages ``_shown_at`` allows, never one older than the previous look found, and the
+    history holds each state found once, when it differs from the one before."""
+    ways = {(0, -1)}  # (states of the history matched so far, the index of the page last found)
+    for at in looks:
+        after = set()
+        for matched, page in ways:
+            for found in _shown_at(pages, at):
+                if found is None:  # the order not there yet: nothing to record
+                    after.add((matched, page))
+                    continue
+                if found < page:  # a page older than one found before: never shown again
+                    continue
+                state = (pages[found].status, pages[found].refund)
+                if matched and recorded[matched - 1] == state:
+                    after.add((matched, found))
+                elif matched < len(recorded) and recorded[matched] == state:
+                    after.add((matched + 1, found))
+        ways = after
+    return any(matched == len(recorded) for matched, _ in ways)
