@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from .settings import FlowSettings
 ENV_VAR = "ORDERMON_BROWSER_PATH"
 SYSTEM_BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser")
 DEBIAN_PACKAGE = "chromium-headless-shell"
+log = logging.getLogger("ordermon.flows")
 
 # Flags for a machine without network: no background fetches, no component updates.
 QUIET_ARGS = [
@@ -137,7 +139,17 @@ def open_browser(
             headers = {"x-playwright-launch-options": json.dumps(launch)}
             return chromium.connect(endpoint, timeout=timeout * 1000, headers=headers)
         return chromium.connect_over_cdp(endpoint, timeout=timeout * 1000)
-    return chromium.launch(**launch_options(headless, configured), timeout=timeout * 1000)
+    options = launch_options(headless, configured)
+    try:
+        return chromium.launch(**options, timeout=timeout * 1000)
+    except Exception as exc:
+        # A Chromium that exits as it starts (Playwright: the target "has been closed"; seen once in
+        # some thousand launches on a loaded machine) is started once more. Anything else, a timeout
+        # or a second exit, is the caller's error to report.
+        if "has been closed" not in str(exc):
+            raise
+        log.warning("Chromium exited as it started; starting it once more: %s", " | ".join(str(exc).splitlines()[:12]))
+    return chromium.launch(**options, timeout=timeout * 1000)
 
 
 def _driver_env_without_settings() -> None:
