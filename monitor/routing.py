@@ -10,7 +10,7 @@ Apprise gives an untagged server every notification sent without tags.
 
 Quiet hours (``22:00-07:30`` in ``ORDERMON_TIMEZONE``, an account's own where it sets them) hold
 what is not urgent, judged on the site's clock as every rule is; the poll that sees them over
-releases what they held (monitor/store/sql.py).
+releases what they held (monitor/store/outbox.py).
 """
 
 from __future__ import annotations
