@@ -42,16 +42,13 @@ def _exits_first(tmp_path, times: int) -> str:
 
 
 @pytest.mark.parametrize("exits, starts", [(1, True), (2, False)], ids=["once", "twice"])
-def test_a_chromium_that_exits_as_it_starts_is_started_once_more(tmp_path, caplog, exits, starts):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        if starts:
-            opened = browser.open_browser(playwright, configured=_exits_first(tmp_path, exits))
-            assert opened.new_page().evaluate("1 + 1") == 2
-            opened.close()
-        else:
-            with pytest.raises(Exception, match="has been closed"):
-                browser.open_browser(playwright, configured=_exits_first(tmp_path, exits))
+def test_a_chromium_that_exits_as_it_starts_is_started_once_more(playwright, tmp_path, caplog, exits, starts):
+    if starts:
+        opened = browser.open_browser(playwright, configured=_exits_first(tmp_path, exits))
+        assert opened.new_page().evaluate("1 + 1") == 2
+        opened.close()
+    else:
+        with pytest.raises(Exception, match="has been closed"):
+            browser.open_browser(playwright, configured=_exits_first(tmp_path, exits))
     assert (tmp_path / "starts").read_text().count("x") == 2
     assert "Chromium exited as it started; starting it once more" in caplog.text
