@@ -116,10 +116,12 @@ class Router:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     def __post_init__(self) -> None:
-        from ._apprise import apprise, captured
-
         self._pools: dict[str | None, Any] = {}  # account (None: every account's) -> an Apprise of its targets
         self._keys: dict[int, Target] = {}
+        if not self.targets:
+            return  # Apprise is large: loaded only where a target is given (as the Notifier does)
+        from ._apprise import apprise, captured
+
         seen: set[tuple[str | None, str]] = set()
         for target in self.targets:
             if (target.account, target.key) in seen:
